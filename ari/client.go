@@ -1,0 +1,173 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultTimeout bounds one REST request when the caller's ctx has no
+// earlier deadline: Asterisk answers in milliseconds; seconds mean stuck.
+const DefaultTimeout = 5 * time.Second
+
+// Config configures a Client. Nothing is read from the environment.
+type Config struct {
+	// URL of Asterisk's HTTP server, e.g. "http://127.0.0.1:8088"; the
+	// client adds "/ari".
+	URL      string
+	Username string
+	// Password is sent as HTTP basic auth and never logged or put in an error.
+	Password string
+	// App is the Stasis application whose events Subscribe delivers.
+	App string
+	// Timeout bounds each REST request (DefaultTimeout when zero).
+	Timeout time.Duration
+	// Logger receives connection logs (none when nil).
+	Logger *zap.Logger
+}
+
+// Client is a typed ARI client: REST calls and one ordered event stream.
+// It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	base string // URL + "/ari"
+	http *http.Client
+	log  *zap.Logger
+
+	mu     sync.Mutex
+	cancel []context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a client; it does not connect until used.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("ari: url %q: want http(s)://host:port", cfg.URL)
+	}
+	if u.User != nil {
+		return nil, errors.New("ari: url must not carry credentials; use Username and Password")
+	}
+	if cfg.App == "" {
+		return nil, errors.New("ari: app name missing")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Client{
+		cfg:  cfg,
+		base: strings.TrimRight(cfg.URL, "/") + "/ari",
+		http: &http.Client{},
+		log:  log,
+	}, nil
+}
+
+// Close stops every subscription and waits for its goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	cancels := c.cancel
+	c.cancel = nil
+	c.mu.Unlock()
+	for _, cancel := range cancels {
+		cancel()
+	}
+	c.wg.Wait()
+	return nil
+}
+
+// do performs one REST request. query may be nil; body, when non-nil, is
+// sent as JSON; out, when non-nil, receives the decoded 2xx response.
+func (c *Client) do(ctx context.Context, op, id, method, path string, query url.Values, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("ari: %s %s: encode body: %w", op, id, err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("ari: %s %s: %w", op, id, err)
+	}
+	req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("ari: %s %s: %w", op, id, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("ari: %s %s: read response: %w", op, id, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Asterisk answers {"message": "..."} or {"error": "..."}.
+		var msg struct{ Message, Error string }
+		json.Unmarshal(data, &msg)
+		text := msg.Message
+		if text == "" {
+			text = msg.Error
+		}
+		if text == "" {
+			text = http.StatusText(resp.StatusCode)
+		}
+		return &Error{Op: op, ID: id, Status: resp.StatusCode, Message: text}
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("ari: %s %s: decode response: %w", op, id, err)
+		}
+	}
+	return nil
+}
+
+// Info returns Asterisk's system information.
+func (c *Client) Info(ctx context.Context) (*AsteriskInfo, error) {
+	var info AsteriskInfo
+	if err := c.do(ctx, "asterisk info", "", http.MethodGet, "/asterisk/info", nil, nil, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// Application returns the state of a Stasis application.
+func (c *Client) Application(ctx context.Context, name string) (*Application, error) {
+	var app Application
+	if err := c.do(ctx, "get application", name, http.MethodGet, "/applications/"+url.PathEscape(name), nil, nil, &app); err != nil {
+		return nil, err
+	}
+	return &app, nil
+}
+
+// Endpoint returns a technology endpoint, e.g. ("PJSIP", "102").
+func (c *Client) Endpoint(ctx context.Context, tech, resource string) (*Endpoint, error) {
+	var ep Endpoint
+	p := "/endpoints/" + url.PathEscape(tech) + "/" + url.PathEscape(resource)
+	if err := c.do(ctx, "get endpoint", tech+"/"+resource, http.MethodGet, p, nil, nil, &ep); err != nil {
+		return nil, err
+	}
+	return &ep, nil
+}

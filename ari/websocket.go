@@ -1,0 +1,133 @@
+package ari
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+)
+
+// Reconnect backoff: start fast (a restarted Asterisk is back within a
+// second or two), cap low enough that calls are not left unattended long.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Subscribe connects the application's event WebSocket and returns its
+// events in the order Asterisk sent them. The first connection is made
+// before Subscribe returns, so a wrong URL or password is reported at once.
+// Afterwards a broken connection is retried with backoff and jitter, and
+// the stream carries *Disconnected and *Reconnected markers. Delivery
+// blocks rather than drops: a slow reader slows the stream, it never loses
+// an event. The channel is closed when ctx is cancelled or Close is called.
+func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	conn, err := c.dialEvents(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.mu.Lock()
+	c.cancel = append(c.cancel, cancel)
+	c.mu.Unlock()
+	out := make(chan Event, 64)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(out)
+		c.pump(ctx, conn, out)
+	}()
+	return out, nil
+}
+
+func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
+	u := strings.Replace(c.base, "http", "ws", 1) + "/events?" + url.Values{
+		"app": {c.cfg.App}, "subscribeAll": {"false"},
+	}.Encode()
+	auth := base64.StdEncoding.EncodeToString([]byte(c.cfg.Username + ":" + c.cfg.Password))
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Basic " + auth}},
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return nil, fmt.Errorf("ari: subscribe app %s: 401 unauthorized (check ari username and password)", c.cfg.App)
+		}
+		return nil, fmt.Errorf("ari: subscribe app %s at %s: %w", c.cfg.App, c.cfg.URL, err)
+	}
+	conn.SetReadLimit(4 << 20)
+	return conn, nil
+}
+
+// pump reads frames until ctx ends, reconnecting as needed.
+func (c *Client) pump(ctx context.Context, conn *websocket.Conn, out chan<- Event) {
+	send := func(ev Event) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		err := c.read(ctx, conn, send)
+		conn.Close(websocket.StatusNormalClosure, "")
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("ari event stream broken; reconnecting", zap.Error(err))
+		if !send(&Disconnected{Err: err}) {
+			return
+		}
+		backoff := minBackoff
+		for {
+			// Full jitter: many controllers restarting together do not
+			// hammer Asterisk in step.
+			wait := backoff/2 + rand.N(backoff/2+1)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			conn, err = c.dialEvents(ctx)
+			if err == nil {
+				break
+			}
+			c.log.Debug("ari reconnect failed", zap.Error(err), zap.Duration("next_in", backoff))
+			backoff = min(backoff*2, maxBackoff)
+		}
+		c.log.Info("ari event stream reconnected")
+		if !send(&Reconnected{}) {
+			conn.Close(websocket.StatusNormalClosure, "")
+			return
+		}
+	}
+}
+
+func (c *Client) read(ctx context.Context, conn *websocket.Conn, send func(Event) bool) error {
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		ev, err := DecodeEvent(data)
+		if err != nil {
+			// A frame we cannot read at all is logged, not fatal.
+			c.log.Warn("ari: malformed event frame skipped", zap.Error(err))
+			continue
+		}
+		if !send(ev) {
+			return errors.New("stopped")
+		}
+	}
+}

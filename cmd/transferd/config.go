@@ -1,0 +1,167 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/transferd/transferd/transfer"
+)
+
+// Config is transferd's whole configuration, merged by viper from (lowest
+// to highest precedence) defaults, the YAML file given by --config,
+// TRANSFERD_<SECTION>_<KEY> environment variables and flags.
+type Config struct {
+	ARI struct {
+		// URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 (the
+		// client adds /ari).
+		URL      string `mapstructure:"url"`
+		Username string `mapstructure:"username"`
+		// Password is never logged; prefer TRANSFERD_ARI_PASSWORD to a flag.
+		Password string `mapstructure:"password"`
+		// App is the Stasis application name the dialplan enters.
+		App string `mapstructure:"app"`
+	} `mapstructure:"ari"`
+	Calls struct {
+		DialTemplate     string        `mapstructure:"dial_template"`
+		ExtensionPattern string        `mapstructure:"extension_pattern"`
+		AnswerTimeout    time.Duration `mapstructure:"answer_timeout"`
+		NoAnswer         string        `mapstructure:"no_answer"`
+	} `mapstructure:"calls"`
+	Transfer struct {
+		NoAnswer string `mapstructure:"no_answer"`
+	} `mapstructure:"transfer"`
+	Voicemail struct {
+		Context string `mapstructure:"context"`
+	} `mapstructure:"voicemail"`
+	Log struct {
+		Level  string `mapstructure:"level"`
+		Format string `mapstructure:"format"`
+	} `mapstructure:"log"`
+}
+
+// defaults lists every key with its default value. Every key must be here:
+// viper only maps an environment variable to a key it knows.
+var defaults = map[string]any{
+	"ari.url":                 "http://127.0.0.1:8088",
+	"ari.username":            "",
+	"ari.password":            "",
+	"ari.app":                 "transferd",
+	"calls.dial_template":     transfer.DefaultDialTemplate,
+	"calls.extension_pattern": transfer.DefaultExtensionPattern,
+	"calls.answer_timeout":    transfer.DefaultAnswerTimeout,
+	"calls.no_answer":         transfer.NoAnswerVoicemail,
+	"transfer.no_answer":      transfer.NoAnswerVoicemail,
+	"voicemail.context":       transfer.DefaultVoicemailContext,
+	"log.level":               "info",
+	"log.format":              "console",
+}
+
+// flagKeys maps command-line flags to configuration keys.
+var flagKeys = map[string]string{
+	"ari-url":      "ari.url",
+	"ari-username": "ari.username",
+	"ari-app":      "ari.app",
+	"log-level":    "log.level",
+	"log-format":   "log.format",
+}
+
+// addConfigFlags declares the flags that set configuration keys.
+func addConfigFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file")
+	fs.String("ari-url", "", "Asterisk HTTP URL (ari.url)")
+	fs.String("ari-username", "", "ARI user (ari.username); the password comes from the file or TRANSFERD_ARI_PASSWORD")
+	fs.String("ari-app", "", "Stasis application name (ari.app)")
+	fs.String("log-level", "", "debug, info, warn or error (log.level)")
+	fs.String("log-format", "", "console or json (log.format)")
+}
+
+// loadConfig merges, from lowest to highest precedence, defaults, the
+// YAML file named by --config, TRANSFERD_<SECTION>_<KEY> environment
+// variables and flags, then validates the result.
+func loadConfig(fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for key, value := range defaults {
+		v.SetDefault(key, value)
+	}
+	v.SetEnvPrefix("TRANSFERD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for flag, key := range flagKeys {
+		if err := v.BindPFlag(key, fs.Lookup(flag)); err != nil {
+			return nil, fmt.Errorf("flag --%s: %w", flag, err)
+		}
+	}
+	if path, _ := fs.GetString("config"); path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		// A misspelt key would otherwise be ignored silently.
+		for _, key := range v.AllKeys() {
+			if _, ok := defaults[key]; !ok {
+				return nil, fmt.Errorf("config file %s: unknown key %q", path, key)
+			}
+		}
+	}
+	var cfg Config
+	if err := v.Unmarshal(&cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate checks the daemon's own keys; the engine's are checked by
+// transfer.Config.Validate, called here so every error names its key.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.ARI.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("ari.url %q: must be an http:// or https:// URL of Asterisk's HTTP server", c.ARI.URL)
+	}
+	if u.User != nil {
+		return errors.New("ari.url: must not contain credentials; set ari.username and ari.password")
+	}
+	if c.ARI.Username == "" {
+		return errors.New("ari.username: missing (set it in the file or TRANSFERD_ARI_USERNAME)")
+	}
+	if c.ARI.Password == "" {
+		return errors.New("ari.password: missing (set it in the file or TRANSFERD_ARI_PASSWORD)")
+	}
+	if c.ARI.App == "" || strings.ContainsAny(c.ARI.App, " ,/?&") {
+		return fmt.Errorf("ari.app %q: must be a non-empty Stasis application name", c.ARI.App)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		return fmt.Errorf("log.format %q: must be console or json", c.Log.Format)
+	}
+	tc := c.Engine()
+	return tc.Validate()
+}
+
+// Engine returns the engine's part of the configuration.
+func (c *Config) Engine() transfer.Config {
+	return transfer.Config{
+		App:              c.ARI.App,
+		DialTemplate:     c.Calls.DialTemplate,
+		ExtensionPattern: c.Calls.ExtensionPattern,
+		AnswerTimeout:    c.Calls.AnswerTimeout,
+		NoAnswer:         c.Calls.NoAnswer,
+		TransferNoAnswer: c.Transfer.NoAnswer,
+		VoicemailContext: c.Voicemail.Context,
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
+	good := "ari:\n  url: http://127.0.0.1:8088\n  username: transferd\n  password: s3cret\n"
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		{name: "missing password", file: "ari:\n  username: u\n", wantErr: "ari.password: missing"},
+		{name: "missing username", file: "ari:\n  password: p\n", wantErr: "ari.username: missing"},
+		{name: "url without scheme", file: good + "", env: map[string]string{"TRANSFERD_ARI_URL": "pbx:8088"}, wantErr: `ari.url "pbx:8088"`},
+		{name: "credentials in url", file: good, args: []string{"--ari-url", "http://u:p@pbx:8088"}, wantErr: "ari.url: must not contain credentials"},
+		{name: "misspelt key", file: good + "calls:\n  answer_timout: 10s\n", wantErr: `unknown key "calls.answer_timout"`},
+		{name: "bad yaml", file: "ari: [unclosed\n", wantErr: "config file"},
+		{name: "bad duration", file: good + "calls:\n  answer_timeout: soon\n", wantErr: "answer_timeout"},
+		{name: "too short ring", file: good + "calls:\n  answer_timeout: 10ms\n", wantErr: "calls.answer_timeout 10ms: must be at least 1s"},
+		{name: "bad no-answer", file: good + "calls:\n  no_answer: forward\n", wantErr: `calls.no_answer "forward"`},
+		{name: "bad transfer no-answer", file: good + "transfer:\n  no_answer: hangup\n", wantErr: `transfer.no_answer "hangup"`},
+		{name: "bad pattern", file: good + "calls:\n  extension_pattern: \"[\"\n", wantErr: "calls.extension_pattern"},
+		{name: "template without exten", file: good + "calls:\n  dial_template: PJSIP/100\n", wantErr: "calls.dial_template"},
+		{name: "bad log level", file: good, args: []string{"--log-level", "loud"}, wantErr: `log.level "loud"`},
+		{name: "bad app", file: good, env: map[string]string{"TRANSFERD_ARI_APP": "a b"}, wantErr: `ari.app "a b"`},
+		{name: "missing file", args: []string{"--config", "/nonexistent/transferd.yaml"}, wantErr: "config file /nonexistent/transferd.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := tt.args
+			if tt.file != "" {
+				path := filepath.Join(t.TempDir(), "transferd.yaml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append([]string{"--config", path}, args...)
+			}
+			fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
+			addConfigFlags(fs)
+			if err := fs.Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(fs)
+			if err == nil {
+				t.Fatalf("loadConfig accepted it, want error containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error leaks the password: %q", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigPrecedenceFlagsOverEnvOverFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "transferd.yaml")
+	file := "ari:\n  url: http://file:8088\n  username: fileuser\n  password: filepw\n  app: fileapp\ncalls:\n  answer_timeout: 12s\ntransfer:\n  no_answer: recall\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TRANSFERD_ARI_URL", "http://env:8088")
+	t.Setenv("TRANSFERD_ARI_PASSWORD", "envpw")
+	t.Setenv("TRANSFERD_ARI_APP", "envapp")
+	fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	if err := fs.Parse([]string{"--config", path, "--ari-app", "flagapp"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.Password, cfg.ARI.App, cfg.Transfer.NoAnswer, cfg.Calls.NoAnswer}
+	want := []string{"http://env:8088", "fileuser", "envpw", "flagapp", "recall", "voicemail"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("config = %v, want %v", got, want)
+	}
+	if cfg.Calls.AnswerTimeout != 12*time.Second {
+		t.Errorf("answer timeout = %s, want 12s from the file", cfg.Calls.AnswerTimeout)
+	}
+}

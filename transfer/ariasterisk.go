@@ -1,0 +1,76 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// ARIAsterisk is the engine's Asterisk on a real ARI client.
+type ARIAsterisk struct{ c *ari.Client }
+
+// NewARIAsterisk adapts an ari client.
+func NewARIAsterisk(c *ari.Client) *ARIAsterisk { return &ARIAsterisk{c: c} }
+
+var _ Asterisk = (*ARIAsterisk)(nil)
+
+func (a *ARIAsterisk) CreateChannel(ctx context.Context, s ChannelSpec) error {
+	_, err := a.c.CreateChannel(ctx, ari.ChannelCreate{ChannelID: s.ID, Endpoint: s.Endpoint, Originator: s.Originator, Variables: s.Variables})
+	return err
+}
+
+func (a *ARIAsterisk) EndpointExists(ctx context.Context, dialString string) (bool, error) {
+	tech, resource, ok := strings.Cut(dialString, "/")
+	if !ok {
+		return false, nil
+	}
+	// "PJSIP/102@provider" or "PJSIP/102/sip:..." name endpoint 102.
+	if i := strings.IndexAny(resource, "@/"); i >= 0 {
+		resource = resource[:i]
+	}
+	_, err := a.c.Endpoint(ctx, tech, resource)
+	if errors.Is(err, ari.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (a *ARIAsterisk) Dial(ctx context.Context, id, caller string, timeout time.Duration) error {
+	return a.c.Dial(ctx, id, caller, timeout)
+}
+func (a *ARIAsterisk) Answer(ctx context.Context, id string) error { return a.c.Answer(ctx, id) }
+func (a *ARIAsterisk) Ring(ctx context.Context, id string) error   { return a.c.Ring(ctx, id) }
+func (a *ARIAsterisk) Hangup(ctx context.Context, id, reason string) error {
+	return a.c.Hangup(ctx, id, reason)
+}
+func (a *ARIAsterisk) Continue(ctx context.Context, id, dialplanContext, exten string) error {
+	return a.c.Continue(ctx, id, dialplanContext, exten, 1)
+}
+func (a *ARIAsterisk) Play(ctx context.Context, id, playbackID, media string) error {
+	_, err := a.c.Play(ctx, id, playbackID, media)
+	return err
+}
+func (a *ARIAsterisk) StopPlayback(ctx context.Context, id string) error {
+	return a.c.StopPlayback(ctx, id)
+}
+func (a *ARIAsterisk) TransferProgress(ctx context.Context, id, state string) error {
+	return a.c.TransferProgress(ctx, id, state)
+}
+func (a *ARIAsterisk) CreateBridge(ctx context.Context, id, name string) error {
+	// dtmf_events: DTMF reaches transferd (for *8) instead of being relayed
+	// silently between the phones.
+	_, err := a.c.CreateBridge(ctx, id, "mixing,dtmf_events", name)
+	return err
+}
+func (a *ARIAsterisk) AddToBridge(ctx context.Context, bridgeID, id string) error {
+	return a.c.AddChannel(ctx, bridgeID, id)
+}
+func (a *ARIAsterisk) RemoveFromBridge(ctx context.Context, bridgeID, id string) error {
+	return a.c.RemoveChannel(ctx, bridgeID, id)
+}
+func (a *ARIAsterisk) DestroyBridge(ctx context.Context, id string) error {
+	return a.c.DestroyBridge(ctx, id)
+}

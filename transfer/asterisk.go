@@ -1,0 +1,63 @@
+package transfer
+
+import (
+	"context"
+	"time"
+)
+
+// Asterisk is what the engine needs from Asterisk: the dozen ARI operations
+// transfers are made of, not ARI's whole surface. ARIAsterisk adapts the
+// ari client; unit tests use a fake that behaves like Asterisk.
+//
+// Every method is called from a call's owner goroutine with a ctx bounded by
+// Config.CommandTimeout. An error wrapping ari.ErrNotFound means the channel,
+// bridge or playback is already gone: a fact the engine acts on, not a
+// failure.
+type Asterisk interface {
+	// CreateChannel creates (without dialling) a channel in the engine's
+	// Stasis app, so it can be routed before it rings.
+	CreateChannel(ctx context.Context, spec ChannelSpec) error
+	// EndpointExists reports whether Asterisk knows the endpoint of a dial
+	// string ("PJSIP/102"), registered or not. Creating a channel fails
+	// alike ("Allocation failed") for an unknown endpoint and for a phone
+	// that is not registered; only the first is "not in service".
+	EndpointExists(ctx context.Context, dialString string) (bool, error)
+	// Dial rings a created channel; Asterisk gives up after timeout.
+	Dial(ctx context.Context, channelID, callerID string, timeout time.Duration) error
+	Answer(ctx context.Context, channelID string) error
+	// Ring indicates ringing to an unanswered channel (the phone's ringback).
+	Ring(ctx context.Context, channelID string) error
+	// Hangup hangs a channel up; reason is an ARI hangup reason
+	// ("normal", "busy", "unallocated", ...).
+	Hangup(ctx context.Context, channelID, reason string) error
+	// Continue sends a channel out of Stasis into the dialplan.
+	Continue(ctx context.Context, channelID, dialplanContext, exten string) error
+	// Play starts media ("sound:...", "tone:ring") on a channel.
+	Play(ctx context.Context, channelID, playbackID, media string) error
+	StopPlayback(ctx context.Context, playbackID string) error
+	// TransferProgress reports a REFER's progress to the transferer's phone
+	// (ari-only transfer handling): "channel_progress", "channel_answered",
+	// "channel_unavailable" or "channel_declined".
+	TransferProgress(ctx context.Context, channelID, state string) error
+	// CreateBridge creates a mixing bridge that raises DTMF events.
+	CreateBridge(ctx context.Context, bridgeID, name string) error
+	AddToBridge(ctx context.Context, bridgeID, channelID string) error
+	RemoveFromBridge(ctx context.Context, bridgeID, channelID string) error
+	DestroyBridge(ctx context.Context, bridgeID string) error
+}
+
+// ChannelSpec describes a channel the engine creates.
+type ChannelSpec struct {
+	ID         string            // chosen by the engine, routed before creation
+	Endpoint   string            // dial string, e.g. "PJSIP/103"
+	Originator string            // channel the call comes from (caller ID, codecs)
+	Variables  map[string]string // channel variables set at creation
+}
+
+// Values of TransferProgress's state (Asterisk's transfer_progress states).
+const (
+	progressTrying      = "channel_progress"    // NOTIFY 100 Trying
+	progressAnswered    = "channel_answered"    // NOTIFY 200 OK
+	progressUnavailable = "channel_unavailable" // NOTIFY 503
+	progressDeclined    = "channel_declined"    // NOTIFY 603
+)

@@ -1,0 +1,173 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+)
+
+// blindTransfer is a one-step transfer under way: the transferer pressed
+// Tran, dialled a number and pressed Tran again (REFER without Replaces).
+type blindTransfer struct {
+	destination string
+	transferer  string // extension of the transferer, for a recall
+	ringback    string // playback id of the ringback the transferee hears
+	recalling   bool   // the target failed; the transferer is being rung back
+}
+
+// onTransfer handles a REFER. Only the first ChannelTransfer of a REFER is
+// a request: every transfer_progress transferd posts comes back as another
+// ChannelTransfer carrying that state, and those are filtered out before
+// they become inputs.
+func (c *call) onTransfer(ctx context.Context, in transferRequested) {
+	transferer := c.legByID(in.transfererID)
+	if c.state != stateTalking || transferer == nil || !transferer.live() {
+		c.log.Info("transfer refused: call is not in a state to transfer",
+			zap.Stringer("state", c.state), zap.String("transferer", in.transfererID))
+		c.progress(ctx, in.transfererID, progressDeclined)
+		return
+	}
+	if in.replaces != "" {
+		// Attended transfers are not handled yet; refuse so the phone
+		// keeps both calls (nobody is dropped).
+		c.log.Info("attended transfer refused: not supported", zap.String("replaces", in.replaces))
+		c.progress(ctx, in.transfererID, progressDeclined)
+		return
+	}
+	transferee := c.caller
+	if transferer == c.caller {
+		transferee = c.callee
+	}
+	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: in.destination}
+	log := c.log.With(zap.String("transfer", string(KindBlind)), zap.String("destination", in.destination),
+		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
+
+	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
+		log.Info("blind transfer refused", zap.Error(err))
+		c.progress(ctx, transferer.id, progressDeclined)
+		return
+	}
+	dialString, err := c.e.router.Route(ctx, in.destination)
+	if err != nil {
+		log.Info("blind transfer to unknown destination", zap.Error(err))
+		c.progress(ctx, transferer.id, progressUnavailable)
+		return
+	}
+	target, err := c.dialLeg(ctx, "target", in.destination, dialString, transferee.id)
+	if err != nil {
+		log.Info("blind transfer target cannot be dialled", zap.Error(err))
+		c.progress(ctx, transferer.id, progressUnavailable)
+		return
+	}
+	// From here the transferee is the call's caller: the leg that stays.
+	c.caller, c.callee, c.target = transferee, transferer, target
+	c.blind = &blindTransfer{destination: in.destination, transferer: transferer.exten}
+	log.Info("blind transfer accepted")
+
+	// The transferer's phone now sees the transfer succeed and hangs up;
+	// its leg leaves the bridge so the transferee no longer hears it.
+	c.progress(ctx, transferer.id, progressAnswered)
+	c.hangup(ctx, transferer, "normal")
+	c.startRingback(ctx)
+	c.state = stateTransferRinging
+}
+
+// startRingback plays ringing to the transferee: once the transferer left
+// the bridge, Asterisk's hold music stops and the transferee would hear
+// silence while the target rings.
+func (c *call) startRingback(ctx context.Context) {
+	id := c.newID("ringback")
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Play(cctx, c.caller.id, id, "tone:ring"); err != nil {
+		c.log.Warn("ringback to transferee failed", zap.Error(err))
+		return
+	}
+	c.blind.ringback = id
+}
+
+func (c *call) stopRingback(ctx context.Context) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.StopPlayback(cctx, c.blind.ringback); err != nil && !isGone(err) {
+		c.log.Warn("stop ringback failed", zap.Error(err))
+	}
+	c.blind.ringback = ""
+}
+
+// blindAnswered: the target answered; transferee and target talk.
+func (c *call) blindAnswered(ctx context.Context) {
+	c.stopRingback(ctx)
+	if !c.join(ctx, c.target) {
+		c.end(ctx)
+		return
+	}
+	c.log.Info("blind transfer completed", zap.String("target", c.target.id), zap.Bool("recall", c.blind.recalling))
+	c.callee, c.target, c.blind = c.target, nil, nil
+	c.state = stateTalking
+}
+
+// blindTargetUnavailable: the target is busy, did not answer or does not
+// exist. Send the transferee to the target's voicemail, or ring the
+// transferer back, as configured.
+func (c *call) blindTargetUnavailable(ctx context.Context, status string) {
+	b := c.blind
+	c.log.Info("blind transfer target unavailable", zap.String("dial_status", status),
+		zap.String("destination", b.destination), zap.Bool("recall", b.recalling))
+	c.stopRingback(ctx)
+	mailbox := b.destination
+	if c.e.cfg.TransferNoAnswer == NoAnswerRecall && !b.recalling && b.transferer != "" {
+		if err := c.recall(ctx); err == nil {
+			return
+		} else {
+			c.log.Info("recall failed; sending to the target's voicemail", zap.Error(err))
+		}
+	}
+	if b.recalling {
+		mailbox = b.transferer
+	}
+	c.toVoicemail(ctx, c.caller, mailbox)
+}
+
+// recall rings the transferer back for the transferee.
+func (c *call) recall(ctx context.Context) error {
+	b := c.blind
+	dialString, err := c.e.router.Route(ctx, b.transferer)
+	if err != nil {
+		return err
+	}
+	target, err := c.dialLeg(ctx, "recall", b.transferer, dialString, c.caller.id)
+	if err != nil {
+		return err
+	}
+	c.target = target
+	b.recalling = true
+	c.startRingback(ctx)
+	return nil
+}
+
+// blindLegGone: a leg hung up while the target rings.
+func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
+	switch l {
+	case c.callee:
+		// The transferer hanging up is the normal end of its part.
+	case c.caller:
+		c.end(ctx) // the target stops ringing
+	case c.target:
+		if !l.answered {
+			c.blindTargetUnavailable(ctx, dialStatusFromCause(cause))
+			return
+		}
+		c.end(ctx)
+	}
+}
+
+// progress reports a transfer's progress to the transferer's phone.
+func (c *call) progress(ctx context.Context, channelID, state string) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.TransferProgress(cctx, channelID, state); err != nil && !errors.Is(err, context.Canceled) {
+		c.log.Warn("transfer progress not delivered", zap.String("state", state), zap.Error(err))
+	}
+}

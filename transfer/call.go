@@ -1,0 +1,447 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// callState is what the people on a call experience.
+type callState int
+
+const (
+	// stateRinging: the caller hears ringback while the callee rings.
+	stateRinging callState = iota
+	// stateTalking: caller and callee are bridged (either may hold).
+	stateTalking
+	// stateTransferRinging: a blind transfer is under way; the transferee
+	// hears ringback while the target (or, on recall, the transferer) rings.
+	stateTransferRinging
+	// stateEnded: nothing of the call is left in Asterisk that transferd
+	// owns; the owner goroutine returns.
+	stateEnded
+)
+
+func (s callState) String() string {
+	switch s {
+	case stateRinging:
+		return "ringing"
+	case stateTalking:
+		return "talking"
+	case stateTransferRinging:
+		return "transfer-ringing"
+	case stateEnded:
+		return "ended"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// leg is one channel of a call.
+type leg struct {
+	id       string
+	role     string // "caller", "callee", "target"
+	exten    string // the extension this leg's phone has
+	created  bool   // transferd created it (and must hang it up)
+	answered bool
+	inBridge bool
+	gone     bool // hung up or left Stasis
+	// handedOff: sent on into the dialplan (voicemail); no longer ours.
+	handedOff bool
+}
+
+func (l *leg) live() bool { return l != nil && !l.gone && !l.handedOff }
+
+// call is one phone call under transferd's control, from the caller's
+// StasisStart until everything transferd created for it is gone.
+//
+// Concurrency: a call's fields are read and written only by its owner
+// goroutine (run), which takes inputs from the mailbox one at a time, in
+// the order the engine received them. Nothing else touches a call except
+// through box.put, so no field needs a lock.
+type call struct {
+	id     string
+	e      *Engine
+	log    *zap.Logger
+	box    *mailbox
+	state  callState
+	seq    int      // for ids of things this call creates
+	ids    []string // channel and bridge ids claimed in the engine
+	bridge string
+
+	caller *leg // the party whose call this is; the transferee of a transfer
+	callee *leg // the party the caller talks to (after a transfer: the target)
+	target *leg // a blind transfer's target while it rings
+
+	// blind is the transfer under way in stateTransferRinging.
+	blind *blindTransfer
+}
+
+// run is the owner loop: it processes inputs until the call has ended.
+func (c *call) run(ctx context.Context) {
+	defer c.e.finished(c)
+	for c.state != stateEnded {
+		select {
+		case <-ctx.Done():
+			// The controller is stopping, not the call: leave everything in
+			// Asterisk as it is (a successor can adopt it).
+			c.log.Info("controller stopping; leaving call in Asterisk", zap.Stringer("state", c.state))
+			return
+		case <-c.box.ready:
+		}
+		for _, in := range c.box.take() {
+			if c.state == stateEnded {
+				c.log.Debug("input after end ignored", zap.String("input", in.inputName()))
+				continue
+			}
+			c.step(ctx, in)
+		}
+	}
+}
+
+// step applies one input and logs the transition in one place.
+func (c *call) step(ctx context.Context, in input) {
+	before := c.state
+	switch in := in.(type) {
+	case callArrived:
+		if c.caller == nil { // later StasisStarts are of channels transferd created
+			c.start(ctx, in)
+		}
+	case legAnswered:
+		c.onAnswered(ctx, in.channelID)
+	case dialEnded:
+		c.onDialEnded(ctx, in)
+	case legGone:
+		c.onGone(ctx, in)
+	case transferRequested:
+		c.onTransfer(ctx, in)
+	case holdChanged:
+		// Asterisk itself plays music on hold to the other party of a
+		// mixing bridge when a phone holds; nothing to do but note it.
+		c.log.Info("hold", zap.String("channel", in.channelID), zap.Bool("on_hold", in.onHold))
+	case dtmfReceived, playbackFinished:
+		// Not used by calls and blind transfers.
+	default:
+		c.log.Warn("unexpected input", zap.String("input", in.inputName()))
+	}
+	if c.state != before {
+		c.log.Info("transition", zap.String("from", before.String()),
+			zap.String("input", in.inputName()), zap.String("to", c.state.String()))
+	}
+}
+
+// leg returns the call's live leg with a channel id, or nil.
+func (c *call) legByID(id string) *leg {
+	for _, l := range []*leg{c.caller, c.callee, c.target} {
+		if l != nil && l.id == id {
+			return l
+		}
+	}
+	return nil
+}
+
+// newID returns an id for something this call creates. Ids carry the app,
+// the call id and the kind, so a restarted transferd can recognise its own
+// resources in Asterisk.
+func (c *call) newID(kind string) string {
+	c.seq++
+	return fmt.Sprintf("%s-%s-%s%d", c.e.cfg.App, c.id, kind, c.seq)
+}
+
+// cmdCtx bounds one ARI request.
+func (c *call) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.e.cfg.CommandTimeout)
+}
+
+// start handles the caller's arrival: route the dialled extension, create
+// the bridge and the callee's channel, ring the caller, dial the callee.
+func (c *call) start(ctx context.Context, in callArrived) {
+	c.caller = &leg{id: in.channelID, role: "caller", exten: in.callerExten}
+	c.log = c.log.With(zap.String("caller", in.channelID), zap.String("dialled", in.dialled))
+	c.log.Info("call arrived", zap.String("channel_name", in.channelName), zap.String("caller_exten", in.callerExten))
+
+	dialString, err := c.e.router.Route(ctx, in.dialled)
+	if err != nil {
+		c.log.Info("dialled extension not in service", zap.Error(err))
+		c.notInService(ctx)
+		return
+	}
+	c.bridge = c.newID("bridge")
+	c.e.claim(c.bridge, c)
+	cctx, cancel := c.cmdCtx(ctx)
+	err = c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id)
+	cancel()
+	if err != nil {
+		c.log.Error("create bridge failed", zap.Error(err))
+		c.fail(ctx, "congestion")
+		return
+	}
+	callee, err := c.dialLeg(ctx, "callee", in.dialled, dialString, c.caller.id)
+	if err != nil {
+		c.log.Info("callee cannot be dialled", zap.String("dial_string", dialString), zap.Error(err))
+		c.callee = &leg{role: "callee", exten: in.dialled, gone: true}
+		if c.endpointExists(ctx, dialString) {
+			c.calleeUnavailable(ctx, "CHANUNAVAIL") // not registered
+			return
+		}
+		c.notInService(ctx)
+		return
+	}
+	c.callee = callee
+	cctx, cancel = c.cmdCtx(ctx)
+	if err := c.e.ast.Ring(cctx, c.caller.id); err != nil && !isGone(err) {
+		c.log.Warn("ringback to caller failed", zap.Error(err))
+	}
+	cancel()
+	c.state = stateRinging
+}
+
+// dialLeg creates and dials a channel to dialString. An error means the
+// destination cannot be reached at all (no such endpoint).
+func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator string) (*leg, error) {
+	l := &leg{id: c.newID(role), role: role, exten: exten, created: true}
+	c.e.claim(l.id, c)
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	err := c.e.ast.CreateChannel(cctx, ChannelSpec{
+		ID:         l.id,
+		Endpoint:   dialString,
+		Originator: originator,
+		Variables: map[string]string{
+			// REFERs from this phone come to transferd too (see dialplan).
+			"PJSIP_TRANSFER_HANDLING()": "ari-only",
+			// Lets a restarted transferd find the call this leg belongs to.
+			"TRANSFERD_CALL": c.id,
+			"TRANSFERD_ROLE": role,
+		},
+	})
+	if err != nil {
+		c.e.release(l.id)
+		return nil, fmt.Errorf("create channel %s: %w", dialString, err)
+	}
+	if err := c.e.ast.Dial(cctx, l.id, originator, c.e.cfg.AnswerTimeout); err != nil {
+		c.hangup(ctx, l, "normal")
+		return nil, fmt.Errorf("dial %s: %w", dialString, err)
+	}
+	return l, nil
+}
+
+func (c *call) onAnswered(ctx context.Context, id string) {
+	l := c.legByID(id)
+	if l == nil || !l.live() || l.answered {
+		return
+	}
+	l.answered = true
+	switch {
+	case c.state == stateRinging && l == c.callee:
+		cctx, cancel := c.cmdCtx(ctx)
+		err := c.e.ast.Answer(cctx, c.caller.id)
+		cancel()
+		if err != nil {
+			c.log.Warn("answer caller failed", zap.Error(err))
+			c.end(ctx)
+			return
+		}
+		if !c.join(ctx, c.caller) || !c.join(ctx, c.callee) {
+			c.end(ctx)
+			return
+		}
+		c.state = stateTalking
+		c.log.Info("callee answered", zap.String("callee", l.id))
+	case c.state == stateTransferRinging && l == c.target:
+		c.blindAnswered(ctx)
+	}
+}
+
+// join adds a leg to the call's bridge.
+func (c *call) join(ctx context.Context, l *leg) bool {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.AddToBridge(cctx, c.bridge, l.id); err != nil {
+		c.log.Warn("add to bridge failed", zap.String("channel", l.id), zap.Error(err))
+		return false
+	}
+	l.inBridge = true
+	return true
+}
+
+func (c *call) onDialEnded(ctx context.Context, in dialEnded) {
+	l := c.legByID(in.channelID)
+	if l == nil {
+		return
+	}
+	switch in.status {
+	case "ANSWER":
+		c.onAnswered(ctx, in.channelID)
+		return
+	case "", "RINGING", "PROGRESS", "CANCEL":
+		return
+	}
+	if l.answered {
+		return
+	}
+	l.gone = true // Asterisk hangs up a dialled channel that failed
+	switch {
+	case c.state == stateRinging && l == c.callee:
+		c.calleeUnavailable(ctx, in.status)
+	case c.state == stateTransferRinging && l == c.target:
+		c.blindTargetUnavailable(ctx, in.status)
+	}
+}
+
+// calleeUnavailable ends an unanswered call the way a PBX user expects.
+func (c *call) calleeUnavailable(ctx context.Context, status string) {
+	c.log.Info("callee did not answer", zap.String("dial_status", status))
+	switch status {
+	case "BUSY":
+		c.fail(ctx, "busy")
+	case "CONGESTION":
+		c.fail(ctx, "congestion")
+	default: // NOANSWER, CHANUNAVAIL (phone not registered)
+		if c.e.cfg.NoAnswer == NoAnswerVoicemail {
+			c.toVoicemail(ctx, c.caller, c.callee.exten)
+			return
+		}
+		c.fail(ctx, "no_answer")
+	}
+}
+
+func (c *call) onGone(ctx context.Context, in legGone) {
+	l := c.legByID(in.channelID)
+	if l == nil || l.gone || l.handedOff {
+		return
+	}
+	l.gone = true
+	l.inBridge = false
+	c.log.Info("leg hung up", zap.String("role", l.role), zap.String("channel", l.id), zap.Int("cause", in.cause))
+	switch c.state {
+	case stateRinging:
+		if l == c.caller {
+			c.end(ctx) // the callee stops ringing
+			return
+		}
+		// The callee's phone rejected the call before a Dial status said
+		// why: decide from the hangup cause.
+		c.calleeUnavailable(ctx, dialStatusFromCause(in.cause))
+	case stateTalking:
+		c.end(ctx)
+	case stateTransferRinging:
+		c.blindLegGone(ctx, l, in.cause)
+	}
+}
+
+// dialStatusFromCause maps a Q.850 hangup cause to a Dial status.
+func dialStatusFromCause(cause int) string {
+	switch cause {
+	case 17, 21: // user busy, call rejected
+		return "BUSY"
+	case 34, 38, 42: // congestion
+		return "CONGESTION"
+	case 20, 27, 31: // subscriber absent, destination out of order
+		return "CHANUNAVAIL"
+	default:
+		return "NOANSWER"
+	}
+}
+
+// endpointExists reports whether a dial string's endpoint exists; when
+// Asterisk cannot say, it assumes it does not.
+func (c *call) endpointExists(ctx context.Context, dialString string) bool {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	ok, err := c.e.ast.EndpointExists(cctx, dialString)
+	if err != nil {
+		c.log.Warn("endpoint lookup failed", zap.String("dial_string", dialString), zap.Error(err))
+	}
+	return ok
+}
+
+// notInService tells the caller the number does not exist, then hangs up.
+func (c *call) notInService(ctx context.Context) {
+	c.fail(ctx, "unallocated")
+}
+
+// fail ends the call, hanging the caller up with an ARI hangup reason so
+// the phone shows why: "busy" → 486 Busy Here, "unallocated" → 404 Not
+// Found, "congestion" → 503.
+func (c *call) fail(ctx context.Context, reason string) {
+	if c.caller.live() {
+		c.hangup(ctx, c.caller, reason)
+	}
+	c.end(ctx)
+}
+
+// toVoicemail sends a leg to exten's voicemail through the dialplan.
+func (c *call) toVoicemail(ctx context.Context, l *leg, exten string) {
+	if l.inBridge {
+		cctx, cancel := c.cmdCtx(ctx)
+		c.e.ast.RemoveFromBridge(cctx, c.bridge, l.id) // gone is fine
+		cancel()
+		l.inBridge = false
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	err := c.e.ast.Continue(cctx, l.id, c.e.cfg.VoicemailContext, exten)
+	cancel()
+	if err != nil {
+		c.log.Error("send to voicemail failed", zap.String("mailbox", exten), zap.Error(err))
+		c.fail(ctx, "normal")
+		return
+	}
+	l.handedOff = true
+	c.log.Info("sent to voicemail", zap.String("channel", l.id), zap.String("mailbox", exten))
+	c.end(ctx)
+}
+
+func (c *call) hangup(ctx context.Context, l *leg, reason string) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Hangup(cctx, l.id, reason); err != nil && !isGone(err) {
+		c.log.Warn("hangup failed", zap.String("channel", l.id), zap.Error(err))
+	}
+	l.gone = true
+	l.inBridge = false
+}
+
+// end removes everything transferd holds for the call: live legs are hung
+// up (ringing ones stop ringing), the bridge is destroyed. Legs handed off
+// to the dialplan are left alone.
+func (c *call) end(ctx context.Context) {
+	if c.blind != nil && c.blind.ringback != "" {
+		c.stopRingback(ctx)
+	}
+	for _, l := range []*leg{c.callee, c.target, c.caller} {
+		if l.live() {
+			c.hangup(ctx, l, "normal")
+		}
+	}
+	if c.bridge != "" {
+		cctx, cancel := c.cmdCtx(ctx)
+		if err := c.e.ast.DestroyBridge(cctx, c.bridge); err != nil && !isGone(err) {
+			c.log.Warn("destroy bridge failed", zap.String("bridge", c.bridge), zap.Error(err))
+		}
+		cancel()
+	}
+	c.state = stateEnded
+	c.log.Info("call ended")
+}
+
+// isGone reports whether err says the resource no longer exists.
+func isGone(err error) bool {
+	return errors.Is(err, ari.ErrNotFound)
+}
+
+// extenFromChannelName returns the endpoint part of a channel name:
+// "PJSIP/101-00000003" → "101".
+func extenFromChannelName(name string) string {
+	if i := strings.IndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.LastIndexByte(name, '-'); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}

@@ -1,0 +1,114 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Defaults, each with the reason for its value.
+const (
+	// DefaultDialTemplate reaches a PJSIP endpoint named like the extension,
+	// the usual layout of an Asterisk PBX.
+	DefaultDialTemplate = "PJSIP/{exten}"
+	// DefaultExtensionPattern accepts internal extensions of 2 to 6 digits
+	// not starting with 0, so a transfer cannot reach an outside line
+	// (0…, 00…, 0900… premium numbers) unless an administrator allows it.
+	DefaultExtensionPattern = `^[1-9][0-9]{1,5}$`
+	// DefaultAnswerTimeout is how long a callee rings before the call goes
+	// to voicemail: 20 s is about four rings, what PBXs commonly use.
+	DefaultAnswerTimeout = 20 * time.Second
+	// DefaultVoicemailContext is the context shipped in
+	// dialplan/extensions_transferd.conf.
+	DefaultVoicemailContext = "transferd-voicemail"
+	// DefaultCommandTimeout bounds one ARI request: Asterisk answers in
+	// milliseconds; seconds mean it is stuck.
+	DefaultCommandTimeout = 5 * time.Second
+)
+
+// What happens to a call nobody answered.
+const (
+	NoAnswerVoicemail = "voicemail" // the dialled extension's voicemail
+	NoAnswerHangup    = "hangup"    // end the call (the caller hears it end)
+	NoAnswerRecall    = "recall"    // transfers only: ring the transferer back
+)
+
+// Config is the engine's typed configuration. The daemon fills it from its
+// file, environment and flags; Validate fills defaults and checks it.
+type Config struct {
+	// App is the Stasis application transferd registers (ari.app).
+	App string
+	// DialTemplate turns an extension into an Asterisk dial string;
+	// "{exten}" is replaced by the extension.
+	DialTemplate string
+	// ExtensionPattern is a regular expression an extension must match to
+	// be dialled or be a transfer destination (the default policy).
+	ExtensionPattern string
+	// AnswerTimeout is how long a callee or transfer target rings.
+	AnswerTimeout time.Duration
+	// NoAnswer is what happens to a call the callee does not answer or
+	// is busy for: NoAnswerVoicemail or NoAnswerHangup.
+	NoAnswer string
+	// TransferNoAnswer is what happens when a blind transfer's target is
+	// busy or does not answer: NoAnswerVoicemail or NoAnswerRecall.
+	TransferNoAnswer string
+	// VoicemailContext is the dialplan context that runs VoiceMail(${EXTEN}).
+	VoicemailContext string
+	// CommandTimeout bounds each ARI request.
+	CommandTimeout time.Duration
+
+	extensionRE *regexp.Regexp
+}
+
+// Validate fills defaults and returns an error naming the first bad key.
+func (c *Config) Validate() error {
+	if c.App == "" {
+		c.App = "transferd"
+	}
+	if c.DialTemplate == "" {
+		c.DialTemplate = DefaultDialTemplate
+	}
+	if !strings.Contains(c.DialTemplate, "{exten}") {
+		return fmt.Errorf("calls.dial_template %q: must contain {exten}", c.DialTemplate)
+	}
+	if c.ExtensionPattern == "" {
+		c.ExtensionPattern = DefaultExtensionPattern
+	}
+	re, err := regexp.Compile(c.ExtensionPattern)
+	if err != nil {
+		return fmt.Errorf("calls.extension_pattern %q: %w", c.ExtensionPattern, err)
+	}
+	c.extensionRE = re
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = DefaultAnswerTimeout
+	}
+	if c.AnswerTimeout < time.Second {
+		return fmt.Errorf("calls.answer_timeout %s: must be at least 1s", c.AnswerTimeout)
+	}
+	switch c.NoAnswer {
+	case "":
+		c.NoAnswer = NoAnswerVoicemail
+	case NoAnswerVoicemail, NoAnswerHangup:
+	default:
+		return fmt.Errorf("calls.no_answer %q: must be %q or %q", c.NoAnswer, NoAnswerVoicemail, NoAnswerHangup)
+	}
+	switch c.TransferNoAnswer {
+	case "":
+		c.TransferNoAnswer = NoAnswerVoicemail
+	case NoAnswerVoicemail, NoAnswerRecall:
+	default:
+		return fmt.Errorf("transfer.no_answer %q: must be %q or %q", c.TransferNoAnswer, NoAnswerVoicemail, NoAnswerRecall)
+	}
+	if c.VoicemailContext == "" {
+		c.VoicemailContext = DefaultVoicemailContext
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = DefaultCommandTimeout
+	}
+	if c.CommandTimeout < 0 {
+		return errors.New("ari.command_timeout: must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,289 @@
+package transfer
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// startEngine runs an engine on a fake Asterisk until the test ends.
+func startEngine(t *testing.T, cfg Config) *fakeAsterisk {
+	t.Helper()
+	f := newFakeAsterisk(t)
+	e, err := New(cfg, f, Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx, f.events)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("engine did not stop")
+		}
+	})
+	return f
+}
+
+// talking sets up "101 calls 102 and 102 answers" and returns the caller's
+// and the callee's channel ids.
+func talking(t *testing.T, f *fakeAsterisk) (caller, callee string) {
+	t.Helper()
+	f.phoneCalls("A", "101", "102")
+	f.eventually("102 dialled", func() bool { return len(f.channels) == 2 && f.channels[f.createdChannelLocked("PJSIP/102")] != nil && f.channels[f.createdChannelLocked("PJSIP/102")].state == "Ringing" })
+	callee = f.createdChannel("PJSIP/102")
+	f.answers(callee)
+	f.eventually("caller and callee bridged", func() bool { return bridgedLocked(f, "A", callee) })
+	return "A", callee
+}
+
+func (f *fakeAsterisk) createdChannelLocked(endpoint string) string {
+	f.mu.Unlock()
+	defer f.mu.Lock()
+	return f.createdChannel(endpoint)
+}
+
+// bridgedLocked reports whether exactly ids share a bridge.
+func bridgedLocked(f *fakeAsterisk, ids ...string) bool {
+	slices.Sort(ids)
+	for _, members := range f.bridges {
+		got := keys(members)
+		if slices.Equal(got, ids) {
+			return true
+		}
+	}
+	return false
+}
+
+func noneLeft(f *fakeAsterisk) bool { return len(f.bridges) == 0 && len(f.channels) == 0 }
+
+func TestGivenACallWhenCalleeAnswersThenBothTalkUntilEitherHangsUp(t *testing.T) {
+	for _, who := range []string{"caller", "callee"} {
+		t.Run(who+" hangs up", func(t *testing.T) {
+			f := startEngine(t, Config{})
+			caller, callee := talking(t, f)
+			f.mu.Lock()
+			if f.channels[caller].state != "Up" {
+				t.Errorf("caller not answered after callee answered")
+			}
+			f.mu.Unlock()
+			if who == "caller" {
+				f.hangsUp(caller)
+			} else {
+				f.hangsUp(callee)
+			}
+			f.eventually("everything removed", func() bool { return noneLeft(f) })
+		})
+	}
+}
+
+func TestGivenACallWhileCalleeRingsThenCallerHearsRingback(t *testing.T) {
+	f := startEngine(t, Config{})
+	f.phoneCalls("A", "101", "102")
+	f.eventually("ringback to caller and 102 dialled", func() bool {
+		return slices.Contains(f.calls, "ring A") && f.channels[f.createdChannelLocked("PJSIP/102")] != nil
+	})
+}
+
+func TestGivenCallerHangsUpWhileCalleeRingsThenCalleeStopsRinging(t *testing.T) {
+	f := startEngine(t, Config{})
+	f.phoneCalls("A", "101", "102")
+	f.eventually("102 dialled", func() bool { return f.createdChannelLocked("PJSIP/102") != "" })
+	callee := f.createdChannel("PJSIP/102")
+	f.hangsUp("A")
+	f.eventually("callee hung up and bridge gone", func() bool { return f.hungUp[callee] != "" && noneLeft(f) })
+}
+
+func TestGivenAnUnansweredCallThenTheOutcomeIsWhatAPBXUserExpects(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        Config
+		dialled    string
+		status     string
+		cause      int
+		wantHangup string // the caller's hangup reason, or ""
+		wantVM     string // the voicemail the caller is sent to, or ""
+	}{
+		{name: "busy", dialled: "102", status: "BUSY", cause: 17, wantHangup: "busy"},
+		{name: "no answer goes to voicemail", dialled: "102", status: "NOANSWER", cause: 19, wantVM: "transferd-voicemail,102"},
+		{name: "unregistered phone goes to voicemail", dialled: "102", status: "CHANUNAVAIL", cause: 20, wantVM: "transferd-voicemail,102"},
+		{name: "no answer with hangup configured", cfg: Config{NoAnswer: NoAnswerHangup}, dialled: "102", status: "NOANSWER", cause: 19, wantHangup: "no_answer"},
+		{name: "no such endpoint", dialled: "199", wantHangup: "unallocated"},
+		{name: "phone not registered goes to voicemail", dialled: "105", wantVM: "transferd-voicemail,105"},
+		{name: "not an extension", dialled: "0900123456", wantHangup: "unallocated"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startEngine(t, tt.cfg)
+			f.phoneCalls("A", "101", tt.dialled)
+			if tt.status != "" {
+				f.eventually("callee dialled", func() bool { return f.createdChannelLocked("PJSIP/"+tt.dialled) != "" })
+				f.dialFails(f.createdChannel("PJSIP/"+tt.dialled), tt.status, tt.cause)
+			}
+			f.eventually("caller handled", func() bool { return f.hungUp["A"] != "" || f.continued["A"] != "" })
+			f.eventually("bridge destroyed", func() bool { return len(f.bridges) == 0 })
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.hungUp["A"] != tt.wantHangup || f.continued["A"] != tt.wantVM {
+				t.Errorf("caller hung up %q, sent to %q; want %q, %q", f.hungUp["A"], f.continued["A"], tt.wantHangup, tt.wantVM)
+			}
+		})
+	}
+}
+
+func TestGivenTalkingWhenCalleeBlindTransfersThenCallerHearsRingbackThenTalksToTarget(t *testing.T) {
+	f := startEngine(t, Config{})
+	caller, callee := talking(t, f)
+	f.refers(callee, caller, "103")
+	f.eventually("target dialled, transferer told and gone, caller hears ringback", func() bool {
+		target := f.createdChannelLocked("PJSIP/103")
+		return target != "" && f.channels[target] != nil && f.channels[target].state == "Ringing" &&
+			slices.Equal(f.progress[callee], []string{progressAnswered}) &&
+			f.hungUp[callee] != "" && len(f.playbacks) == 1
+	})
+	for _, media := range f.playbacks {
+		if media != caller+" tone:ring" {
+			t.Errorf("caller hears %q while the target rings, want ringback", media)
+		}
+	}
+	target := f.createdChannel("PJSIP/103")
+	f.answers(target)
+	f.eventually("caller and target talk, ringback stopped", func() bool {
+		return bridgedLocked(f, caller, target) && len(f.playbacks) == 0
+	})
+	f.hangsUp(target)
+	f.eventually("everything removed", func() bool { return noneLeft(f) })
+}
+
+func TestGivenTalkingWhenCallerBlindTransfersThenCalleeTalksToTarget(t *testing.T) {
+	f := startEngine(t, Config{})
+	caller, callee := talking(t, f)
+	f.refers(caller, callee, "103")
+	f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+	target := f.createdChannel("PJSIP/103")
+	f.answers(target)
+	f.eventually("callee and target talk", func() bool { return bridgedLocked(f, callee, target) && f.hungUp[caller] != "" })
+	f.hangsUp(callee)
+	f.eventually("everything removed", func() bool { return noneLeft(f) })
+}
+
+func TestGivenABlindTransferThatCannotGoThenTransfererIsToldAndNobodyIsDropped(t *testing.T) {
+	tests := []struct {
+		name         string
+		destination  string
+		wantProgress string
+	}{
+		{name: "refused by policy", destination: "0900123456", wantProgress: progressDeclined},
+		{name: "unknown extension", destination: "199", wantProgress: progressUnavailable},
+		{name: "empty destination", destination: "", wantProgress: progressDeclined},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startEngine(t, Config{})
+			caller, callee := talking(t, f)
+			f.refers(callee, caller, tt.destination)
+			f.eventually("transferer told", func() bool { return len(f.progress[callee]) > 0 })
+			f.mu.Lock()
+			if !slices.Equal(f.progress[callee], []string{tt.wantProgress}) {
+				t.Errorf("transferer told %v, want [%s]", f.progress[callee], tt.wantProgress)
+			}
+			if len(f.hungUp) != 0 || !bridgedLocked(f, caller, callee) {
+				t.Errorf("a party was dropped: hungUp=%v bridges=%v", f.hungUp, f.bridges)
+			}
+			f.mu.Unlock()
+			// The phone resumes the call; a second, good transfer still works.
+			f.refers(callee, caller, "103")
+			f.eventually("second transfer dials 103", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+			f.hangsUp(caller)
+			f.eventually("everything removed", func() bool { return noneLeft(f) })
+		})
+	}
+}
+
+func TestGivenABlindTransferWhenTargetDoesNotAnswerThenConfiguredFallback(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        Config
+		status     string
+		cause      int
+		wantVM     string // where the transferee ends up
+		wantRecall bool
+	}{
+		{name: "busy target's voicemail", status: "BUSY", cause: 17, wantVM: "transferd-voicemail,103"},
+		{name: "unanswered target's voicemail", status: "NOANSWER", cause: 19, wantVM: "transferd-voicemail,103"},
+		{name: "recall the transferer", cfg: Config{TransferNoAnswer: NoAnswerRecall}, status: "NOANSWER", cause: 19, wantRecall: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startEngine(t, tt.cfg)
+			caller, callee := talking(t, f)
+			f.refers(callee, caller, "103")
+			f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+			f.dialFails(f.createdChannel("PJSIP/103"), tt.status, tt.cause)
+			if tt.wantRecall {
+				// 102 transferred; 102's phone rings again for the caller.
+				var recall string
+				f.eventually("transferer rung back", func() bool {
+					for id, ch := range f.channels {
+						if id != caller && id != callee && ch.endpoint == "PJSIP/102" && ch.state == "Ringing" {
+							recall = id
+						}
+					}
+					return recall != ""
+				})
+				f.answers(recall)
+				f.eventually("caller talks to the transferer again", func() bool { return bridgedLocked(f, caller, recall) })
+				f.hangsUp(caller)
+				f.eventually("everything removed", func() bool { return noneLeft(f) })
+				return
+			}
+			f.eventually("caller sent to voicemail", func() bool { return f.continued[caller] == tt.wantVM && len(f.bridges) == 0 })
+		})
+	}
+}
+
+func TestGivenABlindTransferWhenCallerHangsUpWhileTargetRingsThenTargetStopsRinging(t *testing.T) {
+	f := startEngine(t, Config{})
+	caller, callee := talking(t, f)
+	f.refers(callee, caller, "103")
+	f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+	target := f.createdChannel("PJSIP/103")
+	f.hangsUp(caller)
+	f.eventually("target hung up and nothing left", func() bool { return f.hungUp[target] != "" && noneLeft(f) })
+}
+
+func TestGivenProgressEchoesThenNoSecondTransferStarts(t *testing.T) {
+	f := startEngine(t, Config{})
+	caller, callee := talking(t, f)
+	f.refers(callee, caller, "103")
+	target := ""
+	f.eventually("target dialled", func() bool { target = f.createdChannelLocked("PJSIP/103"); return target != "" })
+	f.answers(target)
+	f.eventually("caller and target talk", func() bool { return bridgedLocked(f, caller, target) })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	creates := 0
+	for _, c := range f.calls {
+		if len(c) > 6 && c[:6] == "create" && c[:13] != "create-bridge" {
+			creates++
+		}
+	}
+	if creates != 2 { // the callee and the target, nothing more
+		t.Errorf("created %d channels, want 2:\n%s", creates, f.snapshotLocked())
+	}
+}
+
+func (f *fakeAsterisk) snapshotLocked() string {
+	f.mu.Unlock()
+	defer f.mu.Lock()
+	return f.snapshot()
+}

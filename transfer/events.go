@@ -1,0 +1,79 @@
+package transfer
+
+import (
+	"github.com/transferd/transferd/ari"
+)
+
+// translate turns an ARI event into the engine's input and the ids of the
+// channels and bridges it concerns (routing keys, most specific first). It
+// is the only code that reads ARI event types; events the engine does not
+// act on return a nil input.
+func translate(app string, ev ari.Event) (ids []string, in input) {
+	switch ev := ev.(type) {
+	case *ari.StasisStart:
+		if ev.ReplaceChannel != nil {
+			// A channel swapped in by Asterisk's own (core mode) transfer,
+			// never a new call.
+			return []string{ev.Channel.ID, ev.ReplaceChannel.ID}, nil
+		}
+		return []string{ev.Channel.ID}, callArrived{
+			channelID:   ev.Channel.ID,
+			channelName: ev.Channel.Name,
+			callerExten: callerExten(ev.Channel),
+			dialled:     ev.Channel.Dialplan.Exten,
+		}
+	case *ari.ChannelStateChange:
+		if ev.Channel.State == "Up" {
+			return []string{ev.Channel.ID}, legAnswered{channelID: ev.Channel.ID}
+		}
+	case *ari.Dial:
+		return []string{ev.Peer.ID}, dialEnded{channelID: ev.Peer.ID, status: ev.Dialstatus}
+	case *ari.ChannelHangupRequest:
+		if ev.Soft {
+			return nil, nil
+		}
+		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID, cause: ev.Cause}
+	case *ari.StasisEnd:
+		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID}
+	case *ari.ChannelDestroyed:
+		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID, cause: ev.Cause}
+	case *ari.ChannelTransfer:
+		if ev.State != "" {
+			// The echo of a transfer_progress transferd posted itself.
+			return nil, nil
+		}
+		req := transferRequested{
+			transfererID: ev.ReferredBy.SourceChannel.ID,
+			destination:  ev.ReferTo.RequestedDestination.Destination,
+			replaces:     ev.ReferTo.RequestedDestination.ProtocolID,
+		}
+		if ev.ReferredBy.ConnectedChannel != nil {
+			req.transfereeID = ev.ReferredBy.ConnectedChannel.ID
+		}
+		if ev.ReferTo.ConnectedChannel != nil {
+			req.targetID = ev.ReferTo.ConnectedChannel.ID
+		}
+		if ev.ReferTo.DestinationChannel != nil {
+			req.consultID = ev.ReferTo.DestinationChannel.ID
+		}
+		return []string{req.transfererID, req.consultID, req.transfereeID}, req
+	case *ari.ChannelDtmfReceived:
+		return []string{ev.Channel.ID}, dtmfReceived{channelID: ev.Channel.ID, digit: ev.Digit}
+	case *ari.ChannelHold:
+		return []string{ev.Channel.ID}, holdChanged{channelID: ev.Channel.ID, onHold: true}
+	case *ari.ChannelUnhold:
+		return []string{ev.Channel.ID}, holdChanged{channelID: ev.Channel.ID, onHold: false}
+	case *ari.PlaybackFinished:
+		return []string{ev.Playback.ID}, playbackFinished{playbackID: ev.Playback.ID}
+	}
+	return nil, nil
+}
+
+// callerExten is the caller's extension: its caller ID number, else the
+// endpoint in its channel name.
+func callerExten(ch ari.Channel) string {
+	if ch.Caller.Number != "" {
+		return ch.Caller.Number
+	}
+	return extenFromChannelName(ch.Name)
+}

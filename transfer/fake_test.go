@@ -1,0 +1,394 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// fakeAsterisk answers the engine like Asterisk does: it keeps channels,
+// bridges and playbacks, returns 404 for what does not exist, and raises
+// the events Asterisk would (a hung-up channel's StasisEnd and
+// ChannelDestroyed) on the engine's event stream. Tests inject the phones'
+// side (answer, busy, REFER) with the helpers below and assert outcomes:
+// who is in which bridge, what was hung up and why, what the transferer's
+// phone was told.
+type fakeAsterisk struct {
+	t      *testing.T
+	events chan ari.Event
+
+	mu        sync.Mutex
+	endpoints map[string]bool              // dial strings that exist and are registered
+	offline   map[string]bool              // dial strings that exist but are not registered
+	channels  map[string]*fakeChannel      // live channels by id
+	bridges   map[string]map[string]bool   // bridge id → channel ids
+	playbacks map[string]string            // playback id → media
+	hungUp    map[string]string            // channel id → hangup reason
+	continued map[string]string            // channel id → "context,exten"
+	progress  map[string][]string          // channel id → transfer_progress states
+	calls     []string                     // every command, in order
+	failOp    map[string]error             // op name → error to return
+}
+
+type fakeChannel struct {
+	id, endpoint, state string
+	created             bool // created by the engine (vs. a phone's call)
+}
+
+func newFakeAsterisk(t *testing.T) *fakeAsterisk {
+	return &fakeAsterisk{
+		t:         t,
+		events:    make(chan ari.Event, 1000),
+		endpoints: map[string]bool{"PJSIP/101": true, "PJSIP/102": true, "PJSIP/103": true, "PJSIP/104": true},
+		offline:   map[string]bool{"PJSIP/105": true},
+		channels:  map[string]*fakeChannel{},
+		bridges:   map[string]map[string]bool{},
+		playbacks: map[string]string{},
+		hungUp:    map[string]string{},
+		continued: map[string]string{},
+		progress:  map[string][]string{},
+		failOp:    map[string]error{},
+	}
+}
+
+func notFound(op, id, what string) error {
+	return &ari.Error{Op: op, ID: id, Status: http.StatusNotFound, Message: what + " not found"}
+}
+
+func (f *fakeAsterisk) record(op string, args ...any) error {
+	parts := []string{op}
+	for _, a := range args {
+		parts = append(parts, fmt.Sprint(a))
+	}
+	f.calls = append(f.calls, strings.Join(parts, " "))
+	return f.failOp[op]
+}
+
+func (f *fakeAsterisk) CreateChannel(_ context.Context, spec ChannelSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("create", spec.ID, spec.Endpoint); err != nil {
+		return err
+	}
+	if spec.Variables["PJSIP_TRANSFER_HANDLING()"] != "ari-only" {
+		f.t.Errorf("channel %s created without ari-only transfer handling", spec.Endpoint)
+	}
+	if !f.endpoints[spec.Endpoint] {
+		// What Asterisk 22 answers for unknown and unregistered endpoints alike.
+		return &ari.Error{Op: "create channel", ID: spec.ID, Status: http.StatusInternalServerError, Message: "Allocation failed"}
+	}
+	f.channels[spec.ID] = &fakeChannel{id: spec.ID, endpoint: spec.Endpoint, state: "Down", created: true}
+	return nil
+}
+
+func (f *fakeAsterisk) EndpointExists(_ context.Context, dialString string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("endpoint", dialString); err != nil {
+		return false, err
+	}
+	return f.endpoints[dialString] || f.offline[dialString], nil
+}
+
+func (f *fakeAsterisk) Dial(_ context.Context, id, caller string, timeout time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("dial", id); err != nil {
+		return err
+	}
+	ch := f.channels[id]
+	if ch == nil {
+		return notFound("dial", id, "Channel")
+	}
+	ch.state = "Ringing"
+	return nil
+}
+
+func (f *fakeAsterisk) Answer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("answer", id); err != nil {
+		return err
+	}
+	ch := f.channels[id]
+	if ch == nil {
+		return notFound("answer", id, "Channel")
+	}
+	ch.state = "Up"
+	return nil
+}
+
+func (f *fakeAsterisk) Ring(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("ring", id); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("ring", id, "Channel")
+	}
+	return nil
+}
+
+func (f *fakeAsterisk) Hangup(_ context.Context, id, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("hangup", id, reason); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("hangup", id, "Channel")
+	}
+	f.hungUp[id] = reason
+	f.gone(id, 16)
+	return nil
+}
+
+// gone removes a channel and raises its events, as Asterisk does. The
+// caller holds f.mu.
+func (f *fakeAsterisk) gone(id string, cause int) {
+	delete(f.channels, id)
+	for _, members := range f.bridges {
+		delete(members, id)
+	}
+	ch := ari.Channel{ID: id, State: "Up"}
+	f.events <- &ari.ChannelHangupRequest{Channel: ch, Cause: cause}
+	f.events <- &ari.StasisEnd{Channel: ch}
+	f.events <- &ari.ChannelDestroyed{Channel: ch, Cause: cause}
+}
+
+func (f *fakeAsterisk) Continue(_ context.Context, id, dialplanContext, exten string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("continue", id, dialplanContext, exten); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("continue", id, "Channel")
+	}
+	f.continued[id] = dialplanContext + "," + exten
+	for _, members := range f.bridges {
+		delete(members, id)
+	}
+	f.events <- &ari.StasisEnd{Channel: ari.Channel{ID: id}}
+	return nil
+}
+
+func (f *fakeAsterisk) Play(_ context.Context, id, playbackID, media string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("play", id, media); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("play", id, "Channel")
+	}
+	f.playbacks[playbackID] = id + " " + media
+	return nil
+}
+
+func (f *fakeAsterisk) StopPlayback(_ context.Context, playbackID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("stop-playback", playbackID); err != nil {
+		return err
+	}
+	if _, ok := f.playbacks[playbackID]; !ok {
+		return notFound("stop playback", playbackID, "Playback")
+	}
+	delete(f.playbacks, playbackID)
+	return nil
+}
+
+func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("transfer-progress", id, state); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("transfer progress", id, "Channel")
+	}
+	f.progress[id] = append(f.progress[id], state)
+	// Asterisk echoes every posted state as a ChannelTransfer with state.
+	f.events <- &ari.ChannelTransfer{State: state, ReferredBy: ari.ReferredBy{SourceChannel: ari.Channel{ID: id}}}
+	return nil
+}
+
+func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("create-bridge", id); err != nil {
+		return err
+	}
+	f.bridges[id] = map[string]bool{}
+	return nil
+}
+
+func (f *fakeAsterisk) AddToBridge(_ context.Context, bridgeID, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("add", bridgeID, id); err != nil {
+		return err
+	}
+	if f.bridges[bridgeID] == nil {
+		return notFound("add channel", bridgeID, "Bridge")
+	}
+	if f.channels[id] == nil {
+		return &ari.Error{Op: "add channel", ID: bridgeID, Status: http.StatusUnprocessableEntity, Message: "Channel not found"}
+	}
+	f.bridges[bridgeID][id] = true
+	return nil
+}
+
+func (f *fakeAsterisk) RemoveFromBridge(_ context.Context, bridgeID, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("remove", bridgeID, id); err != nil {
+		return err
+	}
+	if f.bridges[bridgeID] == nil {
+		return notFound("remove channel", bridgeID, "Bridge")
+	}
+	delete(f.bridges[bridgeID], id)
+	return nil
+}
+
+func (f *fakeAsterisk) DestroyBridge(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("destroy-bridge", id); err != nil {
+		return err
+	}
+	if f.bridges[id] == nil {
+		return notFound("destroy bridge", id, "Bridge")
+	}
+	delete(f.bridges, id)
+	return nil
+}
+
+// --- the phones' side ---
+
+// phoneCalls: a phone's call enters Stasis dialling exten.
+func (f *fakeAsterisk) phoneCalls(channelID, from, exten string) {
+	f.mu.Lock()
+	f.channels[channelID] = &fakeChannel{id: channelID, endpoint: "PJSIP/" + from, state: "Ring"}
+	f.mu.Unlock()
+	f.events <- &ari.StasisStart{Channel: ari.Channel{
+		ID: channelID, Name: "PJSIP/" + from + "-00000001", State: "Ring",
+		Caller:   ari.CallerID{Number: from},
+		Dialplan: ari.DialplanCEP{Context: "transferd", Exten: exten, Priority: 2},
+	}}
+}
+
+// answers: the phone of a channel transferd dialled answers.
+func (f *fakeAsterisk) answers(id string) {
+	f.mu.Lock()
+	if ch := f.channels[id]; ch != nil {
+		ch.state = "Up"
+	}
+	f.mu.Unlock()
+	f.events <- &ari.Dial{Peer: ari.Channel{ID: id}, Dialstatus: "ANSWER"}
+	f.events <- &ari.ChannelStateChange{Channel: ari.Channel{ID: id, State: "Up"}}
+}
+
+// dialFails: a dialled channel ends with a Dial status (BUSY, NOANSWER).
+func (f *fakeAsterisk) dialFails(id, status string, cause int) {
+	f.events <- &ari.Dial{Peer: ari.Channel{ID: id}, Dialstatus: status}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.channels[id] != nil {
+		f.gone(id, cause)
+	}
+}
+
+// hangsUp: a phone hangs up its channel.
+func (f *fakeAsterisk) hangsUp(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.channels[id] != nil {
+		f.gone(id, 16)
+	}
+}
+
+// refers: the phone of channel transferer sends a blind REFER.
+func (f *fakeAsterisk) refers(transferer, transferee, destination string) {
+	f.events <- &ari.ChannelTransfer{
+		ReferTo: ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: destination}},
+		ReferredBy: ari.ReferredBy{
+			SourceChannel:    ari.Channel{ID: transferer},
+			ConnectedChannel: &ari.Channel{ID: transferee},
+		},
+	}
+}
+
+// --- observations ---
+
+// createdChannel returns the id of the channel created to endpoint.
+func (f *fakeAsterisk) createdChannel(endpoint string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls {
+		if fields := strings.Fields(c); fields[0] == "create" && len(fields) == 3 && fields[2] == endpoint {
+			return fields[1]
+		}
+	}
+	return ""
+}
+
+// bridged returns the sorted channel ids of every non-empty bridge.
+func (f *fakeAsterisk) bridged() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out [][]string
+	for _, members := range f.bridges {
+		var ids []string
+		for id := range members {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		out = append(out, ids)
+	}
+	return out
+}
+
+func (f *fakeAsterisk) snapshot() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v playbacks=%v\ncommands:\n  %s",
+		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.playbacks, strings.Join(f.calls, "\n  "))
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// eventually waits for cond (evaluated under the fake's lock) to hold.
+func (f *fakeAsterisk) eventually(what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		f.mu.Lock()
+		ok := cond()
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("timed out waiting for %s\n%s", what, f.snapshot())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

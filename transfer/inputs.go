@@ -1,0 +1,59 @@
+package transfer
+
+// An input is something that happened, delivered to a call's owner in the
+// order it happened: an Asterisk event translated into the engine's words,
+// or a request from outside.
+type input interface{ inputName() string }
+
+// callArrived: a phone's call entered Stasis from the dialplan.
+type callArrived struct {
+	channelID   string
+	channelName string // e.g. "PJSIP/101-00000003"
+	callerExten string // the caller's number (caller ID)
+	dialled     string // the extension it dialled
+}
+
+// legAnswered: a channel the engine dialled was answered.
+type legAnswered struct{ channelID string }
+
+// dialEnded: a channel the engine dialled will not be answered
+// (BUSY, NOANSWER, CHANUNAVAIL, CONGESTION, CANCEL) or was (ANSWER).
+type dialEnded struct{ channelID, status string }
+
+// legGone: a channel hung up or left Stasis. cause is the Q.850 cause
+// when Asterisk gave one.
+type legGone struct {
+	channelID string
+	cause     int
+}
+
+// transferRequested: a phone sent REFER (ari-only transfer handling).
+type transferRequested struct {
+	transfererID string // the channel of the phone that sent REFER
+	transfereeID string // the channel the transferer is talking to (Asterisk's view, may be "")
+	destination  string // blind: Refer-To user part
+	replaces     string // attended: Call-ID of the replaced dialog ("" for blind)
+	targetID     string // attended: the transfer target's channel, when Asterisk knows it
+	consultID    string // attended: the transferer's consultation channel
+}
+
+// dtmfReceived: a digit arrived on a channel in the call's bridge.
+type dtmfReceived struct{ channelID, digit string }
+
+// holdChanged: a phone put the call on hold or took it off hold.
+type holdChanged struct {
+	channelID string
+	onHold    bool
+}
+
+// playbackFinished: media the engine started has ended.
+type playbackFinished struct{ playbackID string }
+
+func (callArrived) inputName() string       { return "call-arrived" }
+func (legAnswered) inputName() string       { return "answered" }
+func (dialEnded) inputName() string         { return "dial-ended" }
+func (legGone) inputName() string           { return "hung-up" }
+func (transferRequested) inputName() string { return "transfer-requested" }
+func (dtmfReceived) inputName() string      { return "dtmf" }
+func (holdChanged) inputName() string       { return "hold" }
+func (playbackFinished) inputName() string  { return "playback-finished" }
