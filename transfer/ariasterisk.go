@@ -49,13 +49,7 @@ func (a *ARIAsterisk) Hangup(ctx context.Context, id, reason string) error {
 func (a *ARIAsterisk) Continue(ctx context.Context, id, dialplanContext, exten string) error {
 	return a.c.Continue(ctx, id, dialplanContext, exten, 1)
 }
-func (a *ARIAsterisk) Play(ctx context.Context, id, playbackID, media string) error {
-	_, err := a.c.Play(ctx, id, playbackID, media)
-	return err
-}
-func (a *ARIAsterisk) StopPlayback(ctx context.Context, id string) error {
-	return a.c.StopPlayback(ctx, id)
-}
+func (a *ARIAsterisk) RingStop(ctx context.Context, id string) error { return a.c.RingStop(ctx, id) }
 func (a *ARIAsterisk) TransferProgress(ctx context.Context, id, state string) error {
 	return a.c.TransferProgress(ctx, id, state)
 }

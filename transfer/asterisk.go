@@ -15,7 +15,8 @@ import (
 // failure.
 type Asterisk interface {
 	// CreateChannel creates (without dialling) a channel in the engine's
-	// Stasis app, so it can be routed before it rings.
+	// Stasis app, so it can be routed before it rings. It can be dialled
+	// once its StasisStart arrived (before that, Asterisk answers 409).
 	CreateChannel(ctx context.Context, spec ChannelSpec) error
 	// EndpointExists reports whether Asterisk knows the endpoint of a dial
 	// string ("PJSIP/102"), registered or not. Creating a channel fails
@@ -25,16 +26,15 @@ type Asterisk interface {
 	// Dial rings a created channel; Asterisk gives up after timeout.
 	Dial(ctx context.Context, channelID, callerID string, timeout time.Duration) error
 	Answer(ctx context.Context, channelID string) error
-	// Ring indicates ringing to an unanswered channel (the phone's ringback).
+	// Ring indicates ringing to a channel: the phone's own ringback before
+	// answer, an in-band ringing tone after. RingStop ends it.
 	Ring(ctx context.Context, channelID string) error
+	RingStop(ctx context.Context, channelID string) error
 	// Hangup hangs a channel up; reason is an ARI hangup reason
 	// ("normal", "busy", "unallocated", ...).
 	Hangup(ctx context.Context, channelID, reason string) error
 	// Continue sends a channel out of Stasis into the dialplan.
 	Continue(ctx context.Context, channelID, dialplanContext, exten string) error
-	// Play starts media ("sound:...", "tone:ring") on a channel.
-	Play(ctx context.Context, channelID, playbackID, media string) error
-	StopPlayback(ctx context.Context, playbackID string) error
 	// TransferProgress reports a REFER's progress to the transferer's phone
 	// (ari-only transfer handling): "channel_progress", "channel_answered",
 	// "channel_unavailable" or "channel_declined".

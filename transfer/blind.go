@@ -12,7 +12,7 @@ import (
 type blindTransfer struct {
 	destination string
 	transferer  string // extension of the transferer, for a recall
-	ringback    string // playback id of the ringback the transferee hears
+	ringback    bool   // the transferee hears ringing
 	recalling   bool   // the target failed; the transferer is being rung back
 }
 
@@ -77,23 +77,25 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 // the bridge, Asterisk's hold music stops and the transferee would hear
 // silence while the target rings.
 func (c *call) startRingback(ctx context.Context) {
-	id := c.newID("ringback")
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.Play(cctx, c.caller.id, id, "tone:ring"); err != nil {
+	if err := c.e.ast.Ring(cctx, c.caller.id); err != nil {
 		c.log.Warn("ringback to transferee failed", zap.Error(err))
 		return
 	}
-	c.blind.ringback = id
+	c.blind.ringback = true
 }
 
 func (c *call) stopRingback(ctx context.Context) {
+	if !c.blind.ringback {
+		return
+	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.StopPlayback(cctx, c.blind.ringback); err != nil && !isGone(err) {
+	if err := c.e.ast.RingStop(cctx, c.caller.id); err != nil && !isGone(err) {
 		c.log.Warn("stop ringback failed", zap.Error(err))
 	}
-	c.blind.ringback = ""
+	c.blind.ringback = false
 }
 
 // blindAnswered: the target answered; transferee and target talk.

@@ -15,8 +15,10 @@ import (
 type callState int
 
 const (
+	// stateArrived: the caller's call entered Stasis; nothing decided yet.
+	stateArrived callState = iota
 	// stateRinging: the caller hears ringback while the callee rings.
-	stateRinging callState = iota
+	stateRinging
 	// stateTalking: caller and callee are bridged (either may hold).
 	stateTalking
 	// stateTransferRinging: a blind transfer is under way; the transferee
@@ -29,6 +31,8 @@ const (
 
 func (s callState) String() string {
 	switch s {
+	case stateArrived:
+		return "arrived"
 	case stateRinging:
 		return "ringing"
 	case stateTalking:
@@ -48,6 +52,8 @@ type leg struct {
 	exten    string // the extension this leg's phone has
 	created  bool   // transferd created it (and must hang it up)
 	answered bool
+	// awaitingStasis: created, to be dialled when its StasisStart arrives.
+	awaitingStasis bool
 	inBridge bool
 	gone     bool // hung up or left Stasis
 	// handedOff: sent on into the dialplan (voicemail); no longer ours.
@@ -108,8 +114,10 @@ func (c *call) step(ctx context.Context, in input) {
 	before := c.state
 	switch in := in.(type) {
 	case callArrived:
-		if c.caller == nil { // later StasisStarts are of channels transferd created
+		if c.caller == nil {
 			c.start(ctx, in)
+		} else { // later StasisStarts are of channels transferd created
+			c.onLegInStasis(ctx, in.channelID)
 		}
 	case legAnswered:
 		c.onAnswered(ctx, in.channelID)
@@ -223,11 +231,26 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 		c.e.release(l.id)
 		return nil, fmt.Errorf("create channel %s: %w", dialString, err)
 	}
-	if err := c.e.ast.Dial(cctx, l.id, originator, c.e.cfg.AnswerTimeout); err != nil {
-		c.hangup(ctx, l, "normal")
-		return nil, fmt.Errorf("dial %s: %w", dialString, err)
-	}
+	l.awaitingStasis = true
 	return l, nil
+}
+
+// onLegInStasis dials a created leg now that Asterisk lets the app use it.
+func (c *call) onLegInStasis(ctx context.Context, id string) {
+	l := c.legByID(id)
+	if l == nil || !l.awaitingStasis || !l.live() {
+		return
+	}
+	l.awaitingStasis = false
+	cctx, cancel := c.cmdCtx(ctx)
+	err := c.e.ast.Dial(cctx, l.id, c.caller.id, c.e.cfg.AnswerTimeout)
+	cancel()
+	if err != nil {
+		c.log.Warn("dial failed", zap.String("channel", l.id), zap.Error(err))
+		c.hangup(ctx, l, "normal")
+		l.gone = false // let onDialEnded apply the outcome
+		c.onDialEnded(ctx, dialEnded{channelID: l.id, status: "CHANUNAVAIL"})
+	}
 }
 
 func (c *call) onAnswered(ctx context.Context, id string) {
@@ -410,7 +433,7 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // up (ringing ones stop ringing), the bridge is destroyed. Legs handed off
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
-	if c.blind != nil && c.blind.ringback != "" {
+	if c.blind != nil && c.caller.live() {
 		c.stopRingback(ctx)
 	}
 	for _, l := range []*leg{c.callee, c.target, c.caller} {

@@ -148,17 +148,12 @@ func TestGivenTalkingWhenCalleeBlindTransfersThenCallerHearsRingbackThenTalksToT
 		target := f.createdChannelLocked("PJSIP/103")
 		return target != "" && f.channels[target] != nil && f.channels[target].state == "Ringing" &&
 			slices.Equal(f.progress[callee], []string{progressAnswered}) &&
-			f.hungUp[callee] != "" && len(f.playbacks) == 1
+			f.hungUp[callee] != "" && f.ringing[caller]
 	})
-	for _, media := range f.playbacks {
-		if media != caller+" tone:ring" {
-			t.Errorf("caller hears %q while the target rings, want ringback", media)
-		}
-	}
 	target := f.createdChannel("PJSIP/103")
 	f.answers(target)
 	f.eventually("caller and target talk, ringback stopped", func() bool {
-		return bridgedLocked(f, caller, target) && len(f.playbacks) == 0
+		return bridgedLocked(f, caller, target) && !f.ringing[caller]
 	})
 	f.hangsUp(target)
 	f.eventually("everything removed", func() bool { return noneLeft(f) })

@@ -29,7 +29,7 @@ type fakeAsterisk struct {
 	offline   map[string]bool              // dial strings that exist but are not registered
 	channels  map[string]*fakeChannel      // live channels by id
 	bridges   map[string]map[string]bool   // bridge id → channel ids
-	playbacks map[string]string            // playback id → media
+	ringing   map[string]bool              // channels hearing ringing
 	hungUp    map[string]string            // channel id → hangup reason
 	continued map[string]string            // channel id → "context,exten"
 	progress  map[string][]string          // channel id → transfer_progress states
@@ -50,7 +50,7 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		offline:   map[string]bool{"PJSIP/105": true},
 		channels:  map[string]*fakeChannel{},
 		bridges:   map[string]map[string]bool{},
-		playbacks: map[string]string{},
+		ringing:   map[string]bool{},
 		hungUp:    map[string]string{},
 		continued: map[string]string{},
 		progress:  map[string][]string{},
@@ -85,6 +85,8 @@ func (f *fakeAsterisk) CreateChannel(_ context.Context, spec ChannelSpec) error 
 		return &ari.Error{Op: "create channel", ID: spec.ID, Status: http.StatusInternalServerError, Message: "Allocation failed"}
 	}
 	f.channels[spec.ID] = &fakeChannel{id: spec.ID, endpoint: spec.Endpoint, state: "Down", created: true}
+	// The channel enters Stasis after the request returns.
+	f.events <- &ari.StasisStart{Channel: ari.Channel{ID: spec.ID, Name: spec.Endpoint + "-0001", State: "Down"}}
 	return nil
 }
 
@@ -107,6 +109,9 @@ func (f *fakeAsterisk) Dial(_ context.Context, id, caller string, timeout time.D
 	if ch == nil {
 		return notFound("dial", id, "Channel")
 	}
+	if !ch.created {
+		return &ari.Error{Op: "dial", ID: id, Status: http.StatusConflict, Message: "Channel not in Stasis application"}
+	}
 	ch.state = "Ringing"
 	return nil
 }
@@ -122,6 +127,7 @@ func (f *fakeAsterisk) Answer(_ context.Context, id string) error {
 		return notFound("answer", id, "Channel")
 	}
 	ch.state = "Up"
+	delete(f.ringing, id) // answering ends the ringback
 	return nil
 }
 
@@ -134,6 +140,20 @@ func (f *fakeAsterisk) Ring(_ context.Context, id string) error {
 	if f.channels[id] == nil {
 		return notFound("ring", id, "Channel")
 	}
+	f.ringing[id] = true
+	return nil
+}
+
+func (f *fakeAsterisk) RingStop(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("ring-stop", id); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("ring stop", id, "Channel")
+	}
+	delete(f.ringing, id)
 	return nil
 }
 
@@ -155,6 +175,7 @@ func (f *fakeAsterisk) Hangup(_ context.Context, id, reason string) error {
 // caller holds f.mu.
 func (f *fakeAsterisk) gone(id string, cause int) {
 	delete(f.channels, id)
+	delete(f.ringing, id)
 	for _, members := range f.bridges {
 		delete(members, id)
 	}
@@ -178,32 +199,6 @@ func (f *fakeAsterisk) Continue(_ context.Context, id, dialplanContext, exten st
 		delete(members, id)
 	}
 	f.events <- &ari.StasisEnd{Channel: ari.Channel{ID: id}}
-	return nil
-}
-
-func (f *fakeAsterisk) Play(_ context.Context, id, playbackID, media string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record("play", id, media); err != nil {
-		return err
-	}
-	if f.channels[id] == nil {
-		return notFound("play", id, "Channel")
-	}
-	f.playbacks[playbackID] = id + " " + media
-	return nil
-}
-
-func (f *fakeAsterisk) StopPlayback(_ context.Context, playbackID string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record("stop-playback", playbackID); err != nil {
-		return err
-	}
-	if _, ok := f.playbacks[playbackID]; !ok {
-		return notFound("stop playback", playbackID, "Playback")
-	}
-	delete(f.playbacks, playbackID)
 	return nil
 }
 
@@ -362,8 +357,8 @@ func (f *fakeAsterisk) bridged() [][]string {
 func (f *fakeAsterisk) snapshot() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v playbacks=%v\ncommands:\n  %s",
-		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.playbacks, strings.Join(f.calls, "\n  "))
+	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v ringing=%v\ncommands:\n  %s",
+		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.ringing, strings.Join(f.calls, "\n  "))
 }
 
 func keys[V any](m map[string]V) []string {

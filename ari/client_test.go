@@ -1,0 +1,99 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestErrorsCarryStatusAndAsteriskMessageAndMatchSentinels(t *testing.T) {
+	tests := []struct {
+		status  int
+		body    string
+		want    error
+		wantMsg string
+	}{
+		{404, `{"message":"Channel not found"}`, ErrNotFound, "ari: hangup channel c1: 404 Channel not found"},
+		{409, `{"message":"Channel not in Stasis application"}`, ErrNotInStasis, "ari: hangup channel c1: 409 Channel not in Stasis application"},
+		{400, `{"message":"Invalid states value"}`, ErrBadRequest, "ari: hangup channel c1: 400 Invalid states value"},
+		{422, `{"message":"Channel not in bridge"}`, ErrUnprocessable, "ari: hangup channel c1: 422 Channel not in bridge"},
+		{500, `{"error":"Allocation failed"}`, nil, "ari: hangup channel c1: 500 Allocation failed"},
+		{503, `not json`, nil, "ari: hangup channel c1: 503 Service Unavailable"},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tt.status)
+			io.WriteString(w, tt.body)
+		}))
+		c, err := New(Config{URL: srv.URL, Username: "u", Password: "topsecret", App: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Hangup(context.Background(), "c1", "normal")
+		srv.Close()
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != tt.status {
+			t.Errorf("status %d: err = %v, want *Error with that status", tt.status, err)
+			continue
+		}
+		if err.Error() != tt.wantMsg {
+			t.Errorf("message = %q, want %q", err, tt.wantMsg)
+		}
+		if tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("status %d: errors.Is(%v) = false", tt.status, tt.want)
+		}
+		if tt.status != 404 && IsGone(err) {
+			t.Errorf("status %d reported as gone", tt.status)
+		}
+	}
+}
+
+func TestRequestsEncodeParametersAsARIExpects(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		user, pass, _ := r.BasicAuth()
+		got = append(got, r.Method+" "+r.URL.RequestURI()+" "+string(body)+" auth="+user+":"+pass)
+		io.WriteString(w, `{"id":"x"}`)
+	}))
+	defer srv.Close()
+	c, _ := New(Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd"})
+	ctx := context.Background()
+	c.CreateChannel(ctx, ChannelCreate{ChannelID: "td-1", Endpoint: "PJSIP/102", Originator: "A", Variables: map[string]string{"PJSIP_TRANSFER_HANDLING()": "ari-only"}})
+	c.Dial(ctx, "td-1", "A", 0)
+	c.TransferProgress(ctx, "B", "channel_answered")
+	c.CreateBridge(ctx, "br1", "mixing,dtmf_events", "transferd/c1")
+	c.Continue(ctx, "A", "transferd-voicemail", "103", 1)
+	want := []string{
+		`POST /ari/channels/create?app=transferd&channelId=td-1&endpoint=PJSIP%2F102&originator=A {"variables":{"PJSIP_TRANSFER_HANDLING()":"ari-only"}} auth=u:p`,
+		`POST /ari/channels/td-1/dial?caller=A  auth=u:p`,
+		`POST /ari/channels/B/transfer_progress?states=channel_answered  auth=u:p`,
+		`POST /ari/bridges?bridgeId=br1&name=transferd%2Fc1&type=mixing%2Cdtmf_events  auth=u:p`,
+		`POST /ari/channels/A/continue?context=transferd-voicemail&extension=103&priority=1  auth=u:p`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCredentialsNeverAppearInErrors(t *testing.T) {
+	c, err := New(Config{URL: "http://127.0.0.1:1", Username: "u", Password: "topsecret", App: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Subscribe(context.Background())
+	if err == nil || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("subscribe to a dead server: %v", err)
+	}
+	err = c.Answer(context.Background(), "x")
+	if err == nil || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("answer on a dead server: %v", err)
+	}
+	if _, err := New(Config{URL: "http://u:topsecret@pbx:8088", App: "a"}); err == nil || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("credentials in URL: %v", err)
+	}
+}
