@@ -64,6 +64,16 @@ func bridgedLocked(f *fakeAsterisk, ids ...string) bool {
 	return false
 }
 
+// ringingLocked reports whether a channel to endpoint has been dialled.
+func (f *fakeAsterisk) ringingLocked(endpoint string) bool {
+	for _, ch := range f.channels {
+		if ch.endpoint == endpoint && ch.state == "Ringing" {
+			return true
+		}
+	}
+	return false
+}
+
 func noneLeft(f *fakeAsterisk) bool { return len(f.bridges) == 0 && len(f.channels) == 0 }
 
 func TestGivenACallWhenCalleeAnswersThenBothTalkUntilEitherHangsUp(t *testing.T) {
@@ -97,7 +107,7 @@ func TestGivenACallWhileCalleeRingsThenCallerHearsRingback(t *testing.T) {
 func TestGivenCallerHangsUpWhileCalleeRingsThenCalleeStopsRinging(t *testing.T) {
 	f := startEngine(t, Config{})
 	f.phoneCalls("A", "101", "102")
-	f.eventually("102 dialled", func() bool { return f.createdChannelLocked("PJSIP/102") != "" })
+	f.eventually("102 dialled", func() bool { return f.ringingLocked("PJSIP/102") })
 	callee := f.createdChannel("PJSIP/102")
 	f.hangsUp("A")
 	f.eventually("callee hung up and bridge gone", func() bool { return f.hungUp[callee] != "" && noneLeft(f) })
@@ -126,7 +136,7 @@ func TestGivenAnUnansweredCallThenTheOutcomeIsWhatAPBXUserExpects(t *testing.T) 
 			f := startEngine(t, tt.cfg)
 			f.phoneCalls("A", "101", tt.dialled)
 			if tt.status != "" {
-				f.eventually("callee dialled", func() bool { return f.createdChannelLocked("PJSIP/"+tt.dialled) != "" })
+				f.eventually("callee dialled", func() bool { return f.ringingLocked("PJSIP/"+tt.dialled) })
 				f.dialFails(f.createdChannel("PJSIP/"+tt.dialled), tt.status, tt.cause)
 			}
 			f.eventually("caller handled", func() bool { return f.hungUp["A"] != "" || f.continued["A"] != "" })
@@ -163,7 +173,7 @@ func TestGivenTalkingWhenCallerBlindTransfersThenCalleeTalksToTarget(t *testing.
 	f := startEngine(t, Config{})
 	caller, callee := talking(t, f)
 	f.refers(caller, callee, "103")
-	f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+	f.eventually("target dialled", func() bool { return f.ringingLocked("PJSIP/103") })
 	target := f.createdChannel("PJSIP/103")
 	f.answers(target)
 	f.eventually("callee and target talk", func() bool { return bridgedLocked(f, callee, target) && f.hungUp[caller] != "" })
@@ -222,7 +232,7 @@ func TestGivenABlindTransferWhenTargetDoesNotAnswerThenConfiguredFallback(t *tes
 			f := startEngine(t, tt.cfg)
 			caller, callee := talking(t, f)
 			f.refers(callee, caller, "103")
-			f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+			f.eventually("target dialled", func() bool { return f.ringingLocked("PJSIP/103") })
 			f.dialFails(f.createdChannel("PJSIP/103"), tt.status, tt.cause)
 			if tt.wantRecall {
 				// 102 transferred; 102's phone rings again for the caller.
@@ -250,7 +260,7 @@ func TestGivenABlindTransferWhenCallerHangsUpWhileTargetRingsThenTargetStopsRing
 	f := startEngine(t, Config{})
 	caller, callee := talking(t, f)
 	f.refers(callee, caller, "103")
-	f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+	f.eventually("target dialled", func() bool { return f.ringingLocked("PJSIP/103") })
 	target := f.createdChannel("PJSIP/103")
 	f.hangsUp(caller)
 	f.eventually("target hung up and nothing left", func() bool { return f.hungUp[target] != "" && noneLeft(f) })
@@ -261,7 +271,8 @@ func TestGivenProgressEchoesThenNoSecondTransferStarts(t *testing.T) {
 	caller, callee := talking(t, f)
 	f.refers(callee, caller, "103")
 	target := ""
-	f.eventually("target dialled", func() bool { target = f.createdChannelLocked("PJSIP/103"); return target != "" })
+	f.eventually("target dialled", func() bool { return f.ringingLocked("PJSIP/103") })
+	target = f.createdChannel("PJSIP/103")
 	f.answers(target)
 	f.eventually("caller and target talk", func() bool { return bridgedLocked(f, caller, target) })
 	f.mu.Lock()
