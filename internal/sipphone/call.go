@@ -1,0 +1,345 @@
+package sipphone
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Call is one SIP dialog of a phone and its media.
+type Call struct {
+	p      *Phone
+	callID string
+	media  *media
+
+	mu           sync.Mutex
+	incoming     bool
+	inviteTx     sip.ServerTransaction
+	inviteReq    *sip.Request
+	localTag     string
+	remoteTag    string
+	localURI     string // name-addr or URI of our side
+	remoteURI    string
+	remoteTarget string // where in-dialog requests go (remote Contact)
+	localCSeq    uint32
+	remoteCSeq   uint32
+	answered     bool
+
+	notifies  chan int
+	decided   chan struct{} // an incoming call was answered or rejected
+	decideOne sync.Once
+	ended     chan struct{}
+	endOnce   sync.Once
+	endReason string
+}
+
+func newCall(p *Phone, callID string) (*Call, error) {
+	m, err := newMedia(p.cfg.ToneHz, p.cfg.Logf)
+	if err != nil {
+		return nil, err
+	}
+	return &Call{p: p, callID: callID, media: m, notifies: make(chan int, 16), decided: make(chan struct{}), ended: make(chan struct{})}, nil
+}
+
+func angle(u string) string {
+	if strings.HasPrefix(u, "<") {
+		return u
+	}
+	return "<" + u + ">"
+}
+
+// request builds an in-dialog (or initial) request of this call.
+func (c *Call) request(method, body string, extra ...string) (*sip.Request, error) {
+	c.mu.Lock()
+	if method != "ACK" {
+		if c.localCSeq == 0 {
+			c.localCSeq = 1
+		} else if method != "INVITE" || c.remoteTag != "" {
+			c.localCSeq++
+		}
+	}
+	seq := c.localCSeq
+	to := angle(c.remoteURI)
+	if c.remoteTag != "" {
+		to += ";tag=" + c.remoteTag
+	}
+	target := strings.Trim(c.remoteTarget, "<>")
+	c.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, target)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n", c.p.addr, sip.GenerateBranch())
+	fmt.Fprintf(&b, "From: %s;tag=%s\r\n", angle(c.localURI), c.localTag)
+	fmt.Fprintf(&b, "To: %s\r\n", to)
+	fmt.Fprintf(&b, "Call-ID: %s\r\n", c.callID)
+	fmt.Fprintf(&b, "CSeq: %d %s\r\n", seq, method)
+	fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\n", c.p.cfg.Ext, c.p.addr)
+	b.WriteString("Max-Forwards: 70\r\n")
+	for _, h := range extra {
+		b.WriteString(h + "\r\n")
+	}
+	if body != "" {
+		b.WriteString("Content-Type: application/sdp\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	return parseRequest(b.String())
+}
+
+// invite sends an INVITE (initial or re-INVITE), answers a digest
+// challenge, ACKs the 200 and returns it.
+func (c *Call) invite(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	tx, err := c.p.cli.TransactionRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := finalResponse(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == 401 || res.StatusCode == 407 {
+		c.mu.Lock()
+		c.localCSeq++
+		c.mu.Unlock()
+		tx, err = c.p.cli.TransactionDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: c.p.cfg.Ext, Password: c.p.cfg.Password})
+		if err != nil {
+			return nil, err
+		}
+		if res, err = finalResponse(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	if res.StatusCode >= 300 {
+		return nil, &StatusError{res.StatusCode, res.Reason}
+	}
+	// ACK the 2xx (RFC 3261 13.2.2.4): same CSeq number, new branch.
+	c.mu.Lock()
+	c.remoteTag, _ = res.To().Params.Get("tag")
+	if ct := res.Contact(); ct != nil {
+		c.remoteTarget = ct.Address.String()
+	}
+	c.localCSeq = res.CSeq().SeqNo
+	c.mu.Unlock()
+	ack, err := c.request("ACK", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.p.cli.WriteRequest(ack); err != nil {
+		return nil, fmt.Errorf("send ACK: %w", err)
+	}
+	return res, nil
+}
+
+func finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("transaction ended without a final response")
+		case <-ctx.Done():
+			tx.Terminate()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Answer picks up a ringing incoming call.
+func (c *Call) Answer(ctx context.Context) error {
+	c.mu.Lock()
+	req, tx := c.inviteReq, c.inviteTx
+	c.answered = true
+	c.mu.Unlock()
+	res := sip.NewResponseFromRequest(req, 200, "OK", []byte(c.media.sdp(false)))
+	res.To().Params = res.To().Params.Add("tag", c.localTag)
+	res.AppendHeader(sip.NewHeader("Contact", "<sip:"+c.p.cfg.Ext+"@"+c.p.addr+">"))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	err := tx.Respond(res)
+	c.decideOne.Do(func() { close(c.decided) })
+	if err != nil {
+		return fmt.Errorf("sipphone %s: answer: %w", c.p.cfg.Ext, err)
+	}
+	c.media.start()
+	return nil
+}
+
+// Reject declines a ringing incoming call with a status (486 busy, 603).
+func (c *Call) Reject(ctx context.Context, code int) error {
+	res := sip.NewResponseFromRequest(c.inviteReq, code, "Rejected", nil)
+	res.To().Params = res.To().Params.Add("tag", c.localTag)
+	err := c.inviteTx.Respond(res)
+	c.decideOne.Do(func() { close(c.decided) })
+	c.end("rejected")
+	return err
+}
+
+func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c.media.setRemote(req.Body())
+	res := sip.NewResponseFromRequest(req, 200, "OK", []byte(c.media.sdp(c.media.isHeld())))
+	res.AppendHeader(sip.NewHeader("Contact", "<sip:"+c.p.cfg.Ext+"@"+c.p.addr+">"))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	tx.Respond(res)
+}
+
+// Hold puts the call on hold (re-INVITE with a=sendonly): the phone stops
+// sending its voice and the other party should hear music.
+func (c *Call) Hold(ctx context.Context) error { return c.reinvite(ctx, true) }
+
+// Unhold resumes the call (re-INVITE with a=sendrecv).
+func (c *Call) Unhold(ctx context.Context) error { return c.reinvite(ctx, false) }
+
+func (c *Call) reinvite(ctx context.Context, hold bool) error {
+	c.media.setHeld(hold)
+	req, err := c.request("INVITE", c.media.sdp(hold))
+	if err != nil {
+		return err
+	}
+	res, err := c.invite(ctx, req)
+	if err != nil {
+		return fmt.Errorf("sipphone %s: re-INVITE (hold=%v): %w", c.p.cfg.Ext, hold, err)
+	}
+	c.media.setRemote(res.Body())
+	return nil
+}
+
+// Hangup ends the call: BYE once answered, CANCEL-like 487 for an
+// incoming call still ringing. No error if already ended.
+func (c *Call) Hangup(ctx context.Context) error {
+	select {
+	case <-c.ended:
+		return nil
+	default:
+	}
+	c.mu.Lock()
+	ringingIn := c.incoming && !c.answered
+	c.mu.Unlock()
+	if ringingIn {
+		return c.Reject(ctx, 486)
+	}
+	defer c.end("local BYE")
+	req, err := c.request("BYE", "")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	res, err := c.p.do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("sipphone %s: BYE: %w", c.p.cfg.Ext, err)
+	}
+	if res.StatusCode >= 300 && res.StatusCode != 481 {
+		return fmt.Errorf("sipphone %s: BYE: %w", c.p.cfg.Ext, &StatusError{res.StatusCode, res.Reason})
+	}
+	return nil
+}
+
+func (c *Call) end(reason string) {
+	c.endOnce.Do(func() {
+		c.endReason = reason
+		c.media.stop()
+		c.p.forget(c)
+		close(c.ended)
+	})
+}
+
+// WaitEnded waits until the call has ended (either side).
+func (c *Call) WaitEnded(ctx context.Context) error {
+	select {
+	case <-c.ended:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sipphone %s: call still up: %w", c.p.cfg.Ext, ctx.Err())
+	}
+}
+
+// Transfer is a REFER this phone sent.
+type Transfer struct{ c *Call }
+
+// BlindTransfer sends REFER to ext (no Replaces) and returns after 202.
+func (c *Call) BlindTransfer(ctx context.Context, ext string) (*Transfer, error) {
+	req, err := c.request("REFER", "",
+		"Refer-To: <"+c.p.uri(ext)+">",
+		"Referred-By: <"+c.p.uri(c.p.cfg.Ext)+">")
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.p.do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, err)
+	}
+	if res.StatusCode != 202 {
+		return nil, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, &StatusError{res.StatusCode, res.Reason})
+	}
+	return &Transfer{c: c}, nil
+}
+
+// WaitFinal waits for the NOTIFY carrying the transfer's final status.
+func (t *Transfer) WaitFinal(ctx context.Context) (int, error) {
+	for {
+		select {
+		case code := <-t.c.notifies:
+			if code >= 200 {
+				return code, nil
+			}
+		case <-ctx.Done():
+			return 0, fmt.Errorf("sipphone %s: no final NOTIFY: %w", t.c.p.cfg.Ext, ctx.Err())
+		}
+	}
+}
+
+// SendDTMF sends digits as RFC 4733 telephone events.
+func (c *Call) SendDTMF(ctx context.Context, digits string) error {
+	for _, d := range digits {
+		code := strings.IndexRune("0123456789*#ABCD", d)
+		if code < 0 {
+			return fmt.Errorf("sipphone: DTMF digit %q", d)
+		}
+		c.media.dtmf(code)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Heard analyses the audio received over the last window.
+func (c *Call) Heard(window time.Duration) Heard { return c.media.heard(window) }
+
+// WaitHearing waits until the last d of audio is toneHz (a phone's voice).
+func (c *Call) WaitHearing(ctx context.Context, toneHz float64, d time.Duration) error {
+	return c.wait(ctx, d, func(h Heard) bool { return h.Sound && h.ToneHz == toneHz }, "tone "+strconv.Itoa(int(toneHz))+" Hz")
+}
+
+// WaitMusic waits until the last d of audio is sound that is no phone's
+// voice: music on hold, ringback, a prompt.
+func (c *Call) WaitMusic(ctx context.Context, d time.Duration) error {
+	return c.wait(ctx, d, func(h Heard) bool { return h.Sound && h.ToneHz == 0 }, "music")
+}
+
+func (c *Call) wait(ctx context.Context, d time.Duration, ok func(Heard) bool, what string) error {
+	minPackets := int(d/(20*time.Millisecond)) * 8 / 10
+	for {
+		if h := c.media.heard(d); h.Packets >= minPackets && ok(h) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sipphone %s: not hearing %s: %w", c.p.cfg.Ext, what, ctx.Err())
+		case <-c.ended:
+			return fmt.Errorf("sipphone %s: call ended (%s) while waiting to hear %s", c.p.cfg.Ext, c.endReason, what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
