@@ -210,6 +210,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.remoteCSeq = req.CSeq().SeqNo
 	c.media.setRemote(req.Body())
 	p.track(c)
+	// sipgo answers a CANCEL itself (200, then 487 on the INVITE) and
+	// never calls the CANCEL handler for a known transaction: end the
+	// call here so the test sees the ringing stop.
+	tx.OnCancel(func(*sip.Request) {
+		p.cfg.Logf("phone %s: call %s cancelled by the caller", p.cfg.Ext, callID)
+		c.end("cancelled")
+	})
 	ringing := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
 	ringing.To().Params = ringing.To().Params.Add("tag", c.localTag)
 	tx.Respond(ringing)

@@ -1,0 +1,402 @@
+package main
+
+// End-to-end tests: a real Asterisk 22 (internal/sandbox), the real daemon
+// (serve, in-process) and SIP test phones that behave like desk phones.
+// Each test asserts what the people on the call would notice, and the
+// sandbox fails the test if Asterisk holds a channel or bridge afterwards.
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/transferd/transferd/internal/sandbox"
+	"github.com/transferd/transferd/internal/sipphone"
+)
+
+type bed struct {
+	t      *testing.T
+	ctx    context.Context
+	sb     *sandbox.Sandbox
+	phones map[string]*sipphone.Phone
+}
+
+// newBed starts a sandbox whose phones call through transferd, runs
+// transferd against it with cfg's call settings, and registers phones.
+func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping tests that run a real Asterisk")
+	}
+	t.Parallel()
+	sb := sandbox.Start(t, sandbox.Options{PhoneContext: "transferd"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+
+	var cfg Config
+	cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.Password, cfg.ARI.App = sb.ARIURL, sb.ARIUser, sb.ARIPassword, "transferd"
+	cfg.Log.Level, cfg.Log.Format = "debug", "console"
+	cfg.Calls.AnswerTimeout = 6 * time.Second
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	daemonCtx, stopDaemon := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(daemonCtx, &cfg, zaptest.NewLogger(t)) }()
+	t.Cleanup(func() {
+		stopDaemon()
+		if err := <-done; err != nil {
+			t.Errorf("transferd: %v", err)
+		}
+	})
+	waitAppRegistered(ctx, t, sb, cfg.ARI.App)
+
+	b := &bed{t: t, ctx: ctx, sb: sb, phones: map[string]*sipphone.Phone{}}
+	for _, ext := range exts {
+		p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
+		if err != nil {
+			t.Fatalf("phone %s: %v", ext, err)
+		}
+		// Registered after the daemon's cleanup, so it runs first: phones
+		// hang up before transferd stops and the sandbox checks leftovers.
+		t.Cleanup(func() { p.Close() })
+		if err := p.Register(ctx); err != nil {
+			t.Fatalf("phone %s registers: %v", ext, err)
+		}
+		b.phones[ext] = p
+	}
+	return b
+}
+
+func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, app string) {
+	t.Helper()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.ARIURL+"/ari/applications/"+app, nil)
+		req.SetBasicAuth(sb.ARIUser, sb.ARIPassword)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("transferd did not register app %q with Asterisk", app)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// call has from dial to and to answer; it returns both ends.
+func (b *bed) call(from, to string) (caller, callee *sipphone.Call) {
+	b.t.Helper()
+	in := b.ring(from, to)
+	callee = in.incoming
+	if err := callee.Answer(b.ctx); err != nil {
+		b.t.Fatalf("%s answers: %v", to, err)
+	}
+	caller = in.wait()
+	return caller, callee
+}
+
+type ringing struct {
+	t        *testing.T
+	incoming *sipphone.Call
+	result   chan dialResult
+}
+
+type dialResult struct {
+	call *sipphone.Call
+	err  error
+}
+
+func (r ringing) wait() *sipphone.Call {
+	r.t.Helper()
+	res := <-r.result
+	if res.err != nil {
+		r.t.Fatalf("call not answered: %v", res.err)
+	}
+	return res.call
+}
+
+// ring has from dial to and waits until to's phone rings.
+func (b *bed) ring(from, to string) ringing {
+	b.t.Helper()
+	result := b.dial(from, to)
+	in, err := b.phones[to].WaitIncoming(b.ctx)
+	if err != nil {
+		b.t.Fatalf("%s does not ring: %v", to, err)
+	}
+	return ringing{t: b.t, incoming: in, result: result}
+}
+
+func (b *bed) dial(from, to string) chan dialResult {
+	result := make(chan dialResult, 1)
+	go func() {
+		c, err := b.phones[from].Dial(b.ctx, to)
+		result <- dialResult{c, err}
+	}()
+	return result
+}
+
+func (b *bed) tone(ext string) float64 { return b.phones[ext].ToneHz() }
+
+// hears waits until who's call carries ext's voice for a second.
+func (b *bed) hears(who string, c *sipphone.Call, ext string) {
+	b.t.Helper()
+	if err := c.WaitHearing(b.ctx, b.tone(ext), time.Second); err != nil {
+		b.t.Fatalf("%s does not hear %s: %v (last second: %+v)", who, ext, err, c.Heard(time.Second))
+	}
+}
+
+// hearsMusic waits until who hears a second of sound that is nobody's voice.
+func (b *bed) hearsMusic(who string, c *sipphone.Call) {
+	b.t.Helper()
+	if err := c.WaitMusic(b.ctx, time.Second); err != nil {
+		b.t.Fatalf("%s does not hear music/ringback: %v (last second: %+v)", who, err, c.Heard(time.Second))
+	}
+}
+
+// waitVoicemail waits for a message in ext's voicemail INBOX.
+func (b *bed) waitVoicemail(ext string) {
+	b.t.Helper()
+	inbox := b.sb.VoicemailInbox(ext)
+	for {
+		if files, _ := filepath.Glob(filepath.Join(inbox, "msg*.txt")); len(files) > 0 {
+			data, _ := os.ReadFile(files[0])
+			b.t.Logf("voicemail for %s: %s", ext, data)
+			return
+		}
+		select {
+		case <-b.ctx.Done():
+			b.t.Fatalf("no voicemail message appeared in %s", inbox)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func TestBasicCallAudioBothWaysThenHangup(t *testing.T) {
+	b := newBed(t, nil, "101", "102")
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	b.hears("102", c, "101")
+	if err := c.Hangup(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("101's call does not end when 102 hangs up: %v", err)
+	}
+}
+
+func TestHoldGivesTheOtherPartyMusicUntilResumed(t *testing.T) {
+	b := newBed(t, nil, "101", "102")
+	a, c := b.call("101", "102")
+	b.hears("102", c, "101")
+	if err := c.Hold(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hearsMusic("101 (held)", a)
+	if err := c.Unhold(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hears("101", a, "102")
+	b.hears("102", c, "101")
+	a.Hangup(b.ctx)
+	if err := c.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCallToBusyExtensionGivesBusy(t *testing.T) {
+	b := newBed(t, nil, "101", "102")
+	result := b.dial("101", "102")
+	in, err := b.phones["102"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Reject(b.ctx, 486)
+	res := <-result
+	if sipphone.StatusCode(res.err) != 486 {
+		t.Fatalf("101 gets %v, want 486 Busy Here", res.err)
+	}
+}
+
+func TestCallToMissingExtensionIsNotInService(t *testing.T) {
+	b := newBed(t, nil, "101")
+	res := <-b.dial("101", "199")
+	if code := sipphone.StatusCode(res.err); code != 404 {
+		t.Fatalf("101 gets %v (status %d), want 404 Not Found", res.err, code)
+	}
+}
+
+func TestUnansweredCallGoesToVoicemail(t *testing.T) {
+	b := newBed(t, func(c *Config) { c.Calls.AnswerTimeout = 2 * time.Second }, "101", "102")
+	result := b.dial("101", "102")
+	in, err := b.phones["102"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := (<-result)
+	if a.err != nil {
+		t.Fatalf("101 is not answered by voicemail: %v", a.err)
+	}
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("102 keeps ringing after the timeout: %v", err)
+	}
+	b.hearsMusic("101 (voicemail greeting)", a.call)
+	time.Sleep(14 * time.Second) // greeting, beep, then a few seconds of message
+	a.call.Hangup(b.ctx)
+	b.waitVoicemail("102")
+}
+
+// blindTransfer: 101 calls 102; 102 presses Tran (hold), dials dest, Tran.
+func (b *bed) blindTransfer(dest string) (a, c *sipphone.Call, tr *sipphone.Transfer) {
+	b.t.Helper()
+	a, c = b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := c.Hold(b.ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	b.hearsMusic("101 (held)", a)
+	tr, err := c.BlindTransfer(b.ctx, dest)
+	if err != nil {
+		b.t.Fatalf("102 REFER to %s: %v", dest, err)
+	}
+	return a, c, tr
+}
+
+func TestBlindTransferAnsweredCallerTalksToTarget(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, c, tr := b.blindTransfer("103")
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx) // the phone hangs up after the NOTIFY 200
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatalf("103 does not ring: %v", err)
+	}
+	b.hearsMusic("101 (ringback while 103 rings)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hears("101", a, "103")
+	b.hears("103", in, "101")
+	a.Hangup(b.ctx)
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T) {
+	for _, tt := range []struct {
+		name, dest string
+		wantCode   int
+	}{
+		{"refused premium number", "0900123456", 603},
+		{"unknown extension", "199", 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBed(t, nil, "101", "102")
+			a, c, tr := b.blindTransfer(tt.dest)
+			if code, err := tr.WaitFinal(b.ctx); err != nil || code != tt.wantCode {
+				t.Fatalf("102's phone is told %d (%v), want %d", code, err, tt.wantCode)
+			}
+			// The phone shows the failure; the user resumes the caller.
+			if err := c.Unhold(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			b.hears("101", a, "102")
+			b.hears("102", c, "101")
+			a.Hangup(b.ctx)
+			if err := c.WaitEnded(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T) {
+	for _, busy := range []bool{true, false} {
+		name := "unanswered"
+		if busy {
+			name = "busy"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := newBed(t, func(c *Config) { c.Calls.AnswerTimeout = 2 * time.Second }, "101", "102", "103")
+			a, c, tr := b.blindTransfer("103")
+			if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+				t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+			}
+			c.Hangup(b.ctx)
+			in, err := b.phones["103"].WaitIncoming(b.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if busy {
+				in.Reject(b.ctx, 486)
+			} else if err := in.WaitEnded(b.ctx); err != nil {
+				t.Fatalf("103 keeps ringing: %v", err)
+			}
+			b.hearsMusic("101 (103's voicemail greeting)", a)
+			time.Sleep(14 * time.Second) // greeting, beep, a few seconds of message
+			a.Hangup(b.ctx)
+			b.waitVoicemail("103")
+		})
+	}
+}
+
+func TestBlindTransferRecallRingsTheTransfererBack(t *testing.T) {
+	b := newBed(t, func(c *Config) {
+		c.Calls.AnswerTimeout = 2 * time.Second
+		c.Transfer.NoAnswer = "recall"
+	}, "101", "102", "103")
+	a, c, tr := b.blindTransfer("103")
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx)
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Reject(b.ctx, 486)
+	back, err := b.phones["102"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatalf("102 is not rung back: %v", err)
+	}
+	if err := back.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hears("101", a, "102")
+	b.hears("102", back, "101")
+	back.Hangup(b.ctx)
+	if err := a.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, c, tr := b.blindTransfer("103")
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx)
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Hangup(b.ctx)
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("103 keeps ringing after the caller hung up: %v", err)
+	}
+}
