@@ -54,8 +54,8 @@ type leg struct {
 	answered bool
 	// awaitingStasis: created, to be dialled when its StasisStart arrives.
 	awaitingStasis bool
-	inBridge bool
-	gone     bool // hung up or left Stasis
+	inBridge       bool
+	gone           bool // hung up or left Stasis
 	// handedOff: sent on into the dialplan (voicemail); no longer ours.
 	handedOff bool
 }

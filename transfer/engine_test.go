@@ -39,7 +39,9 @@ func startEngine(t *testing.T, cfg Config) *fakeAsterisk {
 func talking(t *testing.T, f *fakeAsterisk) (caller, callee string) {
 	t.Helper()
 	f.phoneCalls("A", "101", "102")
-	f.eventually("102 dialled", func() bool { return len(f.channels) == 2 && f.channels[f.createdChannelLocked("PJSIP/102")] != nil && f.channels[f.createdChannelLocked("PJSIP/102")].state == "Ringing" })
+	f.eventually("102 dialled", func() bool {
+		return len(f.channels) == 2 && f.channels[f.createdChannelLocked("PJSIP/102")] != nil && f.channels[f.createdChannelLocked("PJSIP/102")].state == "Ringing"
+	})
 	callee = f.createdChannel("PJSIP/102")
 	f.answers(callee)
 	f.eventually("caller and callee bridged", func() bool { return bridgedLocked(f, "A", callee) })
@@ -136,7 +138,7 @@ func TestGivenAnUnansweredCallThenTheOutcomeIsWhatAPBXUserExpects(t *testing.T) 
 			f := startEngine(t, tt.cfg)
 			f.phoneCalls("A", "101", tt.dialled)
 			if tt.status != "" {
-				f.eventually("callee dialled", func() bool { return f.ringingLocked("PJSIP/"+tt.dialled) })
+				f.eventually("callee dialled", func() bool { return f.ringingLocked("PJSIP/" + tt.dialled) })
 				f.dialFails(f.createdChannel("PJSIP/"+tt.dialled), tt.status, tt.cause)
 			}
 			f.eventually("caller handled", func() bool { return f.hungUp["A"] != "" || f.continued["A"] != "" })

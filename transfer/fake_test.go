@@ -25,16 +25,16 @@ type fakeAsterisk struct {
 	events chan ari.Event
 
 	mu        sync.Mutex
-	endpoints map[string]bool              // dial strings that exist and are registered
-	offline   map[string]bool              // dial strings that exist but are not registered
-	channels  map[string]*fakeChannel      // live channels by id
-	bridges   map[string]map[string]bool   // bridge id → channel ids
-	ringing   map[string]bool              // channels hearing ringing
-	hungUp    map[string]string            // channel id → hangup reason
-	continued map[string]string            // channel id → "context,exten"
-	progress  map[string][]string          // channel id → transfer_progress states
-	calls     []string                     // every command, in order
-	failOp    map[string]error             // op name → error to return
+	endpoints map[string]bool            // dial strings that exist and are registered
+	offline   map[string]bool            // dial strings that exist but are not registered
+	channels  map[string]*fakeChannel    // live channels by id
+	bridges   map[string]map[string]bool // bridge id → channel ids
+	ringing   map[string]bool            // channels hearing ringing
+	hungUp    map[string]string          // channel id → hangup reason
+	continued map[string]string          // channel id → "context,exten"
+	progress  map[string][]string        // channel id → transfer_progress states
+	calls     []string                   // every command, in order
+	failOp    map[string]error           // op name → error to return
 }
 
 type fakeChannel struct {

@@ -77,9 +77,9 @@ type Sandbox struct {
 	timeout   time.Duration
 	phones    []string
 
-	mu     sync.Mutex
-	proc   *exec.Cmd
-	exited chan struct{} // closed when proc has been waited for
+	mu      sync.Mutex
+	proc    *exec.Cmd
+	exited  chan struct{} // closed when proc has been waited for
 	exitErr error
 }
 

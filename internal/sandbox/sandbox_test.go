@@ -93,7 +93,7 @@ func TestSandboxReportsBrokenConfigClearly(t *testing.T) {
 	sb, err := sandbox.New(ctx, sandbox.Options{
 		StartTimeout: 20 * time.Second,
 		Config: map[string]string{
-			"http.conf": "[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = not-a-port\n",
+			"http.conf":    "[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = not-a-port\n",
 			"modules.conf": "[modules]\nautoload = no\nrequire = res_does_not_exist.so\n",
 		},
 	})
