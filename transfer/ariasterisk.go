@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,4 +68,15 @@ func (a *ARIAsterisk) RemoveFromBridge(ctx context.Context, bridgeID, id string)
 }
 func (a *ARIAsterisk) DestroyBridge(ctx context.Context, id string) error {
 	return a.c.DestroyBridge(ctx, id)
+}
+
+// SetConnectedLine writes CONNECTEDLINE(all) on the channel; Asterisk then
+// sends the phone an UPDATE or re-INVITE with the new identity (shown when
+// the endpoint has send_pai or send_rpid).
+func (a *ARIAsterisk) SetConnectedLine(ctx context.Context, id, name, number string) error {
+	value := "<" + number + ">"
+	if name != "" {
+		value = strconv.Quote(name) + " " + value
+	}
+	return a.c.SetVariable(ctx, id, "CONNECTEDLINE(all)", value)
 }

@@ -23,8 +23,10 @@ type Asterisk interface {
 	// alike ("Allocation failed") for an unknown endpoint and for a phone
 	// that is not registered; only the first is "not in service".
 	EndpointExists(ctx context.Context, dialString string) (bool, error)
-	// Dial rings a created channel; Asterisk gives up after timeout.
-	Dial(ctx context.Context, channelID, callerID string, timeout time.Duration) error
+	// Dial rings a created channel; Asterisk gives up after timeout. A
+	// non-empty callerChannel ties the dial to that channel (Asterisk
+	// cancels it when that channel hangs up).
+	Dial(ctx context.Context, channelID, callerChannel string, timeout time.Duration) error
 	Answer(ctx context.Context, channelID string) error
 	// Ring indicates ringing to a channel: the phone's own ringback before
 	// answer, an in-band ringing tone after. RingStop ends it.
@@ -39,6 +41,9 @@ type Asterisk interface {
 	// (ari-only transfer handling): "channel_progress", "channel_answered",
 	// "channel_unavailable" or "channel_declined".
 	TransferProgress(ctx context.Context, channelID, state string) error
+	// SetConnectedLine updates what a phone displays as the party it talks
+	// to (Asterisk sends the phone a connected-line update).
+	SetConnectedLine(ctx context.Context, channelID, name, number string) error
 	// CreateBridge creates a mixing bridge that raises DTMF events.
 	CreateBridge(ctx context.Context, bridgeID, name string) error
 	AddToBridge(ctx context.Context, bridgeID, channelID string) error

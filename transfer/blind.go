@@ -29,10 +29,7 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		return
 	}
 	if in.replaces != "" {
-		// Attended transfers are not handled yet; refuse so the phone
-		// keeps both calls (nobody is dropped).
-		c.log.Info("attended transfer refused: not supported", zap.String("replaces", in.replaces))
-		c.progress(ctx, in.transfererID, progressDeclined)
+		c.onAttendedTransfer(ctx, in, transferer)
 		return
 	}
 	transferee := c.caller

@@ -58,6 +58,8 @@ type leg struct {
 	gone           bool // hung up or left Stasis
 	// handedOff: sent on into the dialplan (voicemail); no longer ours.
 	handedOff bool
+	holding   bool   // this leg's phone has put the call on hold
+	name      string // caller ID name, when known
 }
 
 func (l *leg) live() bool { return l != nil && !l.gone && !l.handedOff }
@@ -85,26 +87,38 @@ type call struct {
 
 	// blind is the transfer under way in stateTransferRinging.
 	blind *blindTransfer
+	// attended is a two-step transfer waiting for its consultation call.
+	attended *attendedTransfer
+
+	extens []string // extensions of the call's legs (engine.noteExten)
+	rest   []input  // inputs of the current batch not processed yet
+	merged bool     // this call was merged into another; its owner stops
 }
 
-// run is the owner loop: it processes inputs until the call has ended.
+// run is the owner loop: it processes inputs until the call has ended and
+// nothing is queued for it any more.
 func (c *call) run(ctx context.Context) {
-	defer c.e.finished(c)
-	for c.state != stateEnded {
+	for {
 		select {
 		case <-ctx.Done():
 			// The controller is stopping, not the call: leave everything in
 			// Asterisk as it is (a successor can adopt it).
 			c.log.Info("controller stopping; leaving call in Asterisk", zap.Stringer("state", c.state))
+			c.e.abandon(c)
 			return
 		case <-c.box.ready:
 		}
-		for _, in := range c.box.take() {
-			if c.state == stateEnded {
-				c.log.Debug("input after end ignored", zap.String("input", in.inputName()))
-				continue
-			}
+		batch := c.box.take()
+		for i, in := range batch {
+			c.rest = batch[i+1:]
 			c.step(ctx, in)
+			if c.merged {
+				break // the rest went to the call this one merged into
+			}
+		}
+		c.rest = nil
+		if c.state == stateEnded && c.e.retire(c) {
+			return
 		}
 	}
 }
@@ -112,6 +126,18 @@ func (c *call) run(ctx context.Context) {
 // step applies one input and logs the transition in one place.
 func (c *call) step(ctx context.Context, in input) {
 	before := c.state
+	if c.state == stateEnded {
+		if a, ok := in.(absorbed); ok {
+			// A consultation merged into this call just as it ended: it
+			// carries on as a call of its own.
+			c.adopt(ctx, a)
+		} else if r, ok := in.(handOverRequest); ok {
+			c.refuseHandOver(r, "the consultation call has ended")
+		} else {
+			c.log.Debug("input after end ignored", zap.String("input", in.inputName()))
+		}
+		return
+	}
 	switch in := in.(type) {
 	case callArrived:
 		if c.caller == nil {
@@ -129,8 +155,18 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onTransfer(ctx, in)
 	case holdChanged:
 		// Asterisk itself plays music on hold to the other party of a
-		// mixing bridge when a phone holds; nothing to do but note it.
+		// mixing bridge when a phone holds; the engine only notes who
+		// holds, for a transferer who hangs up during a consultation.
+		if l := c.legByID(in.channelID); l != nil {
+			l.holding = in.onHold
+		}
 		c.log.Info("hold", zap.String("channel", in.channelID), zap.Bool("on_hold", in.onHold))
+	case handOverRequest:
+		c.onHandOverRequest(ctx, in)
+	case handOverRefused:
+		c.onHandOverRefused(ctx, in)
+	case absorbed:
+		c.onAbsorbed(ctx, in)
 	case dtmfReceived, playbackFinished:
 		// Not used by calls and blind transfers.
 	default:
@@ -168,7 +204,8 @@ func (c *call) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc)
 // start handles the caller's arrival: route the dialled extension, create
 // the bridge and the callee's channel, ring the caller, dial the callee.
 func (c *call) start(ctx context.Context, in callArrived) {
-	c.caller = &leg{id: in.channelID, role: "caller", exten: in.callerExten}
+	c.caller = &leg{id: in.channelID, role: "caller", exten: in.callerExten, name: in.callerName}
+	c.e.noteExten(in.callerExten, c)
 	c.log = c.log.With(zap.String("caller", in.channelID), zap.String("dialled", in.dialled))
 	c.log.Info("call arrived", zap.String("channel_name", in.channelName), zap.String("caller_exten", in.callerExten))
 
@@ -232,6 +269,7 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 		return nil, fmt.Errorf("create channel %s: %w", dialString, err)
 	}
 	l.awaitingStasis = true
+	c.e.noteExten(exten, c)
 	return l, nil
 }
 
@@ -243,7 +281,11 @@ func (c *call) onLegInStasis(ctx context.Context, id string) {
 	}
 	l.awaitingStasis = false
 	cctx, cancel := c.cmdCtx(ctx)
-	err := c.e.ast.Dial(cctx, l.id, c.caller.id, c.e.cfg.AnswerTimeout)
+	// No "caller" channel: Asterisk would cancel the dial when that
+	// channel hangs up, and a leg outlives the channel it was dialled for
+	// when an attended transfer completes while it rings. Caller ID and
+	// codecs came from the originator at creation.
+	err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.AnswerTimeout)
 	cancel()
 	if err != nil {
 		c.log.Warn("dial failed", zap.String("channel", l.id), zap.Error(err))
@@ -351,7 +393,7 @@ func (c *call) onGone(ctx context.Context, in legGone) {
 		// why: decide from the hangup cause.
 		c.calleeUnavailable(ctx, dialStatusFromCause(in.cause))
 	case stateTalking:
-		c.end(ctx)
+		c.talkingLegGone(ctx, l)
 	case stateTransferRinging:
 		c.blindLegGone(ctx, l, in.cause)
 	}

@@ -35,6 +35,16 @@ const (
 	NoAnswerRecall    = "recall"    // transfers only: ring the transferer back
 )
 
+// What happens when a transferer hangs up during a consultation.
+const (
+	// TransfererHangupComplete completes the transfer, as Asterisk's own
+	// attended transfers do: the held caller is never abandoned.
+	TransfererHangupComplete = "complete"
+	// TransfererHangupRecall ends the consultation and rings the
+	// transferer back for the held caller.
+	TransfererHangupRecall = "recall"
+)
+
 // Config is the engine's typed configuration. The daemon fills it from its
 // file, environment and flags; Validate fills defaults and checks it.
 type Config struct {
@@ -54,6 +64,10 @@ type Config struct {
 	// TransferNoAnswer is what happens when a blind transfer's target is
 	// busy or does not answer: NoAnswerVoicemail or NoAnswerRecall.
 	TransferNoAnswer string
+	// TransfererHangup is what happens when a transferer hangs up the held
+	// call during a consultation without pressing Tran:
+	// TransfererHangupComplete or TransfererHangupRecall.
+	TransfererHangup string
 	// VoicemailContext is the dialplan context that runs VoiceMail(${EXTEN}).
 	VoicemailContext string
 	// CommandTimeout bounds each ARI request.
@@ -100,6 +114,13 @@ func (c *Config) Validate() error {
 	case NoAnswerVoicemail, NoAnswerRecall:
 	default:
 		return fmt.Errorf("transfer.no_answer %q: must be %q or %q", c.TransferNoAnswer, NoAnswerVoicemail, NoAnswerRecall)
+	}
+	switch c.TransfererHangup {
+	case "":
+		c.TransfererHangup = TransfererHangupComplete
+	case TransfererHangupComplete, TransfererHangupRecall:
+	default:
+		return fmt.Errorf("transfer.transferer_hangup %q: must be %q or %q", c.TransfererHangup, TransfererHangupComplete, TransfererHangupRecall)
 	}
 	if c.VoicemailContext == "" {
 		c.VoicemailContext = DefaultVoicemailContext

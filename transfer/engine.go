@@ -32,6 +32,9 @@ type Engine struct {
 	mu     sync.Mutex
 	owners map[string]*call
 	calls  map[*call]struct{}
+	// byExten lists the calls that have a leg of an extension, oldest
+	// first (owners add, retire and merge remove).
+	byExten map[string][]*call
 }
 
 // Options are the engine's optional collaborators.
@@ -53,7 +56,7 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, log: opts.Logger,
-		owners: make(map[string]*call), calls: make(map[*call]struct{}),
+		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
 	}
 	def := NewPatternRouter(cfg)
 	if e.router == nil {
@@ -104,15 +107,27 @@ func (e *Engine) Handle(ev ari.Event) {
 			return
 		}
 	}
+	if !e.deliver(ids, in) {
+		e.log.Debug("event for no call", zap.String("event", ev.EventType()), zap.Strings("ids", ids))
+	}
+}
+
+// deliver puts in into the mailbox of the call owning the first of ids it
+// knows. Lookup and put happen under the lock that merge takes, so an
+// input is never put into the mailbox of a call that was just merged
+// into another one.
+func (e *Engine) deliver(ids []string, in input) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, id := range ids {
-		if c := e.ownerOf(id); c != nil {
+		if c := e.owners[id]; c != nil {
 			if !c.box.put(in) {
-				e.log.Debug("event for a finished call", zap.String("event", ev.EventType()), zap.String("id", id))
+				e.log.Debug("input for a finished call", zap.String("input", in.inputName()), zap.String("id", id))
 			}
-			return
+			return true
 		}
 	}
-	e.log.Debug("event for no call", zap.String("event", ev.EventType()), zap.Strings("ids", ids))
+	return false
 }
 
 // startCall creates the owner of a new call and feeds it its first input.
@@ -156,8 +171,31 @@ func (e *Engine) release(id string) {
 	delete(e.owners, id)
 }
 
-// finished forgets a call whose owner returned.
-func (e *Engine) finished(c *call) {
+// retire forgets a call whose owner has nothing left to do. It fails (the
+// owner must go on) while inputs are queued: one of them may be another
+// call merged into this one.
+func (e *Engine) retire(c *call) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c.box.len() > 0 {
+		return false
+	}
+	c.box.close()
+	for _, id := range c.ids {
+		if e.owners[id] == c {
+			delete(e.owners, id)
+		}
+	}
+	for _, ext := range c.extens {
+		e.dropExten(ext, c)
+	}
+	delete(e.calls, c)
+	return true
+}
+
+// abandon forgets a call when the engine stops (its resources stay in
+// Asterisk for a successor to adopt).
+func (e *Engine) abandon(c *call) {
 	c.box.close()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -166,7 +204,78 @@ func (e *Engine) finished(c *call) {
 			delete(e.owners, id)
 		}
 	}
+	for _, ext := range c.extens {
+		e.dropExten(ext, c)
+	}
 	delete(e.calls, c)
+}
+
+// merge hands every id of from over to the call into, atomically with
+// respect to deliver: into receives first, then the inputs from had not
+// processed yet (rest, then its mailbox), then every later event. It fails
+// if into has already finished.
+func (e *Engine) merge(from, into *call, first input, rest []input) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !into.box.put(first) {
+		return false
+	}
+	for _, id := range from.ids {
+		if e.owners[id] == from {
+			e.owners[id] = into
+		}
+	}
+	for _, ext := range from.extens {
+		e.dropExten(ext, from)
+		e.byExten[ext] = append(e.byExten[ext], into)
+	}
+	for _, in := range append(rest, from.box.close()...) {
+		into.box.put(in)
+	}
+	delete(e.calls, from)
+	return true
+}
+
+// noteExten records that c has a leg of extension ext, so that a call can
+// find the consultation call of a transferer who hangs up.
+func (e *Engine) noteExten(ext string, c *call) {
+	if ext == "" {
+		return
+	}
+	c.extens = append(c.extens, ext)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.byExten[ext] = append(e.byExten[ext], c)
+}
+
+func (e *Engine) dropExten(ext string, c *call) {
+	list := e.byExten[ext]
+	for i, x := range list {
+		if x == c {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(e.byExten, ext)
+	} else {
+		e.byExten[ext] = list
+	}
+}
+
+// callsOf returns the other calls with a leg of extension ext, newest
+// first.
+func (e *Engine) callsOf(ext string, except *call) []*call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*call
+	list := e.byExten[ext]
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i] != except {
+			out = append(out, list[i])
+		}
+	}
+	return out
 }
 
 // ActiveCalls reports how many calls the engine owns.

@@ -20,6 +20,7 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 			channelID:   ev.Channel.ID,
 			channelName: ev.Channel.Name,
 			callerExten: callerExten(ev.Channel),
+			callerName:  ev.Channel.Caller.Name,
 			dialled:     ev.Channel.Dialplan.Exten,
 		}
 	case *ari.ChannelStateChange:

@@ -33,6 +33,7 @@ type fakeAsterisk struct {
 	hungUp    map[string]string          // channel id → hangup reason
 	continued map[string]string          // channel id → "context,exten"
 	progress  map[string][]string        // channel id → transfer_progress states
+	connected map[string]string          // channel id → connected line shown
 	calls     []string                   // every command, in order
 	failOp    map[string]error           // op name → error to return
 }
@@ -54,6 +55,7 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		hungUp:    map[string]string{},
 		continued: map[string]string{},
 		progress:  map[string][]string{},
+		connected: map[string]string{},
 		failOp:    map[string]error{},
 	}
 }
@@ -217,6 +219,19 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 	return nil
 }
 
+func (f *fakeAsterisk) SetConnectedLine(_ context.Context, id, name, number string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("connected-line", id, number); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("set variable", id, "Channel")
+	}
+	f.connected[id] = strings.TrimSpace(name + " <" + number + ">")
+	return nil
+}
+
 func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -251,6 +266,9 @@ func (f *fakeAsterisk) RemoveFromBridge(_ context.Context, bridgeID, id string) 
 	}
 	if f.bridges[bridgeID] == nil {
 		return notFound("remove channel", bridgeID, "Bridge")
+	}
+	if !f.bridges[bridgeID][id] {
+		return &ari.Error{Op: "remove channel", ID: bridgeID, Status: http.StatusUnprocessableEntity, Message: "Channel not in this bridge"}
 	}
 	delete(f.bridges[bridgeID], id)
 	return nil
@@ -324,6 +342,29 @@ func (f *fakeAsterisk) refers(transferer, transferee, destination string) {
 	}
 }
 
+// holds: the phone of a channel puts its call on hold.
+func (f *fakeAsterisk) holds(id string) {
+	f.events <- &ari.ChannelHold{Channel: ari.Channel{ID: id, State: "Up"}}
+}
+
+// attendedRefers: the phone of channel transferer sends REFER with
+// Replaces naming its consultation channel consult, whose other party is
+// target. consult "" is a Replaces Asterisk found no dialog for.
+func (f *fakeAsterisk) attendedRefers(transferer, transferee, consult, target string) {
+	ev := &ari.ChannelTransfer{
+		ReferTo: ari.ReferTo{RequestedDestination: ari.RequiredDestination{ProtocolID: "consult-call-id@phone"}},
+		ReferredBy: ari.ReferredBy{
+			SourceChannel:    ari.Channel{ID: transferer},
+			ConnectedChannel: &ari.Channel{ID: transferee},
+		},
+	}
+	if consult != "" {
+		ev.ReferTo.DestinationChannel = &ari.Channel{ID: consult}
+		ev.ReferTo.ConnectedChannel = &ari.Channel{ID: target}
+	}
+	f.events <- ev
+}
+
 // --- observations ---
 
 // createdChannel returns the id of the channel created to endpoint.
@@ -357,8 +398,8 @@ func (f *fakeAsterisk) bridged() [][]string {
 func (f *fakeAsterisk) snapshot() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v ringing=%v\ncommands:\n  %s",
-		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.ringing, strings.Join(f.calls, "\n  "))
+	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v ringing=%v connected=%v\ncommands:\n  %s",
+		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.ringing, f.connected, strings.Join(f.calls, "\n  "))
 }
 
 func keys[V any](m map[string]V) []string {

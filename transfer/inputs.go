@@ -10,6 +10,7 @@ type callArrived struct {
 	channelID   string
 	channelName string // e.g. "PJSIP/101-00000003"
 	callerExten string // the caller's number (caller ID)
+	callerName  string // the caller's name (caller ID)
 	dialled     string // the extension it dialled
 }
 

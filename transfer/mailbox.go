@@ -51,3 +51,10 @@ func (m *mailbox) close() []input {
 	m.queue = nil
 	return left
 }
+
+// len reports how many inputs wait.
+func (m *mailbox) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.queue)
+}

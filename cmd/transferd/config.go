@@ -35,6 +35,8 @@ type Config struct {
 	} `mapstructure:"calls"`
 	Transfer struct {
 		NoAnswer string `mapstructure:"no_answer"`
+		// TransfererHangup: "complete" or "recall" (see transfer.Config).
+		TransfererHangup string `mapstructure:"transferer_hangup"`
 	} `mapstructure:"transfer"`
 	Voicemail struct {
 		Context string `mapstructure:"context"`
@@ -48,18 +50,19 @@ type Config struct {
 // defaults lists every key with its default value. Every key must be here:
 // viper only maps an environment variable to a key it knows.
 var defaults = map[string]any{
-	"ari.url":                 "http://127.0.0.1:8088",
-	"ari.username":            "",
-	"ari.password":            "",
-	"ari.app":                 "transferd",
-	"calls.dial_template":     transfer.DefaultDialTemplate,
-	"calls.extension_pattern": transfer.DefaultExtensionPattern,
-	"calls.answer_timeout":    transfer.DefaultAnswerTimeout,
-	"calls.no_answer":         transfer.NoAnswerVoicemail,
-	"transfer.no_answer":      transfer.NoAnswerVoicemail,
-	"voicemail.context":       transfer.DefaultVoicemailContext,
-	"log.level":               "info",
-	"log.format":              "console",
+	"ari.url":                    "http://127.0.0.1:8088",
+	"ari.username":               "",
+	"ari.password":               "",
+	"ari.app":                    "transferd",
+	"calls.dial_template":        transfer.DefaultDialTemplate,
+	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
+	"calls.answer_timeout":       transfer.DefaultAnswerTimeout,
+	"calls.no_answer":            transfer.NoAnswerVoicemail,
+	"transfer.no_answer":         transfer.NoAnswerVoicemail,
+	"transfer.transferer_hangup": transfer.TransfererHangupComplete,
+	"voicemail.context":          transfer.DefaultVoicemailContext,
+	"log.level":                  "info",
+	"log.format":                 "console",
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -162,6 +165,7 @@ func (c *Config) Engine() transfer.Config {
 		AnswerTimeout:    c.Calls.AnswerTimeout,
 		NoAnswer:         c.Calls.NoAnswer,
 		TransferNoAnswer: c.Transfer.NoAnswer,
+		TransfererHangup: c.Transfer.TransfererHangup,
 		VoicemailContext: c.Voicemail.Context,
 	}
 }

@@ -400,3 +400,225 @@ func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) {
 		t.Fatalf("103 keeps ringing after the caller hung up: %v", err)
 	}
 }
+
+// consult: 101 calls 102; 102 presses Tran (101 held, hears music) and
+// calls 103. With answer, 103 answers and 102 and 103 hear each other.
+func (b *bed) consult(answer bool) (a, first, second *sipphone.Call, colleague *ringing) {
+	b.t.Helper()
+	a, first = b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := first.Hold(b.ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	b.hearsMusic("101 (held)", a)
+	r := b.ring("102", "103")
+	if !answer {
+		return a, first, nil, &r
+	}
+	if err := r.incoming.Answer(b.ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	second = r.wait()
+	b.hears("102", second, "103")
+	b.hears("103", r.incoming, "102")
+	return a, first, second, &r
+}
+
+func TestAttendedTransferCompletedCallerTalksToColleague(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, first, second, colleague := b.consult(true)
+	tr, err := first.AttendedTransfer(b.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	for _, c := range []*sipphone.Call{first, second} {
+		if err := c.WaitEnded(b.ctx); err != nil {
+			t.Fatalf("102's legs are not hung up after the transfer: %v", err)
+		}
+	}
+	c := colleague.incoming
+	b.hears("101", a, "103")
+	b.hears("103", c, "101")
+	if peer, err := c.WaitPeer(b.ctx, "101"); err != nil {
+		t.Fatalf("103's display is not updated to the caller: %v", err)
+	} else {
+		t.Logf("103 displays %s", peer)
+	}
+	a.Hangup(b.ctx)
+	if err := c.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAttendedTransferCompletedWhileColleagueRings(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, first := b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := first.Hold(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hearsMusic("101 (held)", a)
+	// 102 calls 103 and presses Tran while it still rings: the phone
+	// REFERs the held call, naming the early consultation dialog.
+	second, outcome, err := b.phones["102"].DialEarly(b.ctx, "103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := first.AttendedTransfer(b.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	if err := <-outcome; err == nil {
+		t.Errorf("102's consultation call was answered; want it ended by the transfer")
+	}
+	if err := first.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("102's held call is not hung up after the transfer: %v", err)
+	}
+	b.hearsMusic("101 (ringback while 103 rings)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hears("101", a, "103")
+	b.hears("103", in, "101")
+	a.Hangup(b.ctx)
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAttendedTransferResume(t *testing.T) {
+	for _, how := range []string{"transferer hangs up", "colleague hangs up", "colleague rejects"} {
+		t.Run(how, func(t *testing.T) {
+			b := newBed(t, nil, "101", "102", "103")
+			answer := how != "colleague rejects"
+			a, first, second, colleague := b.consult(answer)
+			switch how {
+			case "transferer hangs up":
+				second.Hangup(b.ctx)
+			case "colleague hangs up":
+				colleague.incoming.Hangup(b.ctx)
+				if err := second.WaitEnded(b.ctx); err != nil {
+					t.Fatalf("102's consultation does not end: %v", err)
+				}
+			case "colleague rejects":
+				colleague.incoming.Reject(b.ctx, 486)
+				if res := <-colleague.result; sipphone.StatusCode(res.err) != 486 {
+					t.Fatalf("102's consultation call gets %v, want 486", res.err)
+				}
+			}
+			b.hearsMusic("101 (still held)", a)
+			if err := first.Unhold(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			b.hears("101", a, "102")
+			b.hears("102", first, "101")
+			a.Hangup(b.ctx)
+			if err := first.WaitEnded(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestAttendedTransferTransfererHangsUp(t *testing.T) {
+	for _, mode := range []string{"complete", "recall"} {
+		t.Run(mode, func(t *testing.T) {
+			b := newBed(t, func(c *Config) { c.Transfer.TransfererHangup = mode }, "101", "102", "103")
+			a, first, second, colleague := b.consult(true)
+			first.Hangup(b.ctx) // hangs up the held call, not pressing Tran
+			if mode == "complete" {
+				if err := second.WaitEnded(b.ctx); err != nil {
+					t.Fatalf("102's consultation leg is not hung up: %v", err)
+				}
+				b.hears("101", a, "103")
+				b.hears("103", colleague.incoming, "101")
+				a.Hangup(b.ctx)
+				colleague.incoming.WaitEnded(b.ctx)
+				return
+			}
+			if err := colleague.incoming.WaitEnded(b.ctx); err != nil {
+				t.Fatalf("103's consultation is not ended: %v", err)
+			}
+			second.WaitEnded(b.ctx)
+			back, err := b.phones["102"].WaitIncoming(b.ctx)
+			if err != nil {
+				t.Fatalf("102 is not rung back: %v", err)
+			}
+			b.hearsMusic("101 (ringback during the recall)", a)
+			back.Answer(b.ctx)
+			b.hears("101", a, "102")
+			b.hears("102", back, "101")
+			back.Hangup(b.ctx)
+			a.WaitEnded(b.ctx)
+		})
+	}
+}
+
+func TestAttendedTransferCallerHangsUpWhileHeld(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, first, second, colleague := b.consult(true)
+	a.Hangup(b.ctx)
+	if err := first.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("102's held call does not end: %v", err)
+	}
+	b.hears("102", second, "103")
+	b.hears("103", colleague.incoming, "102")
+	// 102 presses Tran anyway: its phone REFERs the consultation, naming
+	// the ended call. It must fail and change nothing.
+	tr, err := second.AttendedTransfer(b.ctx, first)
+	if err == nil {
+		code, werr := tr.WaitFinal(b.ctx)
+		if werr != nil || code < 300 {
+			t.Fatalf("102's phone is told %d (%v), want a failure", code, werr)
+		}
+	} else if sipphone.StatusCode(err) < 400 {
+		t.Fatalf("REFER: %v", err)
+	}
+	b.hears("102", second, "103")
+	b.hears("103", colleague.incoming, "102")
+	second.Hangup(b.ctx)
+	colleague.incoming.WaitEnded(b.ctx)
+}
+
+func TestAttendedTransferReplacingAnotherPhonesCallIsRefused(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103", "104")
+	a, first := b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := first.Hold(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile 104 talks to 103: a call of another phone.
+	d, e := b.call("104", "103")
+	b.hears("104", d, "103")
+	// 102's REFER names 104's dialog: transferd must refuse it.
+	tr, err := first.AttendedTransfer(b.ctx, d)
+	if err == nil {
+		code, werr := tr.WaitFinal(b.ctx)
+		if werr != nil || code < 300 {
+			t.Fatalf("102's phone is told %d (%v), want a failure", code, werr)
+		}
+	} else if sipphone.StatusCode(err) < 400 {
+		t.Fatalf("REFER: %v", err)
+	}
+	b.hears("104", d, "103")
+	b.hears("103", e, "104")
+	b.hearsMusic("101 (still held)", a)
+	if err := first.Unhold(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hears("101", a, "102")
+	a.Hangup(b.ctx)
+	d.Hangup(b.ctx)
+	first.WaitEnded(b.ctx)
+	e.WaitEnded(b.ctx)
+}

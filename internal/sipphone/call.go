@@ -3,6 +3,7 @@ package sipphone
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,14 @@ type Call struct {
 	localCSeq    uint32
 	remoteCSeq   uint32
 	answered     bool
+	// peer is who the phone's display shows: the remote party's
+	// identity from P-Asserted-Identity (or From/To), updated by
+	// connected-line re-INVITEs and UPDATEs.
+	peer        string
+	peerChanged chan struct{}
+
+	early     chan struct{} // an outgoing call is ringing (early dialog)
+	earlyOnce sync.Once
 
 	notifies  chan int
 	decided   chan struct{} // an incoming call was answered or rejected
@@ -44,7 +53,7 @@ func newCall(p *Phone, callID string) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Call{p: p, callID: callID, media: m, notifies: make(chan int, 16), decided: make(chan struct{}), ended: make(chan struct{})}, nil
+	return &Call{p: p, callID: callID, media: m, notifies: make(chan int, 16), peerChanged: make(chan struct{}), early: make(chan struct{}), decided: make(chan struct{}), ended: make(chan struct{})}, nil
 }
 
 func angle(u string) string {
@@ -97,7 +106,7 @@ func (c *Call) invite(ctx context.Context, req *sip.Request) (*sip.Response, err
 	if err != nil {
 		return nil, err
 	}
-	res, err := finalResponse(ctx, tx)
+	res, err := c.finalResponse(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +118,7 @@ func (c *Call) invite(ctx context.Context, req *sip.Request) (*sip.Response, err
 		if err != nil {
 			return nil, err
 		}
-		if res, err = finalResponse(ctx, tx); err != nil {
+		if res, err = c.finalResponse(ctx, tx); err != nil {
 			return nil, err
 		}
 	}
@@ -134,11 +143,12 @@ func (c *Call) invite(ctx context.Context, req *sip.Request) (*sip.Response, err
 	return res, nil
 }
 
-func finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
+func (c *Call) finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
 	for {
 		select {
 		case res := <-tx.Responses():
 			if res.IsProvisional() {
+				c.noteEarly(res)
 				continue
 			}
 			return res, nil
@@ -151,6 +161,21 @@ func finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response
 			tx.Terminate()
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// noteEarly records the early dialog a 180/183 with a To tag creates, so a
+// phone can refer to a call that is still ringing.
+func (c *Call) noteEarly(res *sip.Response) {
+	tag, ok := res.To().Params.Get("tag")
+	if !ok || tag == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remoteTag == "" {
+		c.remoteTag = tag
+		c.earlyOnce.Do(func() { close(c.early) })
 	}
 }
 
@@ -184,6 +209,7 @@ func (c *Call) Reject(ctx context.Context, code int) error {
 }
 
 func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c.notePeer(req)
 	c.media.setRemote(req.Body())
 	res := sip.NewResponseFromRequest(req, 200, "OK", []byte(c.media.sdp(c.media.isHeld())))
 	res.AppendHeader(sip.NewHeader("Contact", "<sip:"+c.p.cfg.Ext+"@"+c.p.addr+">"))
@@ -262,6 +288,53 @@ func (c *Call) WaitEnded(ctx context.Context) error {
 	}
 }
 
+// notePeer records the identity a request or response from the other side
+// asserts, as a desk phone updates its display on a connected-line update.
+func (c *Call) notePeer(msg sip.Message) {
+	id := ""
+	for _, name := range []string{"P-Asserted-Identity", "Remote-Party-ID"} {
+		if hs := msg.GetHeaders(name); len(hs) > 0 {
+			id = hs[0].Value()
+			break
+		}
+	}
+	if id == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id != c.peer {
+		c.peer = id
+		close(c.peerChanged)
+		c.peerChanged = make(chan struct{})
+	}
+}
+
+// Peer returns the identity the phone displays for the other party (for
+// example `"Phone 101" <sip:101@127.0.0.1>`), "" if none was asserted.
+func (c *Call) Peer() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peer
+}
+
+// WaitPeer waits until the displayed identity contains number.
+func (c *Call) WaitPeer(ctx context.Context, number string) (string, error) {
+	for {
+		c.mu.Lock()
+		peer, changed := c.peer, c.peerChanged
+		c.mu.Unlock()
+		if strings.Contains(peer, "sip:"+number+"@") || strings.Contains(peer, "<"+number+">") {
+			return peer, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return peer, fmt.Errorf("sipphone %s: display never showed %s (shows %q): %w", c.p.cfg.Ext, number, peer, ctx.Err())
+		}
+	}
+}
+
 // Transfer is a REFER this phone sent.
 type Transfer struct{ c *Call }
 
@@ -280,6 +353,34 @@ func (c *Call) BlindTransfer(ctx context.Context, ext string) (*Transfer, error)
 	if res.StatusCode != 202 {
 		return nil, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, &StatusError{res.StatusCode, res.Reason})
 	}
+	c.p.subscribe(c)
+	return &Transfer{c: c}, nil
+}
+
+// AttendedTransfer completes a two-step transfer the way desk phones do:
+// on this call (the held one), REFER to the party of consult with a
+// Replaces naming the consult dialog, so that party replaces this phone.
+func (c *Call) AttendedTransfer(ctx context.Context, consult *Call) (*Transfer, error) {
+	consult.mu.Lock()
+	target := strings.Trim(consult.remoteURI, "<>")
+	// to-tag is the tag of the end receiving the Replaces (Asterisk's,
+	// our remote tag), from-tag ours, whichever side sent the INVITE.
+	replaces := url.QueryEscape(consult.callID + ";to-tag=" + consult.remoteTag + ";from-tag=" + consult.localTag)
+	consult.mu.Unlock()
+	req, err := c.request("REFER", "",
+		"Refer-To: <"+target+"?Replaces="+replaces+">",
+		"Referred-By: <"+c.p.uri(c.p.cfg.Ext)+">")
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.p.do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("sipphone %s: REFER with Replaces: %w", c.p.cfg.Ext, err)
+	}
+	if res.StatusCode != 202 {
+		return nil, fmt.Errorf("sipphone %s: REFER with Replaces: %w", c.p.cfg.Ext, &StatusError{res.StatusCode, res.Reason})
+	}
+	c.p.subscribe(c)
 	return &Transfer{c: c}, nil
 }
 

@@ -46,10 +46,11 @@ type Phone struct {
 	conn net.PacketConn
 	addr string // our SIP address
 
-	incoming chan *Call
-	mu       sync.Mutex
-	calls    map[string]*Call // by Call-ID
-	cancel   context.CancelFunc
+	incoming  chan *Call
+	mu        sync.Mutex
+	calls     map[string]*Call // by Call-ID
+	referring map[string]*Call // calls with a REFER sent, by Call-ID
+	cancel    context.CancelFunc
 }
 
 // StatusError is a SIP failure response.
@@ -100,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		return nil, err
 	}
 	p := &Phone{cfg: cfg, ua: ua, srv: srv, cli: cli, conn: conn, addr: addr,
-		incoming: make(chan *Call, 8), calls: map[string]*Call{}}
+		incoming: make(chan *Call, 8), calls: map[string]*Call{}, referring: map[string]*Call{}}
 	srv.OnInvite(p.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {})
 	srv.OnBye(p.onBye)
@@ -110,6 +111,9 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
 	srv.OnUpdate(func(req *sip.Request, tx sip.ServerTransaction) {
+		if c := p.find(req); c != nil {
+			c.notePeer(req) // connected-line update
+		}
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
 	_, p.cancel = context.WithCancel(context.Background())
@@ -208,6 +212,8 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.remoteTarget = ct.Address.String()
 	}
 	c.remoteCSeq = req.CSeq().SeqNo
+	c.peer = req.From().Value()
+	c.notePeer(req)
 	c.media.setRemote(req.Body())
 	p.track(c)
 	// sipgo answers a CANCEL itself (200, then 487 on the INVITE) and
@@ -265,9 +271,23 @@ func (p *Phone) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// subscribe keeps routing NOTIFYs of c's REFER to it even after its
+// dialog ends: the implicit subscription outlives the call (a PBX may hang
+// the call up before its final NOTIFY arrives).
+func (p *Phone) subscribe(c *Call) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.referring[c.callID] = c
+}
+
 func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	c := p.find(req)
+	if c == nil {
+		p.mu.Lock()
+		c = p.referring[req.CallID().Value()]
+		p.mu.Unlock()
+	}
 	if c == nil {
 		return
 	}
@@ -296,6 +316,46 @@ func (p *Phone) WaitIncoming(ctx context.Context) (*Call, error) {
 
 // Dial calls ext and returns once the call is answered.
 func (p *Phone) Dial(ctx context.Context, ext string) (*Call, error) {
+	c, err := p.newOutgoing(ext)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.dial(ctx, c, ext); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialEarly calls ext and returns as soon as it rings (an early dialog a
+// REFER can name), with a channel that delivers the INVITE's outcome: nil
+// once answered, the failure otherwise.
+func (p *Phone) DialEarly(ctx context.Context, ext string) (*Call, <-chan error, error) {
+	c, err := p.newOutgoing(ext)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.dial(ctx, c, ext) }()
+	select {
+	case <-c.early:
+		return c, done, nil
+	case err := <-done:
+		if err == nil {
+			return c, closedNil(), nil
+		}
+		return nil, nil, err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+func closedNil() <-chan error {
+	ch := make(chan error, 1)
+	ch <- nil
+	return ch
+}
+
+func (p *Phone) newOutgoing(ext string) (*Call, error) {
 	c, err := newCall(p, newID())
 	if err != nil {
 		return nil, err
@@ -304,25 +364,32 @@ func (p *Phone) Dial(ctx context.Context, ext string) (*Call, error) {
 	c.localURI = "<" + p.uri(p.cfg.Ext) + ">"
 	c.remoteURI = "<" + p.uri(ext) + ">"
 	c.remoteTarget = p.uri(ext)
+	return c, nil
+}
+
+func (p *Phone) dial(ctx context.Context, c *Call, ext string) error {
 	p.track(c)
 	c.localCSeq = 1
 	req, err := c.request("INVITE", c.media.sdp(false))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res, err := c.invite(ctx, req)
 	if err != nil {
 		p.forget(c)
 		c.end("failed")
-		return nil, fmt.Errorf("sipphone %s: call %s: %w", p.cfg.Ext, ext, err)
+		return fmt.Errorf("sipphone %s: call %s: %w", p.cfg.Ext, ext, err)
 	}
+	c.mu.Lock()
 	c.remoteTag, _ = res.To().Params.Get("tag")
 	if ct := res.Contact(); ct != nil {
 		c.remoteTarget = ct.Address.String()
 	}
+	c.mu.Unlock()
+	c.notePeer(res)
 	c.media.setRemote(res.Body())
 	c.media.start()
-	return c, nil
+	return nil
 }
 
 func parseRequest(text string) (*sip.Request, error) {

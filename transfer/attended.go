@@ -1,0 +1,371 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// An attended (two-step) transfer involves two calls, each with its own
+// owner: the call whose other party the transferer put on hold, and the
+// consultation call the transferer then placed (or received). When the
+// transferer completes (REFER with Replaces, or hanging up when configured
+// so), the call that received the REFER asks the other one to hand itself
+// over. The other call, if it agrees, merges into the first: every id it
+// owned now routes to the first call's owner, followed by the inputs it
+// had not processed, in order (Engine.merge). The first call then finishes
+// the transfer with both calls' legs in hand. Owners never wait for each
+// other: a request and its answer are inputs like any other.
+//
+// In the words of the code: the receiver's "transferer" is the leg of the
+// phone that pressed Tran, its "transferee" the party it talks to (held);
+// the consultation brings the transferer's second leg ("consult") and the
+// colleague ("party").
+
+// attendedTransfer is a completion waiting for the consultation call.
+type attendedTransfer struct {
+	transfererID string
+	// hungUp: the transferer hung up during the consultation (no REFER to
+	// answer).
+	hungUp bool
+	// recall: end the consultation and ring the transferer back instead
+	// of completing.
+	recall bool
+	// exten of the transferer, for a recall.
+	exten string
+}
+
+// handOverRequest asks a consultation call to merge into from.
+type handOverRequest struct {
+	from *call
+	// consultID is the transferer's consultation channel named by the
+	// REFER's Replaces; "" when the transferer hung up and the
+	// consultation is found by extension.
+	consultID       string
+	transfererExten string
+	request         Request // for the transfer policy; Destination filled in by the consultation
+	// end: the consultation is to be ended, not handed over (recall).
+	end bool
+}
+
+// handOverRefused answers a handOverRequest that cannot be granted.
+type handOverRefused struct {
+	reason string
+	// unavailable: the consultation is gone (NOTIFY 503) rather than
+	// refused (603).
+	unavailable bool
+}
+
+// absorbed carries a consultation call merged into the receiver.
+type absorbed struct {
+	callID  string
+	bridge  string
+	state   callState
+	consult *leg // the transferer's consultation leg
+	party   *leg // the colleague
+	ids     []string
+	extens  []string
+}
+
+func (handOverRequest) inputName() string { return "hand-over-request" }
+func (handOverRefused) inputName() string { return "hand-over-refused" }
+func (absorbed) inputName() string        { return "absorbed" }
+
+// onAttendedTransfer handles a REFER with Replaces received on one of this
+// call's legs.
+func (c *call) onAttendedTransfer(ctx context.Context, in transferRequested, transferer *leg) {
+	log := c.log.With(zap.String("transfer", string(KindAttended)), zap.String("transferer", transferer.id),
+		zap.String("replaces", in.replaces), zap.String("consult", in.consultID))
+	if c.attended != nil {
+		log.Info("attended transfer refused: another transfer of this call is under way")
+		c.progress(ctx, transferer.id, progressDeclined)
+		return
+	}
+	if in.consultID == "" {
+		// Asterisk found no dialog for the Replaces: not a call on this
+		// PBX (or one that has ended).
+		log.Info("attended transfer refused: Replaces names no call Asterisk knows")
+		c.progress(ctx, transferer.id, progressUnavailable)
+		return
+	}
+	other := c.e.ownerOf(in.consultID)
+	if other == nil || other == c {
+		log.Info("attended transfer refused: Replaces names a call transferd does not handle")
+		c.progress(ctx, transferer.id, progressUnavailable)
+		return
+	}
+	c.requestHandOver(other, transferer, in.consultID, false)
+	log.Info("attended transfer requested; waiting for the consultation call")
+}
+
+// requestHandOver asks other to merge into this call (or, with end, to
+// end) and records the transfer as waiting.
+func (c *call) requestHandOver(other *call, transferer *leg, consultID string, end bool) {
+	transferee := c.otherParty(transferer)
+	c.attended = &attendedTransfer{transfererID: transferer.id, exten: transferer.exten, hungUp: transferer.gone, recall: end}
+	other.box.put(handOverRequest{
+		from:            c,
+		consultID:       consultID,
+		transfererExten: transferer.exten,
+		request:         Request{Kind: KindAttended, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten},
+		end:             end,
+	})
+}
+
+// otherParty is the leg a transferer talks to in this call.
+func (c *call) otherParty(l *leg) *leg {
+	if l == c.caller {
+		return c.callee
+	}
+	return c.caller
+}
+
+// onHandOverRequest runs in the consultation call: it checks the request
+// and merges this call into the requester.
+func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
+	var consult *leg
+	if r.consultID != "" {
+		consult = c.legByID(r.consultID)
+	} else {
+		for _, l := range []*leg{c.caller, c.callee} {
+			if l != nil && l.live() && l.exten == r.transfererExten {
+				consult = l
+			}
+		}
+	}
+	switch {
+	case c.state != stateRinging && c.state != stateTalking:
+		c.refuseHandOver(r, fmt.Sprintf("the consultation call is %s", c.state))
+		return
+	case consult == nil || (consult != c.caller && consult != c.callee):
+		c.refuseHandOver(r, "the replaced channel is not a party of the consultation call")
+		return
+	case !consult.live():
+		c.refuseHandOver(r, "the transferer's consultation leg has hung up")
+		return
+	case consult.exten != r.transfererExten:
+		// A REFER may only replace a call of the transferer's own phone.
+		c.refuseHandOver(r, fmt.Sprintf("the replaced call belongs to %q, not to the transferer %q", consult.exten, r.transfererExten))
+		return
+	}
+	party := c.otherParty(consult)
+	if !party.live() {
+		c.refuseHandOver(r, "the colleague has left the consultation call")
+		return
+	}
+	if r.end {
+		c.log.Info("consultation ended by the transferer hanging up (recall)")
+		c.end(ctx)
+		return
+	}
+	req := r.request
+	req.Destination = party.exten
+	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
+		c.refuseHandOver(r, "transfer policy: "+err.Error())
+		return
+	}
+	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, consult: consult, party: party, ids: c.ids, extens: c.extens}
+	if !c.e.merge(c, r.from, a, c.rest) {
+		// The requesting call ended meanwhile: the consultation goes on.
+		c.log.Info("hand-over abandoned: the held call has ended")
+		return
+	}
+	c.log.Info("consultation handed over", zap.String("to_call", r.from.id), zap.String("colleague", party.id))
+	c.merged = true
+	c.state = stateEnded
+}
+
+func (c *call) refuseHandOver(r handOverRequest, reason string) {
+	c.log.Info("hand-over refused", zap.String("to_call", r.from.id), zap.String("reason", reason))
+	r.from.box.put(handOverRefused{reason: reason, unavailable: c.state == stateEnded})
+}
+
+// onHandOverRefused: the consultation cannot be handed over; the
+// transferer's phone is told and keeps both calls.
+func (c *call) onHandOverRefused(ctx context.Context, r handOverRefused) {
+	a := c.attended
+	if a == nil {
+		return
+	}
+	c.attended = nil
+	c.log.Info("attended transfer failed", zap.String("transfer", string(KindAttended)), zap.String("reason", r.reason))
+	transferer := c.legByID(a.transfererID)
+	if a.hungUp || transferer == nil {
+		// Nobody to tell; the transferer is gone, so is the call.
+		c.end(ctx)
+		return
+	}
+	state := progressDeclined
+	if r.unavailable {
+		state = progressUnavailable
+	}
+	c.progress(ctx, transferer.id, state)
+}
+
+// onAbsorbed completes the transfer with the consultation's legs in hand.
+func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
+	c.ids = append(c.ids, a.ids...)
+	c.extens = append(c.extens, a.extens...)
+	at := c.attended
+	c.attended = nil
+	var transferer, transferee *leg
+	if at != nil {
+		transferer = c.legByID(at.transfererID)
+		if transferer != nil {
+			transferee = c.otherParty(transferer)
+		}
+	}
+	if at == nil || transferee == nil || !transferee.live() || c.state != stateTalking {
+		c.log.Info("consultation merged into a call that can no longer complete the transfer")
+		if transferer != nil && transferer.live() {
+			c.progress(ctx, transferer.id, progressDeclined)
+		}
+		c.end(ctx)
+		c.adopt(ctx, a)
+		return
+	}
+	log := c.log.With(zap.String("transfer", string(KindAttended)), zap.String("transferee", transferee.id),
+		zap.String("colleague", a.party.id), zap.String("consult_call", a.callID))
+
+	// The transferer's first leg leaves the held call: the transferee no
+	// longer hears its hold music.
+	c.leaveBridge(ctx, c.bridge, transferer)
+	// The consultation bridge goes; the colleague joins the first bridge.
+	if a.party.inBridge {
+		c.leaveBridge(ctx, a.bridge, a.party)
+	}
+	c.leaveBridge(ctx, a.bridge, a.consult)
+	c.destroyBridge(ctx, a.bridge)
+
+	c.caller, c.callee, c.target = transferee, nil, nil
+	if a.state == stateTalking {
+		if !c.join(ctx, a.party) {
+			log.Warn("attended transfer failed: colleague cannot join the caller")
+			c.callee = a.party
+			if transferer.live() && !at.hungUp {
+				c.progress(ctx, transferer.id, progressUnavailable)
+			}
+			c.end(ctx)
+			return
+		}
+		c.callee = a.party
+		a.party.role = "callee"
+		c.state = stateTalking
+		log.Info("attended transfer completed")
+	} else {
+		// Completed while the colleague still rings: the transferee hears
+		// ringback, and the blind-transfer rules apply from here.
+		a.party.role = "target"
+		c.target = a.party
+		c.callee = transferer
+		c.blind = &blindTransfer{destination: a.party.exten, transferer: transferer.exten}
+		c.startRingback(ctx)
+		c.state = stateTransferRinging
+		log.Info("attended transfer completed while the colleague rings")
+	}
+	if !at.hungUp {
+		c.progress(ctx, transferer.id, progressAnswered)
+	}
+	// The transferer's phone has both legs of the transfer hung up for it,
+	// as after Asterisk's own transfers.
+	if transferer.live() {
+		c.hangup(ctx, transferer, "normal")
+	}
+	if a.consult.live() {
+		c.hangup(ctx, a.consult, "normal")
+	}
+	if c.state == stateTalking {
+		c.showEachOther(ctx, transferee, a.party)
+	}
+}
+
+// adopt makes this call carry on as the consultation call a: what happens
+// when the call the consultation merged into could not complete.
+func (c *call) adopt(ctx context.Context, a absorbed) {
+	c.log.Info("carrying on the consultation call", zap.String("consult_call", a.callID))
+	c.ids = append(c.ids, a.ids...)
+	c.extens = append(c.extens, a.extens...)
+	c.bridge = a.bridge
+	c.caller, c.callee, c.target, c.blind, c.attended = a.consult, a.party, nil, nil, nil
+	c.state = a.state
+	if a.consult.gone || !a.party.live() {
+		c.end(ctx)
+	}
+}
+
+// talkingLegGone: a leg of a bridged call hung up. A transferer who hangs
+// up with the other party on hold while consulting someone completes the
+// transfer (or, configured so, ends the consultation and is rung back):
+// the held party is never abandoned.
+func (c *call) talkingLegGone(ctx context.Context, l *leg) {
+	if c.attended != nil && c.attended.transfererID == l.id {
+		// Phones often hang up right after a REFER: the completion
+		// under way carries on without it.
+		c.attended.hungUp = true
+		return
+	}
+	held := c.otherParty(l)
+	if !l.holding || !held.live() || c.attended != nil {
+		c.end(ctx)
+		return
+	}
+	consultations := c.e.callsOf(l.exten, c)
+	if len(consultations) == 0 {
+		c.end(ctx)
+		return
+	}
+	recall := c.e.cfg.TransfererHangup == TransfererHangupRecall
+	c.log.Info("transferer hung up during a consultation", zap.String("transferer", l.id),
+		zap.String("consult_call", consultations[0].id), zap.Bool("recall", recall))
+	c.requestHandOver(consultations[0], l, "", recall)
+	if recall {
+		c.attended = nil
+		c.caller, c.callee = held, l
+		c.blind = &blindTransfer{transferer: l.exten}
+		if err := c.recall(ctx); err != nil {
+			c.log.Info("recall failed; sending the held party to the transferer's voicemail", zap.Error(err))
+			c.toVoicemail(ctx, held, l.exten)
+			return
+		}
+		c.state = stateTransferRinging
+	}
+}
+
+// leaveBridge takes a leg out of a bridge; a leg or bridge already gone is
+// not an error.
+func (c *call) leaveBridge(ctx context.Context, bridge string, l *leg) {
+	if l == nil || bridge == "" {
+		return
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.RemoveFromBridge(cctx, bridge, l.id); err != nil && !isGone(err) && !errors.Is(err, ari.ErrUnprocessable) {
+		c.log.Warn("remove from bridge failed", zap.String("bridge", bridge), zap.String("channel", l.id), zap.Error(err))
+	}
+	l.inBridge = false
+}
+
+func (c *call) destroyBridge(ctx context.Context, bridge string) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.DestroyBridge(cctx, bridge); err != nil && !isGone(err) {
+		c.log.Warn("destroy bridge failed", zap.String("bridge", bridge), zap.Error(err))
+	}
+}
+
+// showEachOther updates both phones' displays (connected line) after a
+// transfer joined them.
+func (c *call) showEachOther(ctx context.Context, a, b *leg) {
+	for _, pair := range [][2]*leg{{a, b}, {b, a}} {
+		cctx, cancel := c.cmdCtx(ctx)
+		err := c.e.ast.SetConnectedLine(cctx, pair[0].id, pair[1].name, pair[1].exten)
+		cancel()
+		if err != nil && !isGone(err) {
+			c.log.Warn("connected line update failed", zap.String("channel", pair[0].id), zap.Error(err))
+		}
+	}
+}

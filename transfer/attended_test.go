@@ -1,0 +1,228 @@
+package transfer
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// consulting sets up the first step of an attended transfer: 101 (A) talks
+// to 102 (first leg X1); 102 holds A and calls 103 (B2 → colleague K). With
+// answer, 103 answers. It returns X1, B2 and K.
+func consulting(t *testing.T, f *fakeAsterisk, answer bool) (x1, b2, k string) {
+	t.Helper()
+	_, x1 = talking(t, f)
+	f.holds(x1)
+	f.phoneCalls("B2", "102", "103")
+	f.eventually("103 rings", func() bool { return f.ringingLocked("PJSIP/103") })
+	k = f.createdChannel("PJSIP/103")
+	if answer {
+		f.answers(k)
+		f.eventually("102 and 103 talk", func() bool { return bridgedLocked(f, "B2", k) })
+	}
+	return x1, "B2", k
+}
+
+func TestAttendedTransfer(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		// run drives the phones after consulting and checks the outcome.
+		answer bool
+		run    func(t *testing.T, f *fakeAsterisk, x1, b2, k string)
+	}{
+		{
+			name:   "REFER with Replaces: caller and colleague talk, transferer's legs gone, phones told",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(x1, "A", b2, k)
+				f.eventually("A and 103 bridged, 102's legs hung up", func() bool {
+					return bridgedLocked(f, "A", k) && f.channels[x1] == nil && f.channels[b2] == nil
+				})
+				f.eventually("102 told 200, displays updated", func() bool {
+					return slices.Contains(f.progress[x1], progressAnswered) &&
+						f.connected[k] == "<101>" && f.connected["A"] == "<103>"
+				})
+				f.mu.Lock()
+				bridges := len(f.bridges)
+				f.mu.Unlock()
+				if bridges != 1 {
+					t.Errorf("%d bridges after the transfer, want 1 (consultation bridge destroyed)\n%s", bridges, f.snapshot())
+				}
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "REFER on the consultation dialog replacing the held call",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(b2, k, x1, "A")
+				f.eventually("A and 103 bridged, 102's legs hung up", func() bool {
+					return bridgedLocked(f, "A", k) && f.channels[x1] == nil && f.channels[b2] == nil &&
+						slices.Contains(f.progress[b2], progressAnswered)
+				})
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "completed while the colleague rings: ringback, then connected on answer",
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(x1, "A", b2, k)
+				f.eventually("caller hears ringback, 102's legs gone", func() bool {
+					return f.ringing["A"] && f.channels[x1] == nil && f.channels[b2] == nil &&
+						slices.Contains(f.progress[x1], progressAnswered)
+				})
+				f.answers(k)
+				f.eventually("A and 103 bridged, ringback stopped", func() bool { return bridgedLocked(f, "A", k) && !f.ringing["A"] })
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "completed while the colleague rings, nobody answers: colleague's voicemail",
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(x1, "A", b2, k)
+				f.eventually("102's legs gone", func() bool { return f.channels[x1] == nil && f.channels[b2] == nil })
+				f.dialFails(k, "NOANSWER", 19)
+				f.eventually("A in 103's voicemail", func() bool { return f.continued["A"] == "transferd-voicemail,103" })
+			},
+		},
+		{
+			name:   "Replaces naming no dialog is refused and changes nothing",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(x1, "A", "", "")
+				f.eventually("102 told 503", func() bool { return slices.Contains(f.progress[x1], progressUnavailable) })
+				f.mu.Lock()
+				ok := bridgedLocked(f, "A", x1) && bridgedLocked(f, b2, k)
+				f.mu.Unlock()
+				if !ok {
+					t.Errorf("calls changed by a refused transfer\n%s", f.snapshot())
+				}
+				f.hangsUp(b2)
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "Replaces naming another transferer's call is refused",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				// 104 calls 101 meanwhile; 102's REFER names 104's leg.
+				f.phoneCalls("D", "104", "101")
+				f.eventually("101 rings for 104", func() bool { return f.ringingLocked("PJSIP/101") })
+				d2 := f.createdChannel("PJSIP/101")
+				f.answers(d2)
+				f.eventually("104 and 101 talk", func() bool { return bridgedLocked(f, "D", d2) })
+				f.attendedRefers(x1, "A", "D", d2)
+				f.eventually("102 told 603", func() bool { return slices.Contains(f.progress[x1], progressDeclined) })
+				f.mu.Lock()
+				ok := bridgedLocked(f, "A", x1) && bridgedLocked(f, b2, k) && bridgedLocked(f, "D", d2)
+				f.mu.Unlock()
+				if !ok {
+					t.Errorf("calls changed by a refused transfer\n%s", f.snapshot())
+				}
+				for _, id := range []string{"A", b2, "D"} {
+					f.hangsUp(id)
+				}
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "Resume: consultation hung up, the first call is untouched",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.hangsUp(b2)
+				f.eventually("colleague hung up", func() bool { return f.channels[k] == nil })
+				f.mu.Lock()
+				ok := bridgedLocked(f, "A", x1)
+				f.mu.Unlock()
+				if !ok {
+					t.Errorf("first call changed by the end of the consultation\n%s", f.snapshot())
+				}
+				f.hangsUp(x1)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "caller hangs up while held: consultation goes on, a later REFER fails",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.hangsUp("A")
+				f.eventually("first call gone", func() bool { return f.channels[x1] == nil })
+				f.attendedRefers(b2, k, "", "") // Replaces names the ended call
+				f.eventually("102 told 503", func() bool { return slices.Contains(f.progress[b2], progressUnavailable) })
+				f.mu.Lock()
+				ok := bridgedLocked(f, b2, k)
+				f.mu.Unlock()
+				if !ok {
+					t.Errorf("consultation disturbed\n%s", f.snapshot())
+				}
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "caller hangs up racing the REFER: the consultation carries on",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(x1, "A", b2, k)
+				f.hangsUp("A")
+				f.eventually("first call gone", func() bool { return f.channels["A"] == nil && f.channels[x1] == nil })
+				time.Sleep(20 * time.Millisecond)
+				f.mu.Lock()
+				alive := f.channels[k] != nil
+				f.mu.Unlock()
+				if !alive {
+					t.Fatalf("colleague dropped\n%s", f.snapshot())
+				}
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "transferer hangs up the held call during the consultation: completed",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.hangsUp(x1)
+				f.eventually("A and 103 bridged, consultation leg hung up", func() bool {
+					return bridgedLocked(f, "A", k) && f.channels[b2] == nil
+				})
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "transferer hangs up during the consultation, recall configured: rung back",
+			cfg:    Config{TransfererHangup: TransfererHangupRecall},
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.hangsUp(x1)
+				f.eventually("consultation ended, 102 rung back", func() bool {
+					return f.channels[b2] == nil && f.channels[k] == nil && f.ringingLocked("PJSIP/102") && f.ringing["A"]
+				})
+				var back string
+				f.mu.Lock()
+				for id, ch := range f.channels {
+					if ch.endpoint == "PJSIP/102" {
+						back = id
+					}
+				}
+				f.mu.Unlock()
+				f.answers(back)
+				f.eventually("A and 102 talk again", func() bool { return bridgedLocked(f, "A", back) })
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startEngine(t, tt.cfg)
+			x1, b2, k := consulting(t, f, tt.answer)
+			tt.run(t, f, x1, b2, k)
+		})
+	}
+}
