@@ -183,6 +183,39 @@ func TestAttendedTransfer(t *testing.T) {
 			},
 		},
 		{
+			name:   "transferer's phone hangs up right after its REFER: the transfer still completes",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.attendedRefers(x1, "A", b2, k)
+				f.hangsUp(x1)
+				f.eventually("A and 103 bridged, consultation leg hung up", func() bool {
+					return bridgedLocked(f, "A", k) && f.channels[b2] == nil
+				})
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "colleague hangs up racing the REFER: failure reported, caller kept",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.hangsUp(k)
+				f.attendedRefers(x1, "A", b2, k)
+				f.eventually("102 told the transfer failed", func() bool {
+					p := f.progress[x1]
+					return slices.Contains(p, progressDeclined) || slices.Contains(p, progressUnavailable)
+				})
+				f.mu.Lock()
+				ok := bridgedLocked(f, "A", x1)
+				f.mu.Unlock()
+				if !ok {
+					t.Errorf("first call changed by a failed transfer\n%s", f.snapshot())
+				}
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
 			name:   "transferer hangs up the held call during the consultation: completed",
 			answer: true,
 			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
