@@ -80,3 +80,23 @@ func (a *ARIAsterisk) SetConnectedLine(ctx context.Context, id, name, number str
 	}
 	return a.c.SetVariable(ctx, id, "CONNECTEDLINE(all)", value)
 }
+
+func (a *ARIAsterisk) StartMusic(ctx context.Context, id string) error {
+	return a.c.StartMOH(ctx, id, "")
+}
+func (a *ARIAsterisk) StopMusic(ctx context.Context, id string) error { return a.c.StopMOH(ctx, id) }
+func (a *ARIAsterisk) Play(ctx context.Context, id, playbackID, media string) error {
+	_, err := a.c.Play(ctx, id, playbackID, media)
+	return err
+}
+
+// MailboxExists asks app_voicemail through the VM_INFO dialplan function,
+// read as a variable of a channel: without a channel (GET
+// /asterisk/variable) VM_INFO answers "" for every mailbox.
+func (a *ARIAsterisk) MailboxExists(ctx context.Context, channelID, mailbox string) (bool, error) {
+	v, err := a.c.Variable(ctx, channelID, "VM_INFO("+mailbox+",exists)")
+	if err != nil {
+		return false, err
+	}
+	return v == "1", nil
+}

@@ -41,6 +41,16 @@ type Asterisk interface {
 	// (ari-only transfer handling): "channel_progress", "channel_answered",
 	// "channel_unavailable" or "channel_declined".
 	TransferProgress(ctx context.Context, channelID, state string) error
+	// StartMusic plays music on hold to a channel (not in a bridge);
+	// StopMusic ends it.
+	StartMusic(ctx context.Context, channelID string) error
+	StopMusic(ctx context.Context, channelID string) error
+	// Play plays media ("sound:pbx-invalid") to a channel.
+	Play(ctx context.Context, channelID, playbackID, media string) error
+	// MailboxExists reports whether a voicemail box ("103@default")
+	// exists, asking on behalf of a channel (app_voicemail answers only
+	// in a channel's context).
+	MailboxExists(ctx context.Context, channelID, mailbox string) (bool, error)
 	// SetConnectedLine updates what a phone displays as the party it talks
 	// to (Asterisk sends the phone a connected-line update).
 	SetConnectedLine(ctx context.Context, channelID, name, number string) error

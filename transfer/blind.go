@@ -36,6 +36,10 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 	if transferer == c.caller {
 		transferee = c.callee
 	}
+	if mailbox, ok := c.voicemailDestination(in.destination); ok {
+		c.voicemailByRefer(ctx, transferer, transferee, mailbox)
+		return
+	}
 	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: in.destination}
 	log := c.log.With(zap.String("transfer", string(KindBlind)), zap.String("destination", in.destination),
 		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))

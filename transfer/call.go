@@ -89,6 +89,8 @@ type call struct {
 	blind *blindTransfer
 	// attended is a two-step transfer waiting for its consultation call.
 	attended *attendedTransfer
+	// vm is a voicemail transfer being keyed (feature code, mailbox).
+	vm *voicemailEntry
 
 	extens []string // extensions of the call's legs (engine.noteExten)
 	rest   []input  // inputs of the current batch not processed yet
@@ -167,8 +169,12 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onHandOverRefused(ctx, in)
 	case absorbed:
 		c.onAbsorbed(ctx, in)
-	case dtmfReceived, playbackFinished:
-		// Not used by calls and blind transfers.
+	case dtmfReceived:
+		c.onDTMF(ctx, in)
+	case timerFired:
+		c.onTimer(ctx, in)
+	case playbackFinished:
+		// Prompts play to their end on their own.
 	default:
 		c.log.Warn("unexpected input", zap.String("input", in.inputName()))
 	}
@@ -475,6 +481,7 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // up (ringing ones stop ringing), the bridge is destroyed. Legs handed off
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
+	c.cancelVoicemailEntry()
 	if c.blind != nil && c.caller.live() {
 		c.stopRingback(ctx)
 	}

@@ -23,6 +23,17 @@ const (
 	// DefaultVoicemailContext is the context shipped in
 	// dialplan/extensions_transferd.conf.
 	DefaultVoicemailContext = "transferd-voicemail"
+	// DefaultVoicemailCode is what office phone user guides print for a
+	// direct transfer to voicemail.
+	DefaultVoicemailCode = "*8"
+	// DefaultDigitTimeout: desk phone users key the next digit within a
+	// second or two; three seconds forgives a slow one.
+	DefaultDigitTimeout = 3 * time.Second
+	// VoicemailFallbackTransferer sends the caller to the mailbox of the
+	// user who started the voicemail transfer.
+	VoicemailFallbackTransferer = "transferer"
+	// DefaultMailboxContext is voicemail.conf's usual context.
+	DefaultMailboxContext = "default"
 	// DefaultCommandTimeout bounds one ARI request: Asterisk answers in
 	// milliseconds; seconds mean it is stuck.
 	DefaultCommandTimeout = 5 * time.Second
@@ -72,6 +83,21 @@ type Config struct {
 	VoicemailContext string
 	// CommandTimeout bounds each ARI request.
 	CommandTimeout time.Duration
+
+	// VoicemailCode is the DTMF feature code that starts a voicemail
+	// transfer during a call, and the prefix of a REFER destination that
+	// means one ("*8103").
+	VoicemailCode string
+	// DigitTimeout is how long transferd waits for the next digit of the
+	// feature code or of the mailbox number.
+	DigitTimeout time.Duration
+	// VoicemailFallback is the mailbox a caller is sent to when the user
+	// hung up after keying an invalid number: VoicemailFallbackTransferer
+	// (the user's own mailbox) or an extension.
+	VoicemailFallback string
+	// MailboxContext is the voicemail.conf context of the mailboxes (the
+	// dialplan's VoiceMail(${EXTEN}@default)).
+	MailboxContext string
 
 	extensionRE *regexp.Regexp
 }
@@ -124,6 +150,27 @@ func (c *Config) Validate() error {
 	}
 	if c.VoicemailContext == "" {
 		c.VoicemailContext = DefaultVoicemailContext
+	}
+	if c.VoicemailCode == "" {
+		c.VoicemailCode = DefaultVoicemailCode
+	}
+	if strings.Trim(c.VoicemailCode, "0123456789*#") != "" {
+		return fmt.Errorf("voicemail.code %q: only DTMF digits 0-9, * and # are allowed", c.VoicemailCode)
+	}
+	if c.DigitTimeout == 0 {
+		c.DigitTimeout = DefaultDigitTimeout
+	}
+	if c.DigitTimeout < 500*time.Millisecond || c.DigitTimeout > time.Minute {
+		return fmt.Errorf("voicemail.digit_timeout %s: must be between 500ms and 1m", c.DigitTimeout)
+	}
+	if c.VoicemailFallback == "" {
+		c.VoicemailFallback = VoicemailFallbackTransferer
+	}
+	if c.VoicemailFallback != VoicemailFallbackTransferer && strings.Trim(c.VoicemailFallback, "0123456789") != "" {
+		return fmt.Errorf("voicemail.fallback %q: must be %q or an extension", c.VoicemailFallback, VoicemailFallbackTransferer)
+	}
+	if c.MailboxContext == "" {
+		c.MailboxContext = DefaultMailboxContext
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = DefaultCommandTimeout

@@ -34,6 +34,9 @@ type fakeAsterisk struct {
 	continued map[string]string          // channel id → "context,exten"
 	progress  map[string][]string        // channel id → transfer_progress states
 	connected map[string]string          // channel id → connected line shown
+	music     map[string]bool            // channels hearing music on hold
+	played    map[string][]string        // channel id → media played
+	mailboxes map[string]bool            // "103@default"
 	calls     []string                   // every command, in order
 	failOp    map[string]error           // op name → error to return
 }
@@ -56,6 +59,9 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		continued: map[string]string{},
 		progress:  map[string][]string{},
 		connected: map[string]string{},
+		music:     map[string]bool{},
+		played:    map[string][]string{},
+		mailboxes: map[string]bool{"101@default": true, "102@default": true, "103@default": true},
 		failOp:    map[string]error{},
 	}
 }
@@ -178,6 +184,7 @@ func (f *fakeAsterisk) Hangup(_ context.Context, id, reason string) error {
 func (f *fakeAsterisk) gone(id string, cause int) {
 	delete(f.channels, id)
 	delete(f.ringing, id)
+	delete(f.music, id)
 	for _, members := range f.bridges {
 		delete(members, id)
 	}
@@ -230,6 +237,57 @@ func (f *fakeAsterisk) SetConnectedLine(_ context.Context, id, name, number stri
 	}
 	f.connected[id] = strings.TrimSpace(name + " <" + number + ">")
 	return nil
+}
+
+func (f *fakeAsterisk) StartMusic(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("moh", id); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("moh", id, "Channel")
+	}
+	f.music[id] = true
+	return nil
+}
+
+func (f *fakeAsterisk) StopMusic(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("moh-stop", id); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("moh stop", id, "Channel")
+	}
+	delete(f.music, id)
+	return nil
+}
+
+func (f *fakeAsterisk) Play(_ context.Context, id, playbackID, media string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("play", id, media); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("play", id, "Channel")
+	}
+	f.played[id] = append(f.played[id], media)
+	return nil
+}
+
+func (f *fakeAsterisk) MailboxExists(_ context.Context, id, mailbox string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("mailbox", id, mailbox); err != nil {
+		return false, err
+	}
+	if f.channels[id] == nil {
+		return false, notFound("get variable", id, "Channel")
+	}
+	return f.mailboxes[mailbox], nil
 }
 
 func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
@@ -363,6 +421,13 @@ func (f *fakeAsterisk) attendedRefers(transferer, transferee, consult, target st
 		ev.ReferTo.ConnectedChannel = &ari.Channel{ID: target}
 	}
 	f.events <- ev
+}
+
+// keys: the phone of a channel sends DTMF digits.
+func (f *fakeAsterisk) keys(id, digits string) {
+	for _, d := range digits {
+		f.events <- &ari.ChannelDtmfReceived{Channel: ari.Channel{ID: id, State: "Up"}, Digit: string(d), DurationMs: 100}
+	}
 }
 
 // --- observations ---

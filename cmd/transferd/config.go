@@ -39,7 +39,11 @@ type Config struct {
 		TransfererHangup string `mapstructure:"transferer_hangup"`
 	} `mapstructure:"transfer"`
 	Voicemail struct {
-		Context string `mapstructure:"context"`
+		Context        string        `mapstructure:"context"`
+		MailboxContext string        `mapstructure:"mailbox_context"`
+		Code           string        `mapstructure:"code"`
+		DigitTimeout   time.Duration `mapstructure:"digit_timeout"`
+		Fallback       string        `mapstructure:"fallback"`
 	} `mapstructure:"voicemail"`
 	Log struct {
 		Level  string `mapstructure:"level"`
@@ -61,6 +65,10 @@ var defaults = map[string]any{
 	"transfer.no_answer":         transfer.NoAnswerVoicemail,
 	"transfer.transferer_hangup": transfer.TransfererHangupComplete,
 	"voicemail.context":          transfer.DefaultVoicemailContext,
+	"voicemail.mailbox_context":  transfer.DefaultMailboxContext,
+	"voicemail.code":             transfer.DefaultVoicemailCode,
+	"voicemail.digit_timeout":    transfer.DefaultDigitTimeout,
+	"voicemail.fallback":         transfer.VoicemailFallbackTransferer,
 	"log.level":                  "info",
 	"log.format":                 "console",
 }
@@ -159,13 +167,17 @@ func (c *Config) Validate() error {
 // Engine returns the engine's part of the configuration.
 func (c *Config) Engine() transfer.Config {
 	return transfer.Config{
-		App:              c.ARI.App,
-		DialTemplate:     c.Calls.DialTemplate,
-		ExtensionPattern: c.Calls.ExtensionPattern,
-		AnswerTimeout:    c.Calls.AnswerTimeout,
-		NoAnswer:         c.Calls.NoAnswer,
-		TransferNoAnswer: c.Transfer.NoAnswer,
-		TransfererHangup: c.Transfer.TransfererHangup,
-		VoicemailContext: c.Voicemail.Context,
+		App:               c.ARI.App,
+		DialTemplate:      c.Calls.DialTemplate,
+		ExtensionPattern:  c.Calls.ExtensionPattern,
+		AnswerTimeout:     c.Calls.AnswerTimeout,
+		NoAnswer:          c.Calls.NoAnswer,
+		TransferNoAnswer:  c.Transfer.NoAnswer,
+		TransfererHangup:  c.Transfer.TransfererHangup,
+		VoicemailContext:  c.Voicemail.Context,
+		MailboxContext:    c.Voicemail.MailboxContext,
+		VoicemailCode:     c.Voicemail.Code,
+		DigitTimeout:      c.Voicemail.DigitTimeout,
+		VoicemailFallback: c.Voicemail.Fallback,
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -621,4 +623,110 @@ func TestAttendedTransferReplacingAnotherPhonesCallIsRefused(t *testing.T) {
 	d.Hangup(b.ctx)
 	first.WaitEnded(b.ctx)
 	e.WaitEnded(b.ctx)
+}
+
+// voicemailMessages returns the "duration=" of each message in ext's INBOX.
+func (b *bed) voicemailMessages(ext string) []int {
+	b.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.sb.VoicemailInbox(ext), "msg*.txt"))
+	var out []int
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "duration="); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// leavesMessage: a caller in ext's voicemail hears the greeting, speaks for
+// about speak after the beep and hangs up; one message of about that
+// length appears.
+func (b *bed) leavesMessage(caller *sipphone.Call, ext string, speak time.Duration) {
+	b.t.Helper()
+	b.hearsMusic("101 ("+ext+"'s voicemail greeting)", caller)
+	// The greeting ("the person at extension ... is unavailable", then
+	// instructions and a beep) lasts about 11 s; speak after it.
+	time.Sleep(12 * time.Second)
+	time.Sleep(speak)
+	caller.Hangup(b.ctx)
+	b.waitVoicemail(ext)
+	msgs := b.voicemailMessages(ext)
+	if len(msgs) != 1 {
+		b.t.Fatalf("%d messages for %s, want 1", len(msgs), ext)
+	}
+	want := int(speak.Seconds())
+	if got := msgs[0]; got < want-2 || got > want+2 {
+		b.t.Errorf("message for %s lasts %d s, want about %d s", ext, got, want)
+	}
+}
+
+func TestVoicemailTransferByDTMF(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := c.SendDTMF(b.ctx, "*8103"); err != nil {
+		t.Fatal(err)
+	}
+	b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+	c.Hangup(b.ctx)
+	b.leavesMessage(a, "103", 4*time.Second)
+	if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
+		t.Errorf("102 has %d messages, want none", len(msgs))
+	}
+}
+
+func TestVoicemailTransferByREFER(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, c, tr := b.blindTransfer("*8103")
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx)
+	b.leavesMessage(a, "103", 4*time.Second)
+	if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
+		t.Errorf("102 has %d messages, want none", len(msgs))
+	}
+}
+
+func TestVoicemailTransferToInvalidMailbox(t *testing.T) {
+	t.Run("user on the line hears it and the call resumes", func(t *testing.T) {
+		b := newBed(t, nil, "101", "102")
+		a, c := b.call("101", "102")
+		if err := c.SendDTMF(b.ctx, "*8199#"); err != nil {
+			t.Fatal(err)
+		}
+		b.hearsMusic("102 (the invalid-mailbox prompt)", c)
+		b.hears("101", a, "102")
+		b.hears("102", c, "101")
+		a.Hangup(b.ctx)
+		c.WaitEnded(b.ctx)
+	})
+	t.Run("user hung up: the caller reaches the user's own mailbox", func(t *testing.T) {
+		b := newBed(t, nil, "101", "102")
+		a, c := b.call("101", "102")
+		if err := c.SendDTMF(b.ctx, "*8199"); err != nil {
+			t.Fatal(err)
+		}
+		c.Hangup(b.ctx)
+		b.leavesMessage(a, "102", 3*time.Second)
+	})
+	t.Run("REFER to a missing mailbox is refused and nobody is dropped", func(t *testing.T) {
+		b := newBed(t, nil, "101", "102")
+		a, c, tr := b.blindTransfer("*8199")
+		if code, err := tr.WaitFinal(b.ctx); err != nil || code < 300 {
+			t.Fatalf("102's phone is told %d (%v), want a failure", code, err)
+		}
+		c.Unhold(b.ctx)
+		b.hears("101", a, "102")
+		b.hears("102", c, "101")
+		a.Hangup(b.ctx)
+		c.WaitEnded(b.ctx)
+	})
 }

@@ -1,0 +1,249 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// A voicemail transfer sends the other party of a call straight to an
+// extension's voicemail. A user starts one during a call by keying the
+// feature code (default *8) and the extension, then hanging up or
+// pressing #; or by a blind transfer (REFER) to "*8<ext>".
+//
+// Digits arrive one by one as ChannelDtmfReceived (the bridge raises DTMF
+// events). Until the full feature code has been keyed nothing changes:
+// the other party simply heard the tones.
+
+// invalidMailboxPrompt is what a user hears when the number keyed has no
+// mailbox: "I'm sorry, that's not a valid extension, please try again."
+const invalidMailboxPrompt = "sound:pbx-invalid"
+
+// ErrNoSuchMailbox marks a voicemail transfer to an extension without a
+// mailbox.
+var ErrNoSuchMailbox = errors.New("no such mailbox")
+
+var errNoDigits = errors.New("no mailbox number was keyed")
+
+// voicemailEntry is the feature code being keyed, then the mailbox number.
+type voicemailEntry struct {
+	user       *leg // who keys
+	held       *leg // the party to be sent to voicemail
+	matched    int  // digits of the feature code matched so far
+	collecting bool // the feature code is complete; digits are the mailbox
+	digits     string
+	timer      *time.Timer
+	timerSeq   int
+}
+
+// timerFired: a timer the call set has expired. seq tells a current timer
+// from one that was replaced.
+type timerFired struct{ seq int }
+
+func (timerFired) inputName() string { return "timer" }
+
+// onDTMF follows the feature code and the mailbox number keyed in a call.
+func (c *call) onDTMF(ctx context.Context, in dtmfReceived) {
+	l := c.legByID(in.channelID)
+	if c.state != stateTalking || l == nil || !l.live() || (l != c.caller && l != c.callee) {
+		return
+	}
+	code := c.e.cfg.VoicemailCode
+	v := c.vm
+	switch {
+	case v == nil:
+		if in.digit == code[:1] {
+			c.vm = &voicemailEntry{user: l, held: c.otherParty(l), matched: 1}
+			c.afterCode(ctx)
+		}
+	case v.user != l:
+		// The other party keys digits while the user keys the code: the
+		// user's sequence is not disturbed.
+	case !v.collecting:
+		if in.digit != code[v.matched:v.matched+1] {
+			c.log.Debug("feature code abandoned", zap.String("digit", in.digit))
+			c.cancelVoicemailEntry()
+			// The digit may start a new code (e.g. "**8").
+			c.onDTMF(ctx, in)
+			return
+		}
+		v.matched++
+		c.afterCode(ctx)
+	case in.digit == "#":
+		c.finishVoicemailEntry(ctx, true)
+	case in.digit >= "0" && in.digit <= "9":
+		v.digits += in.digit
+		c.startTimer(c.e.cfg.DigitTimeout)
+	}
+}
+
+// afterCode starts collecting once the whole feature code was keyed, and
+// (re)arms the inter-digit timer.
+func (c *call) afterCode(ctx context.Context) {
+	v := c.vm
+	if v.matched == len(c.e.cfg.VoicemailCode) {
+		v.collecting = true
+		c.log.Info("voicemail transfer: collecting the mailbox number", zap.String("transfer", string(KindVoicemail)),
+			zap.String("user", v.user.id), zap.String("held", v.held.id))
+		c.holdWithMusic(ctx, v.held)
+	}
+	c.startTimer(c.e.cfg.DigitTimeout)
+}
+
+func (c *call) startTimer(d time.Duration) {
+	v := c.vm
+	if v.timer != nil {
+		v.timer.Stop()
+	}
+	v.timerSeq++
+	seq, box := v.timerSeq, c.box
+	v.timer = time.AfterFunc(d, func() { box.put(timerFired{seq: seq}) })
+}
+
+func (c *call) onTimer(ctx context.Context, in timerFired) {
+	v := c.vm
+	if v == nil || in.seq != v.timerSeq {
+		return // a timer that was replaced or cancelled
+	}
+	if !v.collecting {
+		c.cancelVoicemailEntry() // a lone "*": just a tone
+		return
+	}
+	// The number is complete (or nothing was keyed): act as on "#".
+	c.finishVoicemailEntry(ctx, true)
+}
+
+func (c *call) cancelVoicemailEntry() {
+	if c.vm != nil && c.vm.timer != nil {
+		c.vm.timer.Stop()
+	}
+	c.vm = nil
+}
+
+// finishVoicemailEntry sends the held party to the keyed mailbox. With an
+// invalid or empty number, a user still on the line hears so and the call
+// resumes; a user who hung up has the party sent to the fallback mailbox.
+func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
+	v := c.vm
+	c.cancelVoicemailEntry()
+	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", v.digits),
+		zap.String("user", v.user.id), zap.Bool("user_present", userPresent))
+	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: v.user.exten, Transferee: v.held.exten, Destination: v.digits}
+	err := c.checkMailbox(ctx, req, v.held)
+	if err == nil {
+		log.Info("voicemail transfer completed")
+		c.stopMusic(ctx, v.held)
+		if userPresent {
+			c.hangup(ctx, v.user, "normal")
+		}
+		c.toVoicemail(ctx, v.held, v.digits)
+		return
+	}
+	if userPresent {
+		log.Info("voicemail transfer refused; call resumes", zap.Error(err))
+		c.play(ctx, v.user, invalidMailboxPrompt)
+		c.stopMusic(ctx, v.held)
+		if !c.join(ctx, v.held) {
+			c.end(ctx)
+		}
+		return
+	}
+	fallback := c.e.cfg.VoicemailFallback
+	if fallback == VoicemailFallbackTransferer {
+		fallback = v.user.exten
+	}
+	log.Info("voicemail transfer to an invalid mailbox after the user hung up; using the fallback",
+		zap.Error(err), zap.String("fallback", fallback))
+	req.Destination = fallback
+	c.stopMusic(ctx, v.held)
+	if c.checkMailbox(ctx, req, v.held) == nil {
+		c.toVoicemail(ctx, v.held, fallback)
+		return
+	}
+	// No usable mailbox at all: ring the user back rather than drop the
+	// caller.
+	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
+	c.caller, c.callee = v.held, v.user
+	c.blind = &blindTransfer{transferer: v.user.exten}
+	if err := c.recall(ctx); err != nil {
+		log.Error("recall failed; the call ends", zap.Error(err))
+		c.end(ctx)
+		return
+	}
+	c.state = stateTransferRinging
+}
+
+// checkMailbox applies the transfer policy to a voicemail destination and
+// checks that the mailbox exists.
+func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) error {
+	if req.Destination == "" {
+		return errNoDigits
+	}
+	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
+		return err
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	ok, err := c.e.ast.MailboxExists(cctx, asker.id, req.Destination+"@"+c.e.cfg.MailboxContext)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("mailbox %s@%s: %w", req.Destination, c.e.cfg.MailboxContext, ErrNoSuchMailbox)
+	}
+	return nil
+}
+
+// voicemailByRefer handles a blind transfer to the feature code and an
+// extension ("*8103"): the transferee goes to that voicemail.
+func (c *call) voicemailByRefer(ctx context.Context, transferer, transferee *leg, mailbox string) {
+	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: mailbox}
+	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
+	if err := c.checkMailbox(ctx, req, transferee); err != nil {
+		log.Info("voicemail transfer refused", zap.Error(err))
+		c.progress(ctx, transferer.id, progressDeclined)
+		return
+	}
+	log.Info("voicemail transfer completed")
+	c.leaveBridge(ctx, c.bridge, transferee)
+	c.progress(ctx, transferer.id, progressAnswered)
+	c.hangup(ctx, transferer, "normal")
+	c.toVoicemail(ctx, transferee, mailbox)
+}
+
+// holdWithMusic takes a party out of the bridge and plays it music on
+// hold while the user keys a number.
+func (c *call) holdWithMusic(ctx context.Context, l *leg) {
+	c.leaveBridge(ctx, c.bridge, l)
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.StartMusic(cctx, l.id); err != nil && !isGone(err) {
+		c.log.Warn("music on hold failed", zap.String("channel", l.id), zap.Error(err))
+	}
+}
+
+func (c *call) stopMusic(ctx context.Context, l *leg) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.StopMusic(cctx, l.id); err != nil && !isGone(err) {
+		c.log.Warn("stop music on hold failed", zap.String("channel", l.id), zap.Error(err))
+	}
+}
+
+func (c *call) play(ctx context.Context, l *leg, media string) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Play(cctx, l.id, c.newID("playback"), media); err != nil && !isGone(err) {
+		c.log.Warn("playback failed", zap.String("channel", l.id), zap.String("media", media), zap.Error(err))
+	}
+}
+
+// voicemailDestination returns the mailbox of a transfer destination that
+// starts with the feature code ("*8103" → "103").
+func (c *call) voicemailDestination(dest string) (string, bool) {
+	return strings.CutPrefix(dest, c.e.cfg.VoicemailCode)
+}
