@@ -89,12 +89,14 @@ func (c *call) onAttendedTransfer(ctx context.Context, in transferRequested, tra
 		// Asterisk found no dialog for the Replaces: not a call on this
 		// PBX (or one that has ended).
 		log.Info("attended transfer refused: Replaces names no call Asterisk knows")
+		c.transferEnded(KindAttended, c.attendedRequest(transferer), OutcomeRefused, "Replaces names no call Asterisk knows")
 		c.progress(ctx, transferer.id, progressUnavailable)
 		return
 	}
 	other := c.e.ownerOf(in.consultID)
 	if other == nil || other == c {
 		log.Info("attended transfer refused: Replaces names a call transferd does not handle")
+		c.transferEnded(KindAttended, c.attendedRequest(transferer), OutcomeRefused, "Replaces names a call transferd does not handle")
 		c.progress(ctx, transferer.id, progressUnavailable)
 		return
 	}
@@ -105,15 +107,22 @@ func (c *call) onAttendedTransfer(ctx context.Context, in transferRequested, tra
 // requestHandOver asks other to merge into this call (or, with end, to
 // end) and records the transfer as waiting.
 func (c *call) requestHandOver(other *call, transferer *leg, consultID string, end bool) {
-	transferee := c.otherParty(transferer)
 	c.attended = &attendedTransfer{transfererID: transferer.id, exten: transferer.exten, hungUp: transferer.gone, recall: end}
+	req := c.attendedRequest(transferer)
+	c.transferStarted(KindAttended, req)
 	other.box.put(handOverRequest{
 		from:            c,
 		consultID:       consultID,
 		transfererExten: transferer.exten,
-		request:         Request{Kind: KindAttended, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten},
+		request:         req,
 		end:             end,
 	})
+}
+
+// attendedRequest describes an attended transfer by transferer for the
+// policy and the observer (the destination is known to the consultation).
+func (c *call) attendedRequest(transferer *leg) Request {
+	return Request{Kind: KindAttended, CallID: c.id, Transferer: transferer.exten, Transferee: c.otherParty(transferer).exten}
 }
 
 // otherParty is the leg a transferer talks to in this call.
@@ -193,6 +202,9 @@ func (c *call) onHandOverRefused(ctx context.Context, r handOverRefused) {
 	}
 	c.attended = nil
 	c.log.Info("attended transfer failed", zap.String("transfer", string(KindAttended)), zap.String("reason", r.reason))
+	if c.xfer != nil {
+		c.transferEnded(KindAttended, Request{}, OutcomeRefused, r.reason)
+	}
 	transferer := c.legByID(a.transfererID)
 	if a.hungUp || transferer == nil {
 		// Nobody to tell; the transferer is gone, so is the call.
@@ -256,6 +268,10 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 		a.party.role = "callee"
 		c.state = stateTalking
 		log.Info("attended transfer completed")
+		if c.xfer != nil {
+			c.xfer.ev.Destination = a.party.exten
+			c.transferEnded(KindAttended, Request{}, OutcomeCompleted, "")
+		}
 	} else {
 		// Completed while the colleague still rings: the transferee hears
 		// ringback, and the blind-transfer rules apply from here.
@@ -266,6 +282,10 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 		c.startRingback(ctx)
 		c.state = stateTransferRinging
 		log.Info("attended transfer completed while the colleague rings")
+		if c.xfer != nil {
+			c.xfer.ev.Destination = a.party.exten
+			c.transferRinging()
+		}
 	}
 	if !at.hungUp {
 		c.progress(ctx, transferer.id, progressAnswered)
@@ -329,6 +349,7 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 	c.requestHandOver(consultations[0], l, "", recall)
 	if recall {
 		c.attended = nil
+		c.xfer.ev.Kind = KindAttended
 		c.caller, c.callee = held, l
 		c.blind = &blindTransfer{transferer: l.exten}
 		if err := c.recall(ctx); err != nil {

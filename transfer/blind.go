@@ -46,18 +46,21 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 
 	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
 		log.Info("blind transfer refused", zap.Error(err))
+		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
 		c.progress(ctx, transferer.id, progressDeclined)
 		return
 	}
 	dialString, err := c.e.router.Route(ctx, in.destination)
 	if err != nil {
 		log.Info("blind transfer to unknown destination", zap.Error(err))
+		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
 		c.progress(ctx, transferer.id, progressUnavailable)
 		return
 	}
 	target, err := c.dialLeg(ctx, "target", in.destination, dialString, transferee.id)
 	if err != nil {
 		log.Info("blind transfer target cannot be dialled", zap.Error(err))
+		c.transferEnded(KindBlind, req, OutcomeFailed, err.Error())
 		c.progress(ctx, transferer.id, progressUnavailable)
 		return
 	}
@@ -65,6 +68,8 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 	c.caller, c.callee, c.target = transferee, transferer, target
 	c.blind = &blindTransfer{destination: in.destination, transferer: transferer.exten}
 	log.Info("blind transfer accepted")
+	c.transferStarted(KindBlind, req)
+	c.transferRinging()
 
 	// The transferer's phone now sees the transfer succeed and hangs up;
 	// its leg leaves the bridge so the transferee no longer hears it.
@@ -107,6 +112,13 @@ func (c *call) blindAnswered(ctx context.Context) {
 		return
 	}
 	c.log.Info("blind transfer completed", zap.String("target", c.target.id), zap.Bool("recall", c.blind.recalling))
+	if c.xfer != nil {
+		outcome := OutcomeCompleted
+		if c.blind.recalling {
+			outcome = OutcomeRecalled
+		}
+		c.transferEnded(c.xfer.ev.Kind, Request{}, outcome, "")
+	}
 	c.callee, c.target, c.blind = c.target, nil, nil
 	c.state = stateTalking
 }
@@ -129,6 +141,9 @@ func (c *call) blindTargetUnavailable(ctx context.Context, status string) {
 	}
 	if b.recalling {
 		mailbox = b.transferer
+	}
+	if c.xfer != nil {
+		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeVoicemail, "target "+status)
 	}
 	c.toVoicemail(ctx, c.caller, mailbox)
 }

@@ -91,6 +91,9 @@ type call struct {
 	attended *attendedTransfer
 	// vm is a voicemail transfer being keyed (feature code, mailbox).
 	vm *voicemailEntry
+	// xfer is the transfer the call reports to the Observer.
+	xfer    *transferRecord
+	xferSeq int
 
 	extens []string // extensions of the call's legs (engine.noteExten)
 	rest   []input  // inputs of the current batch not processed yet
@@ -482,6 +485,9 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
 	c.cancelVoicemailEntry()
+	if c.xfer != nil {
+		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeCancelled, "the call ended during the transfer")
+	}
 	if c.blind != nil && c.caller.live() {
 		c.stopRingback(ctx)
 	}

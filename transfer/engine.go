@@ -15,11 +15,12 @@ import (
 // routes each ARI event, in arrival order, to the owner goroutine of the
 // call the event concerns, and starts an owner for each new call.
 type Engine struct {
-	cfg    Config
-	ast    Asterisk
-	router Router
-	policy Policy
-	log    *zap.Logger
+	cfg      Config
+	ast      Asterisk
+	router   Router
+	policy   Policy
+	observer Observer
+	log      *zap.Logger
 
 	ctx    context.Context // owners' context: cancelled when Run returns
 	nextID atomic.Uint64
@@ -46,6 +47,8 @@ type Options struct {
 	Policy Policy
 	// Logger receives the engine's logs (default: none).
 	Logger *zap.Logger
+	// Observer learns of every transfer's lifecycle (default: none).
+	Observer Observer
 }
 
 // New returns an engine for a Config. It validates (and fills defaults in)
@@ -55,7 +58,7 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("transfer: config: %w", err)
 	}
 	e := &Engine{
-		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, log: opts.Logger,
+		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
 		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
 	}
 	def := NewPatternRouter(cfg)
@@ -64,6 +67,9 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	}
 	if e.policy == nil {
 		e.policy = def
+	}
+	if e.observer == nil {
+		e.observer = nopObserver{}
 	}
 	if e.log == nil {
 		e.log = zap.NewNop()

@@ -12,8 +12,14 @@ import (
 // startEngine runs an engine on a fake Asterisk until the test ends.
 func startEngine(t *testing.T, cfg Config) *fakeAsterisk {
 	t.Helper()
+	return startObservedEngine(t, cfg, nil)
+}
+
+// startObservedEngine is startEngine with an Observer.
+func startObservedEngine(t *testing.T, cfg Config, obs Observer) *fakeAsterisk {
+	t.Helper()
 	f := newFakeAsterisk(t)
-	e, err := New(cfg, f, Options{Logger: zaptest.NewLogger(t)})
+	e, err := New(cfg, f, Options{Logger: zaptest.NewLogger(t), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,6 +136,7 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 	err := c.checkMailbox(ctx, req, v.held)
 	if err == nil {
 		log.Info("voicemail transfer completed")
+		c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 		c.stopMusic(ctx, v.held)
 		if userPresent {
 			c.hangup(ctx, v.user, "normal")
@@ -145,6 +146,7 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 	}
 	if userPresent {
 		log.Info("voicemail transfer refused; call resumes", zap.Error(err))
+		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		c.play(ctx, v.user, invalidMailboxPrompt)
 		c.stopMusic(ctx, v.held)
 		if !c.join(ctx, v.held) {
@@ -161,6 +163,7 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 	req.Destination = fallback
 	c.stopMusic(ctx, v.held)
 	if c.checkMailbox(ctx, req, v.held) == nil {
+		c.transferEnded(KindVoicemail, req, OutcomeVoicemail, "fallback mailbox "+fallback+": "+err.Error())
 		c.toVoicemail(ctx, v.held, fallback)
 		return
 	}
@@ -169,6 +172,7 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
 	c.caller, c.callee = v.held, v.user
 	c.blind = &blindTransfer{transferer: v.user.exten}
+	c.transferStarted(KindVoicemail, req)
 	if err := c.recall(ctx); err != nil {
 		log.Error("recall failed; the call ends", zap.Error(err))
 		c.end(ctx)
@@ -205,10 +209,12 @@ func (c *call) voicemailByRefer(ctx context.Context, transferer, transferee *leg
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
 	if err := c.checkMailbox(ctx, req, transferee); err != nil {
 		log.Info("voicemail transfer refused", zap.Error(err))
+		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		c.progress(ctx, transferer.id, progressDeclined)
 		return
 	}
 	log.Info("voicemail transfer completed")
+	c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 	c.leaveBridge(ctx, c.bridge, transferee)
 	c.progress(ctx, transferer.id, progressAnswered)
 	c.hangup(ctx, transferer, "normal")
