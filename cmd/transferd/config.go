@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +26,9 @@ type Config struct {
 		Username string `mapstructure:"username"`
 		// Password is never logged; prefer TRANSFERD_ARI_PASSWORD to a flag.
 		Password string `mapstructure:"password"`
+		// PasswordFile names a file holding the password (a container
+		// secret); it is read at start. Use it or Password, not both.
+		PasswordFile string `mapstructure:"password_file"`
 		// App is the Stasis application name the dialplan enters.
 		App string `mapstructure:"app"`
 	} `mapstructure:"ari"`
@@ -46,9 +51,16 @@ type Config struct {
 		Fallback       string        `mapstructure:"fallback"`
 	} `mapstructure:"voicemail"`
 	Log struct {
-		Level  string `mapstructure:"level"`
+		Level string `mapstructure:"level"`
+		// Format: "json" (production, one object per line), "console"
+		// (readable) or "auto" (console on a terminal, else json).
 		Format string `mapstructure:"format"`
 	} `mapstructure:"log"`
+	HTTP struct {
+		// Listen is the address of /metrics, /healthz and /readyz;
+		// loopback unless an operator opens it; "" turns them off.
+		Listen string `mapstructure:"listen"`
+	} `mapstructure:"http"`
 }
 
 // defaults lists every key with its default value. Every key must be here:
@@ -57,6 +69,7 @@ var defaults = map[string]any{
 	"ari.url":                    "http://127.0.0.1:8088",
 	"ari.username":               "",
 	"ari.password":               "",
+	"ari.password_file":          "",
 	"ari.app":                    "transferd",
 	"calls.dial_template":        transfer.DefaultDialTemplate,
 	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
@@ -70,7 +83,8 @@ var defaults = map[string]any{
 	"voicemail.digit_timeout":    transfer.DefaultDigitTimeout,
 	"voicemail.fallback":         transfer.VoicemailFallbackTransferer,
 	"log.level":                  "info",
-	"log.format":                 "console",
+	"log.format":                 "auto",
+	"http.listen":                "127.0.0.1:9570",
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -144,8 +158,21 @@ func (c *Config) Validate() error {
 	if c.ARI.Username == "" {
 		return errors.New("ari.username: missing (set it in the file or TRANSFERD_ARI_USERNAME)")
 	}
+	if c.ARI.PasswordFile != "" {
+		if c.ARI.Password != "" {
+			return errors.New("ari.password_file: set either ari.password or ari.password_file, not both")
+		}
+		data, err := os.ReadFile(c.ARI.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("ari.password_file: %w", err)
+		}
+		c.ARI.Password = strings.TrimSpace(string(data))
+		if c.ARI.Password == "" {
+			return fmt.Errorf("ari.password_file %s: file is empty", c.ARI.PasswordFile)
+		}
+	}
 	if c.ARI.Password == "" {
-		return errors.New("ari.password: missing (set it in the file or TRANSFERD_ARI_PASSWORD)")
+		return errors.New("ari.password: missing (set it in the file, TRANSFERD_ARI_PASSWORD or ari.password_file)")
 	}
 	if c.ARI.App == "" || strings.ContainsAny(c.ARI.App, " ,/?&") {
 		return fmt.Errorf("ari.app %q: must be a non-empty Stasis application name", c.ARI.App)
@@ -156,9 +183,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.level %q: must be debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
-	case "console", "json":
+	case "console", "json", "auto":
 	default:
-		return fmt.Errorf("log.format %q: must be console or json", c.Log.Format)
+		return fmt.Errorf("log.format %q: must be console, json or auto", c.Log.Format)
+	}
+	if c.HTTP.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
+			return fmt.Errorf("http.listen %q: must be host:port (e.g. 127.0.0.1:9570) or empty to disable", c.HTTP.Listen)
+		}
 	}
 	tc := c.Engine()
 	return tc.Validate()

@@ -33,6 +33,13 @@ func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
 		{name: "template without exten", file: good + "calls:\n  dial_template: PJSIP/100\n", wantErr: "calls.dial_template"},
 		{name: "bad log level", file: good, args: []string{"--log-level", "loud"}, wantErr: `log.level "loud"`},
 		{name: "bad app", file: good, env: map[string]string{"TRANSFERD_ARI_APP": "a b"}, wantErr: `ari.app "a b"`},
+		{name: "password and password file", file: good + "  password_file: /run/secrets/ari\n", wantErr: "ari.password_file: set either"},
+		{name: "missing password file", file: "ari:\n  username: u\n  password_file: /nonexistent/secret\n", wantErr: "ari.password_file: open /nonexistent/secret"},
+		{name: "bad listen address", file: good + "http:\n  listen: loopback\n", wantErr: `http.listen "loopback"`},
+		{name: "bad log format", file: good + "log:\n  format: xml\n", wantErr: `log.format "xml"`},
+		{name: "bad voicemail code", file: good + "voicemail:\n  code: \"*x\"\n", wantErr: `voicemail.code "*x"`},
+		{name: "bad digit timeout", file: good + "voicemail:\n  digit_timeout: 5m\n", wantErr: "voicemail.digit_timeout 5m0s"},
+		{name: "bad transferer hangup", file: good + "transfer:\n  transferer_hangup: drop\n", wantErr: `transfer.transferer_hangup "drop"`},
 		{name: "missing file", args: []string{"--config", "/nonexistent/transferd.yaml"}, wantErr: "config file /nonexistent/transferd.yaml"},
 	}
 	for _, tt := range tests {
@@ -92,5 +99,29 @@ func TestLoadConfigPrecedenceFlagsOverEnvOverFile(t *testing.T) {
 	}
 	if cfg.Calls.AnswerTimeout != 12*time.Second {
 		t.Errorf("answer timeout = %s, want 12s from the file", cfg.Calls.AnswerTimeout)
+	}
+}
+
+// The example file documents every key with its default: it must load,
+// and must name every key transferd knows.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("transferd.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	if err := fs.Parse([]string{"--config", "transferd.example.yaml"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(fs); err != nil {
+		t.Fatalf("the example config does not load: %v", err)
+	}
+	text := string(data)
+	for key := range defaults {
+		section, name, _ := strings.Cut(key, ".")
+		if !strings.Contains(text, "\n"+section+":") || !strings.Contains(text, "\n  "+name+":") {
+			t.Errorf("key %s is not documented in transferd.example.yaml", key)
+		}
 	}
 }

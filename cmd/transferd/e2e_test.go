@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +28,7 @@ type bed struct {
 	ctx    context.Context
 	sb     *sandbox.Sandbox
 	phones map[string]*sipphone.Phone
+	ops    string // base URL of transferd's /metrics, /healthz, /readyz
 }
 
 // newBed starts a sandbox whose phones call through transferd, runs
@@ -44,6 +47,7 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 	cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.Password, cfg.ARI.App = sb.ARIURL, sb.ARIUser, sb.ARIPassword, "transferd"
 	cfg.Log.Level, cfg.Log.Format = "debug", "console"
 	cfg.Calls.AnswerTimeout = 6 * time.Second
+	cfg.HTTP.Listen = freeAddr(t)
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -61,7 +65,7 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 	})
 	waitAppRegistered(ctx, t, sb, cfg.ARI.App)
 
-	b := &bed{t: t, ctx: ctx, sb: sb, phones: map[string]*sipphone.Phone{}}
+	b := &bed{t: t, ctx: ctx, sb: sb, phones: map[string]*sipphone.Phone{}, ops: "http://" + cfg.HTTP.Listen}
 	for _, ext := range exts {
 		p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
 		if err != nil {
@@ -76,6 +80,16 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 		b.phones[ext] = p
 	}
 	return b
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, app string) {
@@ -729,4 +743,87 @@ func TestVoicemailTransferToInvalidMailbox(t *testing.T) {
 		a.Hangup(b.ctx)
 		c.WaitEnded(b.ctx)
 	})
+}
+
+// get fetches one of transferd's operator endpoints.
+func (b *bed) get(path string) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, b.ops+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestMetricsCountATransferTheTestPerformed(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	const completed = `transferd_transfers_total{kind="blind",outcome="completed"} 1`
+	if _, body := b.get("/metrics"); strings.Contains(body, completed) {
+		t.Fatal("a transfer is counted before any happened")
+	}
+	a, c, tr := b.blindTransfer("103")
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx)
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Answer(b.ctx)
+	b.hears("103", in, "101")
+	status, body := b.get("/metrics")
+	if status != 200 || !strings.Contains(body, completed) {
+		t.Fatalf("/metrics (%d) lacks %q:\n%s", status, completed, grepLines(body, "transferd_"))
+	}
+	if !strings.Contains(body, "transferd_active_calls 1") {
+		t.Errorf("/metrics does not show the one active call:\n%s", grepLines(body, "transferd_active_calls"))
+	}
+	a.Hangup(b.ctx)
+	in.WaitEnded(b.ctx)
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestReadyOnlyWhileAsteriskIsConnected(t *testing.T) {
+	b := newBed(t, nil)
+	waitStatus := func(path string, want int) {
+		t.Helper()
+		for {
+			if code, _ := b.get(path); code == want {
+				return
+			}
+			select {
+			case <-b.ctx.Done():
+				code, body := b.get(path)
+				t.Fatalf("%s stays %d (%s), want %d", path, code, body, want)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	waitStatus("/readyz", 200)
+	waitStatus("/healthz", 200)
+	if err := b.sb.Stop(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus("/readyz", 503)
+	waitStatus("/healthz", 200) // alive, just not ready
+	if err := b.sb.StartAgain(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus("/readyz", 200)
+	if _, body := b.get("/metrics"); !strings.Contains(body, "transferd_ari_reconnects_total 1") {
+		t.Errorf("reconnect not counted:\n%s", grepLines(body, "transferd_ari"))
+	}
 }

@@ -14,7 +14,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
@@ -82,7 +84,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // serve connects to ARI and runs the engine until ctx is cancelled. Calls
-// in progress are left in Asterisk.
+// in progress are left in Asterisk (SIGTERM never drops a call). If
+// Asterisk is not up yet, serve waits for it, unready, rather than exit.
 func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	client, err := ari.New(ari.Config{
 		URL:      cfg.ARI.URL,
@@ -95,27 +98,70 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		return fmt.Errorf("ari client: %w", err)
 	}
 	defer client.Close()
-	engine, err := transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client), transfer.Options{Logger: log.Named("transfer")})
+	var engine *transfer.Engine
+	o := newOps(log.Named("ops"), func() int { return engine.ActiveCalls() })
+	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client), transfer.Options{
+		Logger:   log.Named("transfer"),
+		Observer: o,
+	})
 	if err != nil {
 		return err
 	}
-	events, err := client.Subscribe(ctx)
+	stopHTTP, err := o.serveHTTP(ctx, cfg.HTTP.Listen)
 	if err != nil {
-		return fmt.Errorf("subscribe to ARI events at %s: %w", cfg.ARI.URL, err)
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	defer stopHTTP()
+
+	events, err := subscribe(ctx, client, cfg, log)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	o.ready.Store(true)
 	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("app", cfg.ARI.App))
-	err = engine.Run(ctx, events)
-	if errors.Is(err, context.Canceled) {
-		log.Info("transferd stopping; calls in progress stay in Asterisk")
+	err = engine.Run(ctx, o.watch(ctx, events))
+	if errors.Is(err, context.Canceled) || err == nil {
+		log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", engine.ActiveCalls()))
 		return nil
 	}
 	return err
+}
+
+// subscribe connects the event stream, retrying while Asterisk is down. A
+// wrong password is not retried: it will not fix itself.
+func subscribe(ctx context.Context, client *ari.Client, cfg *Config, log *zap.Logger) (<-chan ari.Event, error) {
+	wait := 500 * time.Millisecond
+	for {
+		events, err := client.Subscribe(ctx)
+		if err == nil {
+			return events, nil
+		}
+		if strings.Contains(err.Error(), "401") {
+			return nil, err
+		}
+		log.Warn("Asterisk not reachable; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	if format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "console"
+		}
 	}
 	cfg := zap.NewProductionConfig()
 	if format == "console" {

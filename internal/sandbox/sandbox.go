@@ -459,6 +459,12 @@ func (sb *Sandbox) Restart(ctx context.Context) error {
 	return sb.start(ctx)
 }
 
+// StartAgain starts a stopped Asterisk with the same configuration and
+// ports (an operator bringing the PBX back after a Stop).
+func (sb *Sandbox) StartAgain(ctx context.Context) error {
+	return sb.start(ctx)
+}
+
 func (sb *Sandbox) kill() {
 	sb.mu.Lock()
 	proc, exited := sb.proc, sb.exited

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/transferd/transferd/ari"
+	"github.com/transferd/transferd/transfer"
+)
+
+// ops is what an operator sees of a running transferd: Prometheus metrics,
+// liveness and readiness. It observes transfers (transfer.Observer) and the
+// ARI event stream (watch).
+type ops struct {
+	log        *zap.Logger
+	reg        *prometheus.Registry
+	transfers  *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	reconnects prometheus.Counter
+	lag        prometheus.Histogram
+	// ready: the ARI event stream is connected, so new calls reach us.
+	ready atomic.Bool
+}
+
+// newOps registers transferd's metrics; activeCalls is read at scrape time.
+func newOps(log *zap.Logger, activeCalls func() int) *ops {
+	o := &ops{
+		log: log,
+		reg: prometheus.NewRegistry(),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "transferd_transfers_total",
+			Help: "Transfers that ended, by kind (blind, attended, voicemail) and outcome (completed, voicemail, recalled, refused, failed, cancelled).",
+		}, []string{"kind", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "transferd_transfer_duration_seconds",
+			Help: "Time from a transfer's start (REFER, *8) to its end, by kind.",
+			// From a REFER answered in milliseconds to a target ringing
+			// out after tens of seconds.
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60},
+		}, []string{"kind"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "transferd_ari_reconnects_total",
+			Help: "Times the ARI event stream was re-established after breaking.",
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "transferd_event_lag_seconds",
+			Help:    "Delay between Asterisk raising an event and transferd routing it.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+		}),
+	}
+	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "transferd_active_calls",
+		Help: "Calls transferd is handling now.",
+	}, func() float64 { return float64(activeCalls()) })
+	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "transferd_ari_connected",
+		Help: "1 while the ARI event stream is connected.",
+	}, func() float64 {
+		if o.ready.Load() {
+			return 1
+		}
+		return 0
+	})
+	o.reg.MustRegister(o.transfers, o.duration, o.reconnects, o.lag, active, connected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return o
+}
+
+// TransferEvent implements transfer.Observer.
+func (o *ops) TransferEvent(ev transfer.TransferEvent) {
+	if ev.Step != transfer.StepEnded {
+		return
+	}
+	o.transfers.WithLabelValues(string(ev.Kind), string(ev.Outcome)).Inc()
+	o.duration.WithLabelValues(string(ev.Kind)).Observe(ev.Elapsed.Seconds())
+}
+
+// watch forwards the ARI event stream to the engine, in order, tracking
+// readiness, reconnects and lag on the way.
+func (o *ops) watch(ctx context.Context, in <-chan ari.Event) <-chan ari.Event {
+	out := make(chan ari.Event)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			switch ev := ev.(type) {
+			case *ari.Disconnected:
+				o.ready.Store(false)
+			case *ari.Reconnected:
+				o.reconnects.Inc()
+				o.ready.Store(true)
+			default:
+				o.observeLag(ev)
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (o *ops) observeLag(ev ari.Event) {
+	if stamped, ok := ev.(interface{ Time() (time.Time, bool) }); ok {
+		if t, ok := stamped.Time(); ok {
+			o.lag.Observe(max(time.Since(t), 0).Seconds())
+		}
+	}
+}
+
+// handler serves /metrics, /healthz (the process runs) and /readyz (ARI is
+// connected: calls entering Stasis reach transferd).
+func (o *ops) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{Registry: o.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !o.ready.Load() {
+			http.Error(w, "not ready: ARI event stream not connected", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// serveHTTP runs the operator endpoints on addr until ctx ends. An empty
+// addr disables them.
+func (o *ops) serveHTTP(ctx context.Context, addr string) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: o.handler(), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.log.Error("operator HTTP server failed", zap.Error(err))
+		}
+	}()
+	o.log.Info("operator endpoints listening", zap.String("addr", ln.Addr().String()),
+		zap.Strings("paths", []string{"/metrics", "/healthz", "/readyz"}))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}, nil
+}
