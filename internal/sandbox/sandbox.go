@@ -199,7 +199,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 }
 
 // PhonePassword is the SIP digest password of a provisioned extension.
-func (sb *Sandbox) PhonePassword(ext string) string { return "pw-" + ext }
+func (sb *Sandbox) PhonePassword(ext string) string { return PhonePassword(ext) }
+
+// PhonePassword is the SIP password of a sandbox phone.
+func PhonePassword(ext string) string { return "pw-" + ext }
 
 // VoicemailInbox is the host path of an extension's voicemail INBOX
 // (mailbox context "default").
@@ -210,21 +213,50 @@ func (sb *Sandbox) VoicemailInbox(ext string) string {
 type phoneConfig struct{ Ext, Password, VoicemailPIN string }
 
 func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
+	spec := ConfigSpec{
+		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
+		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
+	}
+	etc := filepath.Join(sb.Dir, "etc")
+	if err := RenderConfig(etc, spec); err != nil {
+		return err
+	}
+	for name, text := range opts.Config {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("sandbox: write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ConfigSpec describes an Asterisk configuration RenderConfig writes.
+type ConfigSpec struct {
+	// Dir is Asterisk's private directory as Asterisk sees it (etc, db,
+	// spool, run, log and cache live under it).
+	Dir                  string
+	ARIUser, ARIPassword string
+	PhoneContext         string // "sandbox-direct" when empty
+	ARIPort, SIPPort     int
+	Phones               []string // extensions; password PhonePassword(ext)
+}
+
+// RenderConfig writes the sandbox's Asterisk configuration and the product
+// dialplan into etc. The compose stack's Asterisk image uses it too.
+func RenderConfig(etc string, spec ConfigSpec) error {
 	data := struct {
 		Dir, ARIUser, ARIPassword, PhoneContext string
 		ARIPort, SIPPort                        int
 		Phones                                  []phoneConfig
 	}{
-		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
-		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort,
+		Dir: spec.Dir, ARIUser: spec.ARIUser, ARIPassword: spec.ARIPassword,
+		PhoneContext: spec.PhoneContext, ARIPort: spec.ARIPort, SIPPort: spec.SIPPort,
 	}
 	if data.PhoneContext == "" {
 		data.PhoneContext = "sandbox-direct"
 	}
-	for _, ext := range sb.phones {
-		data.Phones = append(data.Phones, phoneConfig{Ext: ext, Password: sb.PhonePassword(ext), VoicemailPIN: "1" + ext})
+	for _, ext := range spec.Phones {
+		data.Phones = append(data.Phones, phoneConfig{Ext: ext, Password: PhonePassword(ext), VoicemailPIN: "1" + ext})
 	}
-	etc := filepath.Join(sb.Dir, "etc")
 	tmpls, err := fs.Glob(configTemplates, "asterisk/*.conf")
 	if err != nil {
 		return fmt.Errorf("sandbox: list config templates: %w", err)
@@ -258,11 +290,6 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 		}
 		if err := os.WriteFile(filepath.Join(etc, name), text, 0o644); err != nil {
 			return fmt.Errorf("sandbox: write dialplan %s: %w", name, err)
-		}
-	}
-	for name, text := range opts.Config {
-		if err := os.WriteFile(filepath.Join(etc, name), []byte(text), 0o644); err != nil {
-			return fmt.Errorf("sandbox: write %s: %w", name, err)
 		}
 	}
 	return nil

@@ -1,0 +1,132 @@
+// Command compose builds the two local images docker-compose.yml runs,
+// without any image registry:
+//
+//   - transferd/asterisk:22 — Asterisk 22 from Debian sid: the cached root
+//     filesystem of the test sandbox, imported with `docker import`, plus
+//     the sandbox's configuration (ARI on 127.0.0.1:8088, SIP on
+//     127.0.0.1:5060, demo phones 101-103 with mailboxes, calls to
+//     transferd) and the product dialplan;
+//   - transferd/transferd:dev — the daemon, a static binary on scratch.
+//
+// Usage: go run ./internal/compose && docker-compose up
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/transferd/transferd/internal/sandbox"
+)
+
+const (
+	baseImage      = "transferd/asterisk-base:22"
+	asteriskImage  = "transferd/asterisk:22"
+	transferdImage = "transferd/transferd:dev"
+	// pbxDir is where the image keeps Asterisk's configuration and state.
+	pbxDir = "/var/lib/transferd-pbx"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rebuildBase := flag.Bool("rebuild-base", false, "import the root filesystem again even if the base image exists")
+	ariPassword := flag.String("ari-password", "transferd-demo", "password of the ARI user transferd (must match TRANSFERD_ARI_PASSWORD in docker-compose.yml)")
+	flag.Parse()
+	if err := build(ctx, *rebuildBase, *ariPassword); err != nil {
+		fmt.Fprintln(os.Stderr, "compose:", err)
+		os.Exit(1)
+	}
+	fmt.Println("compose: images ready; start the stack with: docker-compose up")
+}
+
+func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
+	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
+	cache, err := sandbox.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	rootfs, err := sandbox.EnsureRootFS(ctx, cache, logf)
+	if err != nil {
+		return err
+	}
+	if rebuildBase || run(ctx, "", "docker", "image", "inspect", baseImage) != nil {
+		logf("compose: importing %s as %s", rootfs, baseImage)
+		// The sandboxes' private directories are not part of the image.
+		tar := fmt.Sprintf("tar -C %q --exclude=./var/tmp/transferd-sandbox --exclude=./proc/* -c . | docker import - %s", rootfs, baseImage)
+		if err := run(ctx, "", "sh", "-c", tar); err != nil {
+			return fmt.Errorf("import the root filesystem: %w", err)
+		}
+	}
+
+	work, err := os.MkdirTemp("", "transferd-compose-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	// Asterisk: base image + configuration.
+	pbx := filepath.Join(work, "asterisk")
+	for _, d := range []string{"etc", "db", "spool", "run", "log", "cache"} {
+		if err := os.MkdirAll(filepath.Join(pbx, "pbx", d), 0o755); err != nil {
+			return err
+		}
+		// Docker copies empty directories, but keep them visible.
+		if err := os.WriteFile(filepath.Join(pbx, "pbx", d, ".keep"), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	err = sandbox.RenderConfig(filepath.Join(pbx, "pbx", "etc"), sandbox.ConfigSpec{
+		Dir: pbxDir, ARIUser: "transferd", ARIPassword: ariPassword, PhoneContext: "transferd",
+		ARIPort: 8088, SIPPort: 5060, Phones: []string{"101", "102", "103"},
+	})
+	if err != nil {
+		return err
+	}
+	dockerfile := "FROM " + baseImage + "\n" +
+		"COPY pbx " + pbxDir + "\n" +
+		`CMD ["asterisk", "-f", "-n", "-U", "root", "-G", "root", "-C", "` + pbxDir + `/etc/asterisk.conf"]` + "\n"
+	if err := os.WriteFile(filepath.Join(pbx, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return err
+	}
+	logf("compose: building %s", asteriskImage)
+	if err := run(ctx, pbx, "docker", "build", "-q", "-t", asteriskImage, "."); err != nil {
+		return fmt.Errorf("build %s: %w", asteriskImage, err)
+	}
+
+	// transferd: a static binary on an empty image.
+	td := filepath.Join(work, "transferd")
+	if err := os.MkdirAll(td, 0o755); err != nil {
+		return err
+	}
+	logf("compose: building the transferd binary")
+	gobuild := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(td, "transferd"), "./cmd/transferd")
+	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+	gobuild.Stdout, gobuild.Stderr = os.Stdout, os.Stderr
+	if err := gobuild.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	dockerfile = "FROM scratch\nCOPY transferd /transferd\nENTRYPOINT [\"/transferd\"]\n"
+	if err := os.WriteFile(filepath.Join(td, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return err
+	}
+	logf("compose: building %s", transferdImage)
+	if err := run(ctx, td, "docker", "build", "-q", "-t", transferdImage, "."); err != nil {
+		return fmt.Errorf("build %s: %w", transferdImage, err)
+	}
+	return nil
+}
+
+func run(ctx context.Context, dir, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, out)
+	}
+	return nil
+}
