@@ -109,7 +109,10 @@ func addConfigFlags(fs *pflag.FlagSet) {
 // loadConfig merges, from lowest to highest precedence, defaults, the
 // YAML file named by --config, TRANSFERD_<SECTION>_<KEY> environment
 // variables and flags, then validates the result.
-func loadConfig(fs *pflag.FlagSet) (*Config, error) {
+//
+// overrides (may be nil) win over everything: the sandbox's ARI address
+// and credentials when transferd starts one.
+func loadConfig(fs *pflag.FlagSet, overrides map[string]string) (*Config, error) {
 	v := viper.New()
 	for key, value := range defaults {
 		v.SetDefault(key, value)
@@ -134,6 +137,9 @@ func loadConfig(fs *pflag.FlagSet) (*Config, error) {
 				return nil, fmt.Errorf("config file %s: unknown key %q", path, key)
 			}
 		}
+	}
+	for key, value := range overrides {
+		v.Set(key, value)
 	}
 	var cfg Config
 	if err := v.Unmarshal(&cfg); err != nil {

@@ -60,7 +60,7 @@ func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
 			if err := fs.Parse(args); err != nil {
 				t.Fatal(err)
 			}
-			_, err := loadConfig(fs)
+			_, err := loadConfig(fs, nil)
 			if err == nil {
 				t.Fatalf("loadConfig accepted it, want error containing %q", tt.wantErr)
 			}
@@ -88,7 +88,7 @@ func TestLoadConfigPrecedenceFlagsOverEnvOverFile(t *testing.T) {
 	if err := fs.Parse([]string{"--config", path, "--ari-app", "flagapp"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(fs)
+	cfg, err := loadConfig(fs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	if err := fs.Parse([]string{"--config", "transferd.example.yaml"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadConfig(fs); err != nil {
+	if _, err := loadConfig(fs, nil); err != nil {
 		t.Fatalf("the example config does not load: %v", err)
 	}
 	text := string(data)

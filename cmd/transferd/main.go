@@ -39,39 +39,46 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
 	addConfigFlags(fs)
-	withSandbox := fs.Bool("sandbox", false, "start a local Asterisk 22 sandbox with phones 101-109 (context transferd) and run against it")
+	withSandbox := fs.Bool("sandbox", false, "start a local Asterisk 22 sandbox with demo phones 101-103 (with mailboxes) and run against it")
+	demo := fs.Bool("demo", false, "with --sandbox: walk simulated phones through a blind, an attended (with Resume) and a *8 voicemail transfer, narrating, then exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch rest := fs.Args(); {
 	case len(rest) == 2 && rest[0] == "config" && rest[1] == "check":
-		cfg, err := loadConfig(fs)
+		cfg, err := loadConfig(fs, nil)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "config ok: ari %s as %s (password set), app %q, dial %s, no answer → %s, transfer no answer → %s\n",
-			cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.App, cfg.Calls.DialTemplate, cfg.Calls.NoAnswer, cfg.Transfer.NoAnswer)
+		fmt.Fprintf(stdout, "config ok: ari %s as %s (password set), app %q, dial %s, no answer → %s, transfer no answer → %s, operator endpoints %q\n",
+			cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.App, cfg.Calls.DialTemplate, cfg.Calls.NoAnswer, cfg.Transfer.NoAnswer, cfg.HTTP.Listen)
 		return nil
 	case len(rest) > 0:
 		return fmt.Errorf("unknown command %q (want no command, or \"config check\")", rest)
 	}
+	if *demo && !*withSandbox {
+		return errors.New("--demo needs --sandbox (the demo phones register with the sandbox)")
+	}
 
+	var overrides map[string]string
+	var sb *sandbox.Sandbox
 	if *withSandbox {
-		sb, err := sandbox.New(ctx, sandbox.Options{PhoneContext: "transferd", Logf: func(f string, a ...any) {
-			fmt.Fprintf(stdout, f+"\n", a...)
-		}})
+		var err error
+		sb, err = sandbox.New(ctx, sandbox.Options{
+			PhoneContext: "transferd",
+			Phones:       demoPhones,
+			Logf:         func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) },
+		})
 		if err != nil {
 			return err
 		}
 		defer sb.Stop(context.Background())
-		fmt.Fprintf(stdout, "sandbox: register phones 101-109 at sip:%s (user = extension, password = pw-<extension>)\n", sb.SIPAddr)
-		// The sandbox's ARI settings override the defaults; flags and a
-		// config file still set everything else.
-		os.Setenv("TRANSFERD_ARI_URL", sb.ARIURL)
-		os.Setenv("TRANSFERD_ARI_USERNAME", sb.ARIUser)
-		os.Setenv("TRANSFERD_ARI_PASSWORD", sb.ARIPassword)
+		fmt.Fprintf(stdout, "sandbox: Asterisk 22 is up. Register a softphone (e.g. Linphone, MicroSIP) as\n"+
+			"  server %s (UDP), user 101, 102 or 103, password pw-<user>\n"+
+			"and call between them; Tran/Resume and *8<extension> transfer through transferd.\n", sb.SIPAddr)
+		overrides = map[string]string{"ari.url": sb.ARIURL, "ari.username": sb.ARIUser, "ari.password": sb.ARIPassword}
 	}
-	cfg, err := loadConfig(fs)
+	cfg, err := loadConfig(fs, overrides)
 	if err != nil {
 		return err
 	}
@@ -80,7 +87,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer log.Sync()
-	return serve(ctx, cfg, log)
+	if !*demo {
+		return serve(ctx, cfg, log)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log) }()
+	demoErr := runDemo(ctx, sb, cfg.ARI.App, stdout)
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	return demoErr
 }
 
 // serve connects to ARI and runs the engine until ctx is cancelled. Calls

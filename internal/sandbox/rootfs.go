@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,9 +99,9 @@ func EnsureRootFS(ctx context.Context, cacheDir string, logf func(string, ...any
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, debootstrap, "--variant=minbase",
 		"--include="+strings.Join(rootfsPackages, ","), debianSuite, partial, debianMirror)
-	out, err := cmd.CombinedOutput()
+	out, err := runWithProgress(cmd, logf)
 	if err != nil {
-		return "", fmt.Errorf("sandbox: debootstrap %s: %w\n%s", debianSuite, err, lastLines(string(out), 30))
+		return "", fmt.Errorf("sandbox: debootstrap %s: %w\n%s", debianSuite, err, lastLines(out, 30))
 	}
 	if err := os.WriteFile(filepath.Join(partial, completeMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("sandbox: mark rootfs complete: %w", err)
@@ -127,4 +129,34 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// runWithProgress runs cmd and reports its phase ("Retrieving packages",
+// "Installing core packages", ...) as debootstrap announces it, so someone
+// waiting for the first build sees it move. It returns the whole output.
+func runWithProgress(cmd *exec.Cmd, logf func(string, ...any)) (string, error) {
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var out strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		last := ""
+		for sc.Scan() {
+			line := sc.Text()
+			out.WriteString(line + "\n")
+			// debootstrap's "I: Retrieving libc6 2.41-1" lines: report
+			// each new phase once, not each package.
+			phase, _, _ := strings.Cut(strings.TrimPrefix(line, "I: "), " ")
+			if strings.HasPrefix(line, "I: ") && phase != last {
+				last = phase
+				logf("sandbox: debootstrap: %s", strings.TrimPrefix(line, "I: "))
+			}
+		}
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	return out.String(), err
 }

@@ -398,7 +398,9 @@ func (t *Transfer) WaitFinal(ctx context.Context) (int, error) {
 	}
 }
 
-// SendDTMF sends digits as RFC 4733 telephone events.
+// SendDTMF sends digits as RFC 4733 telephone events, one after the other
+// as a person keys them (each lasts 100 ms, then a short pause), and
+// returns once the last one is completely sent.
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	for _, d := range digits {
 		code := strings.IndexRune("0123456789*#ABCD", d)
@@ -406,10 +408,19 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 			return fmt.Errorf("sipphone: DTMF digit %q", d)
 		}
 		c.media.dtmf(code)
+		for !c.media.dtmfSent() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-c.ended:
+				return fmt.Errorf("sipphone %s: call ended while sending DTMF", c.p.cfg.Ext)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(80 * time.Millisecond):
 		}
 	}
 	return nil

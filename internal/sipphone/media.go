@@ -59,6 +59,9 @@ type media struct {
 	started  bool
 	stopped  chan struct{}
 	dtmfQ    []int
+	// dtmfPending counts digits queued or being sent (until their end
+	// packets are out).
+	dtmfPending int
 
 	seq  uint16
 	ts   uint32
@@ -172,7 +175,15 @@ func (m *media) stop() {
 func (m *media) dtmf(code int) {
 	m.mu.Lock()
 	m.dtmfQ = append(m.dtmfQ, code)
+	m.dtmfPending++
 	m.mu.Unlock()
+}
+
+// dtmfSent reports whether every queued digit has been sent completely.
+func (m *media) dtmfSent() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dtmfPending == 0
 }
 
 // send streams 20 ms frames of the phone's tone, or RFC 4733 events when
@@ -213,6 +224,9 @@ func (m *media) send() {
 			if eventFrames >= 8 {
 				event = -1
 				m.ts += uint32(5 * frameLen)
+				m.mu.Lock()
+				m.dtmfPending--
+				m.mu.Unlock()
 			}
 			continue
 		}
