@@ -83,3 +83,16 @@ func (c *Client) Playback(ctx context.Context, id string) (*Playback, error) {
 func (c *Client) StopPlayback(ctx context.Context, id string) error {
 	return c.do(ctx, "stop playback", id, http.MethodDelete, "/playbacks/"+url.PathEscape(id), nil, nil, nil)
 }
+
+// BridgeVariable reads a bridge variable (Asterisk 22.10+), e.g. state an
+// application keeps in Asterisk so a restarted controller finds it.
+func (c *Client) BridgeVariable(ctx context.Context, id, name string) (string, error) {
+	var v Variable
+	err := c.do(ctx, "get bridge variable", id, http.MethodGet, "/bridges/"+url.PathEscape(id)+"/variable", url.Values{"variable": {name}}, nil, &v)
+	return v.Value, err
+}
+
+// SetBridgeVariable sets a bridge variable (Asterisk 22.10+).
+func (c *Client) SetBridgeVariable(ctx context.Context, id, name, value string) error {
+	return c.do(ctx, "set bridge variable", id, http.MethodPost, "/bridges/"+url.PathEscape(id)+"/variable", url.Values{"variable": {name}, "value": {value}}, nil, nil)
+}

@@ -98,6 +98,18 @@ func TestContractChannelsAndBridges(t *testing.T) {
 	if _, err := c.CreateBridge(ctx, "ct-br", "mixing,dtmf_events", "contract/1"); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.SetBridgeVariable(ctx, "ct-br", "TRANSFERD_CALL", "c9"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.BridgeVariable(ctx, "ct-br", "TRANSFERD_CALL"); err != nil || v != "c9" {
+		t.Errorf("bridge variable after set = %q, %v", v, err)
+	}
+	if err := c.SetGlobalVariable(ctx, "TRANSFERD_CONTRACT", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.GlobalVariable(ctx, "TRANSFERD_CONTRACT"); err != nil || v != "yes" {
+		t.Errorf("global variable after set = %q, %v", v, err)
+	}
 	for _, id := range []string{"ct-a", "ct-b"} {
 		if err := c.AddChannel(ctx, "ct-br", id); err != nil {
 			t.Fatal(err)
@@ -112,6 +124,33 @@ func TestContractChannelsAndBridges(t *testing.T) {
 	if len(bridges) != 1 {
 		t.Errorf("bridges listed: %+v", bridges)
 	}
+	channels, err := c.Channels(ctx)
+	ids := []string{}
+	for _, ch := range channels {
+		ids = append(ids, ch.ID)
+	}
+	if err != nil || !slices.Contains(ids, "ct-a") || !slices.Contains(ids, "ct-b") {
+		t.Errorf("channels listed: %v, %v", ids, err)
+	}
+	if err := c.Answer(ctx, "ct-b"); err != nil {
+		t.Errorf("answer: %v", err)
+	}
+	if ch, err := c.Channel(ctx, "ct-b"); err != nil || ch.State != "Up" {
+		t.Errorf("answered channel: %+v, %v", ch, err)
+	}
+	if ep, err := c.Endpoint(ctx, "PJSIP", "101"); err != nil || ep.Resource != "101" {
+		t.Errorf("endpoint PJSIP/101: %+v, %v", ep, err)
+	}
+	if _, err := c.Endpoint(ctx, "PJSIP", "999"); !errors.Is(err, ari.ErrNotFound) {
+		t.Errorf("endpoint PJSIP/999: %v, want not found", err)
+	}
+	if _, err := c.PlayOnBridge(ctx, "ct-br", "ct-brpb", "sound:beep"); err != nil {
+		t.Fatal(err)
+	}
+	next(s, func(e *ari.PlaybackStarted) bool {
+		return e.Playback.ID == "ct-brpb" && e.Playback.TargetURI == "bridge:ct-br"
+	})
+	next(s, func(e *ari.PlaybackFinished) bool { return e.Playback.ID == "ct-brpb" })
 
 	// Hold indicates hold toward the channel (ChannelHold events come only
 	// from a phone's own hold, which the end-to-end tests cover).
@@ -186,6 +225,8 @@ func TestContractChannelsAndBridges(t *testing.T) {
 	if err := c.DestroyBridge(ctx, "ct-br"); err != nil {
 		t.Fatal(err)
 	}
+	// Asterisk answers 204 and destroys the bridge a moment later.
+	next(s, func(e *ari.BridgeDestroyed) bool { return e.Bridge.ID == "ct-br" })
 	if _, err := c.Bridge(ctx, "ct-br"); !ari.IsGone(err) {
 		t.Errorf("destroyed bridge still there: %v", err)
 	}

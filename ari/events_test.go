@@ -1,10 +1,13 @@
 package ari
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -49,12 +52,7 @@ func TestUnknownEventTypesArriveRawNotAsErrors(t *testing.T) {
 // in the events.json Asterisk ships and decodes it: modelled types decode
 // to their Go type, the rest to *UnknownEvent, none to an error.
 func TestEveryShippedEventTypeDecodes(t *testing.T) {
-	path := os.Getenv("TRANSFERD_ARI_EVENTS_JSON")
-	if path == "" {
-		if dir, err := os.UserCacheDir(); err == nil {
-			path = filepath.Join(dir, "transferd", "rootfs", "usr", "share", "asterisk", "rest-api", "events.json")
-		}
-	}
+	path := filepath.Join(rootfsDir(t), "usr", "share", "asterisk", "rest-api", "events.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("events.json not available (%v): built with the sandbox root filesystem", err)
@@ -101,8 +99,45 @@ func TestEveryShippedEventTypeDecodes(t *testing.T) {
 		if ev.EventType() != name {
 			t.Errorf("%s decoded as %s", name, ev.EventType())
 		}
-		if _, unknown := ev.(*UnknownEvent); !unknown && reflect.ValueOf(ev).Kind() != reflect.Pointer {
-			t.Errorf("%s: not a pointer type", name)
+		if _, unknown := ev.(*UnknownEvent); unknown {
+			t.Errorf("%s: decoded as an unknown event, want its own type", name)
+			continue
+		}
+		// Every property Asterisk sends lands in the field of that name.
+		v := reflect.ValueOf(ev).Elem()
+		for prop, p := range m.Properties {
+			f, ok := fieldByTag(v, prop)
+			if !ok {
+				t.Errorf("%s.%s: no field", name, prop)
+				continue
+			}
+			if f.Kind() == reflect.Pointer {
+				if f.IsNil() {
+					if p.Type == "Channel" || p.Type == "Bridge" || p.Type == "Playback" {
+						t.Errorf("%s.%s: not decoded", name, prop)
+					}
+					continue
+				}
+				f = f.Elem()
+			}
+			switch p.Type {
+			case "string":
+				if prop != "type" && prop != "timestamp" && prop != "application" && f.String() != "x" {
+					t.Errorf("%s.%s = %q, want %q", name, prop, f.String(), "x")
+				}
+			case "int", "long":
+				if f.Int() != 1 {
+					t.Errorf("%s.%s = %d, want 1", name, prop, f.Int())
+				}
+			case "boolean":
+				if !f.Bool() {
+					t.Errorf("%s.%s = false, want true", name, prop)
+				}
+			case "Channel":
+				if got := f.FieldByName("ID").String(); got != "c1" {
+					t.Errorf("%s.%s.ID = %q, want c1", name, prop, got)
+				}
+			}
 		}
 	}
 	if n < 40 {
@@ -133,4 +168,55 @@ func BenchmarkDecodeStasisStart(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// fieldByTag finds the field (or embedded field) whose json name is tag.
+func fieldByTag(v reflect.Value, tag string) (reflect.Value, bool) {
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		if f.Anonymous {
+			if got, ok := fieldByTag(v.Field(i), tag); ok {
+				return got, true
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == tag {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// The committed events_gen.go is what the generator makes of the swagger
+// files Asterisk 22 ships: the types cannot drift from Asterisk.
+func TestGeneratedEventsMatchTheShippedSpec(t *testing.T) {
+	specDir := filepath.Join(rootfsDir(t), "usr", "share", "asterisk", "rest-api")
+	if _, err := os.Stat(filepath.Join(specDir, "events.json")); err != nil {
+		t.Skipf("swagger files not available (%v): built with the sandbox root filesystem", err)
+	}
+	out := filepath.Join(t.TempDir(), "events_gen.go")
+	cmd := exec.Command("go", "run", "../internal/ariagen", "-spec", specDir, "-out", out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ariagen: %v\n%s", err, msg)
+	}
+	want, _ := os.ReadFile(out)
+	got, err := os.ReadFile("events_gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("events_gen.go is stale: run go generate ./ari")
+	}
+}
+
+func rootfsDir(t *testing.T) string {
+	if c := os.Getenv("TRANSFERD_CACHE"); c != "" {
+		return filepath.Join(c, "rootfs")
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	return filepath.Join(dir, "transferd", "rootfs")
 }
