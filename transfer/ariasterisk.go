@@ -11,10 +11,13 @@ import (
 )
 
 // ARIAsterisk is the engine's Asterisk on a real ARI client.
-type ARIAsterisk struct{ c *ari.Client }
+type ARIAsterisk struct {
+	c   *ari.Client
+	app string
+}
 
-// NewARIAsterisk adapts an ari client.
-func NewARIAsterisk(c *ari.Client) *ARIAsterisk { return &ARIAsterisk{c: c} }
+// NewARIAsterisk adapts an ari client of the Stasis application app.
+func NewARIAsterisk(c *ari.Client, app string) *ARIAsterisk { return &ARIAsterisk{c: c, app: app} }
 
 var _ Asterisk = (*ARIAsterisk)(nil)
 
@@ -99,4 +102,44 @@ func (a *ARIAsterisk) MailboxExists(ctx context.Context, channelID, mailbox stri
 		return false, err
 	}
 	return v == "1", nil
+}
+
+func (a *ARIAsterisk) SetVariable(ctx context.Context, id, name, value string) error {
+	return a.c.SetVariable(ctx, id, name, value)
+}
+
+// Snapshot lists the application's channels (those Asterisk reports as
+// subscribed to it: in its Stasis) and every bridge.
+func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	app, err := a.c.Application(ctx, a.app)
+	if err != nil {
+		return snap, err
+	}
+	inApp := map[string]bool{}
+	for _, id := range app.ChannelIDs {
+		inApp[id] = true
+	}
+	channels, err := a.c.Channels(ctx)
+	if err != nil {
+		return snap, err
+	}
+	for _, ch := range channels {
+		if !inApp[ch.ID] {
+			continue
+		}
+		call, _ := a.c.Variable(ctx, ch.ID, "TRANSFERD_CALL") // unset: ""
+		snap.Channels = append(snap.Channels, SnapshotChannel{
+			ID: ch.ID, Name: ch.Name, State: ch.State, CallerNumber: ch.Caller.Number, CallerName: ch.Caller.Name,
+			Exten: ch.Dialplan.Exten, Call: call,
+		})
+	}
+	bridges, err := a.c.Bridges(ctx)
+	if err != nil {
+		return snap, err
+	}
+	for _, b := range bridges {
+		snap.Bridges = append(snap.Bridges, SnapshotBridge{ID: b.ID, Name: b.Name, Channels: b.Channels})
+	}
+	return snap, nil
 }

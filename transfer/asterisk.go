@@ -51,6 +51,11 @@ type Asterisk interface {
 	// exists, asking on behalf of a channel (app_voicemail answers only
 	// in a channel's context).
 	MailboxExists(ctx context.Context, channelID, mailbox string) (bool, error)
+	// Snapshot lists the channels in the application's Stasis (with their
+	// TRANSFERD_CALL variable) and the bridges: what Asterisk holds.
+	Snapshot(ctx context.Context) (Snapshot, error)
+	// SetVariable sets a channel variable.
+	SetVariable(ctx context.Context, channelID, name, value string) error
 	// SetConnectedLine updates what a phone displays as the party it talks
 	// to (Asterisk sends the phone a connected-line update).
 	SetConnectedLine(ctx context.Context, channelID, name, number string) error

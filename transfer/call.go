@@ -150,6 +150,8 @@ func (c *call) step(ctx context.Context, in input) {
 		} else { // later StasisStarts are of channels transferd created
 			c.onLegInStasis(ctx, in.channelID)
 		}
+	case adoption:
+		c.onAdoption(ctx, in)
 	case legAnswered:
 		c.onAnswered(ctx, in.channelID)
 	case dialEnded:
@@ -217,6 +219,13 @@ func (c *call) start(ctx context.Context, in callArrived) {
 	c.e.noteExten(in.callerExten, c)
 	c.log = c.log.With(zap.String("caller", in.channelID), zap.String("dialled", in.dialled))
 	c.log.Info("call arrived", zap.String("channel_name", in.channelName), zap.String("caller_exten", in.callerExten))
+	// Marks the caller's channel as this call's, for a successor that
+	// adopts the call (created legs carry it from their creation).
+	cctx, cancel := c.cmdCtx(ctx)
+	if err := c.e.ast.SetVariable(cctx, c.caller.id, "TRANSFERD_CALL", c.id); err != nil && !isGone(err) {
+		c.log.Warn("mark caller channel failed", zap.Error(err))
+	}
+	cancel()
 
 	dialString, err := c.e.router.Route(ctx, in.dialled)
 	if err != nil {
@@ -226,7 +235,7 @@ func (c *call) start(ctx context.Context, in callArrived) {
 	}
 	c.bridge = c.newID("bridge")
 	c.e.claim(c.bridge, c)
-	cctx, cancel := c.cmdCtx(ctx)
+	cctx, cancel = c.cmdCtx(ctx)
 	err = c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id)
 	cancel()
 	if err != nil {
@@ -259,19 +268,29 @@ func (c *call) start(ctx context.Context, in callArrived) {
 func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator string) (*leg, error) {
 	l := &leg{id: c.newID(role), role: role, exten: exten, created: true}
 	c.e.claim(l.id, c)
+	vars := map[string]string{
+		// REFERs from this phone come to transferd too (see dialplan).
+		"PJSIP_TRANSFER_HANDLING()": "ari-only",
+		// Lets a restarted transferd find the call this leg belongs to.
+		"TRANSFERD_CALL": c.id,
+		"TRANSFERD_ROLE": role,
+	}
+	// The ringing phone shows who calls: the party it will talk to. PJSIP
+	// takes an outgoing call's From from the channel's connected line (as
+	// Dial copies it from the caller); ",i" sets it without an update.
+	if from := c.legByID(originator); from != nil && from.exten != "" {
+		vars["CONNECTEDLINE(num,i)"] = from.exten
+		if from.name != "" {
+			vars["CONNECTEDLINE(name,i)"] = from.name
+		}
+	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
 	err := c.e.ast.CreateChannel(cctx, ChannelSpec{
 		ID:         l.id,
 		Endpoint:   dialString,
 		Originator: originator,
-		Variables: map[string]string{
-			// REFERs from this phone come to transferd too (see dialplan).
-			"PJSIP_TRANSFER_HANDLING()": "ari-only",
-			// Lets a restarted transferd find the call this leg belongs to.
-			"TRANSFERD_CALL": c.id,
-			"TRANSFERD_ROLE": role,
-		},
+		Variables:  vars,
 	})
 	if err != nil {
 		c.e.release(l.id)

@@ -3,8 +3,10 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -22,7 +24,11 @@ type Engine struct {
 	observer Observer
 	log      *zap.Logger
 
-	ctx    context.Context // owners' context: cancelled when Run returns
+	// ctx is the owners' context, cancelled when Run returns (owners then
+	// leave their calls in Asterisk).
+	ctx    context.Context
+	cancel context.CancelFunc
+	boot   string // start time in base 36, prefix of call ids
 	nextID atomic.Uint64
 	wg     sync.WaitGroup
 
@@ -61,6 +67,8 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
 		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
 	}
+	e.boot = "c" + strconv.FormatInt(time.Now().Unix(), 36)
+	e.ctx, e.cancel = context.WithCancel(context.Background())
 	def := NewPatternRouter(cfg)
 	if e.router == nil {
 		e.router = def
@@ -81,12 +89,10 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 // for the call owners to return. Stopping the engine does not hang up
 // calls: they stay in Asterisk.
 func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
-	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
-		cancel()
+		e.cancel()
 		e.wg.Wait()
 	}()
-	e.ctx = ctx
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,6 +100,14 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 		case ev, ok := <-events:
 			if !ok {
 				return nil
+			}
+			if _, ok := ev.(*ari.Reconnected); ok {
+				// Events were lost while disconnected: catch up with what
+				// Asterisk holds before handling newer ones.
+				if err := e.Reconcile(ctx); err != nil {
+					e.log.Error("reconcile after reconnect failed", zap.Error(err))
+				}
+				continue
 			}
 			e.Handle(ev)
 		}
@@ -138,10 +152,9 @@ func (e *Engine) deliver(ids []string, in input) bool {
 
 // startCall creates the owner of a new call and feeds it its first input.
 func (e *Engine) startCall(in callArrived) {
-	if e.ctx == nil {
-		e.ctx = context.Background()
-	}
-	id := fmt.Sprintf("c%d", e.nextID.Add(1))
+	// Call ids carry the engine's start time, so they never collide with
+	// the ids of calls a previous transferd left (and this one adopts).
+	id := fmt.Sprintf("%s-%d", e.boot, e.nextID.Add(1))
 	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id))}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}

@@ -3,6 +3,8 @@ package transfer
 import (
 	"context"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,26 +21,45 @@ func startEngine(t *testing.T, cfg Config) *fakeAsterisk {
 func startObservedEngine(t *testing.T, cfg Config, obs Observer) *fakeAsterisk {
 	t.Helper()
 	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, cfg, obs, false)
+	t.Cleanup(stop)
+	return f
+}
+
+// runEngine runs an engine on f (adopting what f holds first, with adopt)
+// until stop is called; stop leaves the calls in f, like a transferd that
+// is stopped or killed.
+func runEngine(t *testing.T, f *fakeAsterisk, cfg Config, obs Observer, adopt bool) (stop func(), e *Engine) {
+	t.Helper()
 	e, err := New(cfg, f, Options{Logger: zaptest.NewLogger(t), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two engines in one test (a restart) start in the same second; their
+	// call ids must still differ, as they would across real restarts.
+	e.boot += strconv.Itoa(int(bootSeq.Add(1)))
 	ctx, cancel := context.WithCancel(context.Background())
+	if adopt {
+		if _, err := e.Adopt(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		e.Run(ctx, f.events)
 	}()
-	t.Cleanup(func() {
+	return func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			t.Error("engine did not stop")
 		}
-	})
-	return f
+	}, e
 }
+
+var bootSeq atomic.Int32
 
 // talking sets up "101 calls 102 and 102 answers" and returns the caller's
 // and the callee's channel ids.

@@ -37,8 +37,10 @@ type fakeAsterisk struct {
 	music     map[string]bool            // channels hearing music on hold
 	played    map[string][]string        // channel id → media played
 	mailboxes map[string]bool            // "103@default"
-	calls     []string                   // every command, in order
-	failOp    map[string]error           // op name → error to return
+	vars      map[string]map[string]string
+	names     map[string]string // bridge id → name
+	calls     []string          // every command, in order
+	failOp    map[string]error  // op name → error to return
 }
 
 type fakeChannel struct {
@@ -62,6 +64,8 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		music:     map[string]bool{},
 		played:    map[string][]string{},
 		mailboxes: map[string]bool{"101@default": true, "102@default": true, "103@default": true},
+		vars:      map[string]map[string]string{},
+		names:     map[string]string{},
 		failOp:    map[string]error{},
 	}
 }
@@ -93,6 +97,10 @@ func (f *fakeAsterisk) CreateChannel(_ context.Context, spec ChannelSpec) error 
 		return &ari.Error{Op: "create channel", ID: spec.ID, Status: http.StatusInternalServerError, Message: "Allocation failed"}
 	}
 	f.channels[spec.ID] = &fakeChannel{id: spec.ID, endpoint: spec.Endpoint, state: "Down", created: true}
+	f.vars[spec.ID] = map[string]string{}
+	for k, v := range spec.Variables {
+		f.vars[spec.ID][k] = v
+	}
 	// The channel enters Stasis after the request returns.
 	f.events <- &ari.StasisStart{Channel: ari.Channel{ID: spec.ID, Name: spec.Endpoint + "-0001", State: "Down"}}
 	return nil
@@ -290,6 +298,52 @@ func (f *fakeAsterisk) MailboxExists(_ context.Context, id, mailbox string) (boo
 	return f.mailboxes[mailbox], nil
 }
 
+func (f *fakeAsterisk) SetVariable(_ context.Context, id, name, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("set-var", id, name, value); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("set variable", id, "Channel")
+	}
+	if f.vars[id] == nil {
+		f.vars[id] = map[string]string{}
+	}
+	f.vars[id][name] = value
+	return nil
+}
+
+// Snapshot lists the channels in Stasis (not those continued into the
+// dialplan) and the bridges.
+func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("snapshot"); err != nil {
+		return Snapshot{}, err
+	}
+	var snap Snapshot
+	for _, id := range keys(f.channels) {
+		if _, out := f.continued[id]; out {
+			continue
+		}
+		ch := f.channels[id]
+		state := ch.state
+		if state == "Ringing" || state == "Down" {
+			state = "Ringing"
+		}
+		number := strings.TrimPrefix(ch.endpoint, "PJSIP/")
+		snap.Channels = append(snap.Channels, SnapshotChannel{
+			ID: id, Name: ch.endpoint + "-00000001", State: state, CallerNumber: number,
+			Call: f.vars[id]["TRANSFERD_CALL"],
+		})
+	}
+	for _, id := range keys(f.bridges) {
+		snap.Bridges = append(snap.Bridges, SnapshotBridge{ID: id, Name: f.names[id], Channels: keys(f.bridges[id])})
+	}
+	return snap, nil
+}
+
 func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -297,6 +351,7 @@ func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
 		return err
 	}
 	f.bridges[id] = map[string]bool{}
+	f.names[id] = name
 	return nil
 }
 
@@ -428,6 +483,19 @@ func (f *fakeAsterisk) keys(id, digits string) {
 	for _, d := range digits {
 		f.events <- &ari.ChannelDtmfReceived{Channel: ari.Channel{ID: id, State: "Up"}, Digit: string(d), DurationMs: 100}
 	}
+}
+
+// restarts: Asterisk restarts while the event stream is down: everything
+// it held is gone, without events; then the client reconnects.
+func (f *fakeAsterisk) restarts() {
+	f.mu.Lock()
+	f.channels = map[string]*fakeChannel{}
+	f.bridges = map[string]map[string]bool{}
+	f.ringing = map[string]bool{}
+	f.music = map[string]bool{}
+	f.mu.Unlock()
+	f.events <- &ari.Disconnected{}
+	f.events <- &ari.Reconnected{}
 }
 
 // --- observations ---

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,27 @@ type bed struct {
 	sb     *sandbox.Sandbox
 	phones map[string]*sipphone.Phone
 	ops    string // base URL of transferd's /metrics, /healthz, /readyz
+
+	cfg        Config
+	stopDaemon func()
+}
+
+// startDaemon runs transferd (serve, in-process) until the returned stop.
+// Stopping leaves calls in Asterisk, as killing transferd would.
+func (b *bed) startDaemon() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := b.cfg
+	go func() { done <- serve(ctx, &cfg, zaptest.NewLogger(b.t)) }()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				b.t.Errorf("transferd: %v", err)
+			}
+		})
+	}
 }
 
 // newBed starts a sandbox whose phones call through transferd, runs
@@ -54,18 +76,11 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	daemonCtx, stopDaemon := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(daemonCtx, &cfg, zaptest.NewLogger(t)) }()
-	t.Cleanup(func() {
-		stopDaemon()
-		if err := <-done; err != nil {
-			t.Errorf("transferd: %v", err)
-		}
-	})
+	b := &bed{t: t, ctx: ctx, sb: sb, phones: map[string]*sipphone.Phone{}, ops: "http://" + cfg.HTTP.Listen, cfg: cfg}
+	b.stopDaemon = b.startDaemon()
+	t.Cleanup(func() { b.stopDaemon() })
 	waitAppRegistered(ctx, t, sb, cfg.ARI.App)
 
-	b := &bed{t: t, ctx: ctx, sb: sb, phones: map[string]*sipphone.Phone{}, ops: "http://" + cfg.HTTP.Listen}
 	for _, ext := range exts {
 		p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
 		if err != nil {
@@ -202,6 +217,11 @@ func (b *bed) waitVoicemail(ext string) {
 func TestBasicCallAudioBothWaysThenHangup(t *testing.T) {
 	b := newBed(t, nil, "101", "102")
 	a, c := b.call("101", "102")
+	if peer, err := c.WaitPeer(b.ctx, "101"); err != nil {
+		t.Errorf("102's display: %v", err)
+	} else if !strings.Contains(peer, "Phone 101") {
+		t.Errorf("102's display shows %s, want the caller's name Phone 101", peer)
+	}
 	b.hears("101", a, "102")
 	b.hears("102", c, "101")
 	if err := c.Hangup(b.ctx); err != nil {
@@ -299,6 +319,11 @@ func TestBlindTransferAnsweredCallerTalksToTarget(t *testing.T) {
 	in, err := b.phones["103"].WaitIncoming(b.ctx)
 	if err != nil {
 		t.Fatalf("103 does not ring: %v", err)
+	}
+	if peer, err := in.WaitPeer(b.ctx, "101"); err != nil {
+		t.Errorf("103's display while ringing: %v", err)
+	} else {
+		t.Logf("103 sees %s calling", peer)
 	}
 	b.hearsMusic("101 (ringback while 103 rings)", a)
 	if err := in.Answer(b.ctx); err != nil {
@@ -825,5 +850,65 @@ func TestReadyOnlyWhileAsteriskIsConnected(t *testing.T) {
 	waitStatus("/readyz", 200)
 	if _, body := b.get("/metrics"); !strings.Contains(body, "transferd_ari_reconnects_total 1") {
 		t.Errorf("reconnect not counted:\n%s", grepLines(body, "transferd_ari"))
+	}
+}
+
+func TestRestartedTransferdAdoptsCallsInProgress(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	b.stopDaemon() // transferd goes away mid-call...
+	b.hears("101 (transferd down)", a, "102")
+	b.hears("102 (transferd down)", c, "101")
+	b.stopDaemon = b.startDaemon() // ...and a new one takes over
+	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	b.hears("101 (after adoption)", a, "102")
+	// A transfer on the adopted call works.
+	if err := c.Hold(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hearsMusic("101 (held)", a)
+	tr, err := c.BlindTransfer(b.ctx, "103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx)
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Answer(b.ctx)
+	b.hears("101", a, "103")
+	b.hears("103", in, "101")
+	a.Hangup(b.ctx)
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartedTransferdAdoptsABlindTransferRinging(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	a, c, tr := b.blindTransfer("103")
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
+	}
+	c.Hangup(b.ctx)
+	in, err := b.phones["103"].WaitIncoming(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stopDaemon()
+	b.stopDaemon = b.startDaemon()
+	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	b.hearsMusic("101 (ringback after adoption)", a)
+	in.Answer(b.ctx)
+	b.hears("101", a, "103")
+	b.hears("103", in, "101")
+	in.Hangup(b.ctx)
+	if err := a.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
 	}
 }

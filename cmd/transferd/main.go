@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	defer client.Close()
 	var engine *transfer.Engine
 	o := newOps(log.Named("ops"), func() int { return engine.ActiveCalls() })
-	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client), transfer.Options{
+	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{
 		Logger:   log.Named("transfer"),
 		Observer: o,
 	})
@@ -137,6 +137,13 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 			return nil
 		}
 		return err
+	}
+	// Calls a previous transferd left (restart, crash) are taken over
+	// before new events are handled.
+	if n, err := engine.Adopt(ctx); err != nil {
+		log.Error("adopting calls in progress failed; they are left as they are", zap.Error(err))
+	} else if n > 0 {
+		log.Info("adopted calls in progress", zap.Int("calls", n))
 	}
 	o.ready.Store(true)
 	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("app", cfg.ARI.App))

@@ -1,0 +1,253 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// Snapshot is what Asterisk holds for the application: its channels (those
+// in Stasis) and its bridges.
+type Snapshot struct {
+	Channels []SnapshotChannel
+	Bridges  []SnapshotBridge
+}
+
+// SnapshotChannel is a channel in the application's Stasis.
+type SnapshotChannel struct {
+	ID, Name, State          string
+	CallerNumber, CallerName string
+	Exten                    string // the dialled extension (dialplan exten)
+	// Call is the channel's TRANSFERD_CALL variable: the call it belongs to.
+	Call string
+}
+
+// SnapshotBridge is a bridge of the application's.
+type SnapshotBridge struct {
+	ID, Name string
+	Channels []string
+}
+
+// Adopt takes over the calls a previous transferd left in Asterisk (it was
+// restarted, or killed): it finds them by the names and variables it gives
+// what it creates, rebuilds each call's state and starts its owner. Calls
+// keep their audio throughout; a transfer in progress is completed or
+// reverted. Call Adopt before Run, once the event stream is subscribed (so
+// nothing that happens meanwhile is missed).
+func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
+	snap, err := e.ast.Snapshot(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("transfer: adopt: list what Asterisk holds: %w", err)
+	}
+	byID := map[string]SnapshotChannel{}
+	for _, ch := range snap.Channels {
+		byID[ch.ID] = ch
+	}
+	claimed := map[string]bool{}
+	for _, b := range snap.Bridges {
+		callID, ok := strings.CutPrefix(b.Name, e.cfg.App+"/")
+		if !ok || !strings.HasPrefix(b.ID, e.cfg.App+"-") {
+			continue // not ours
+		}
+		var members, others []SnapshotChannel
+		for _, id := range b.Channels {
+			if ch, ok := byID[id]; ok {
+				members = append(members, ch)
+				claimed[id] = true
+			}
+		}
+		for _, ch := range snap.Channels {
+			if !claimed[ch.ID] && (ch.Call == callID || strings.HasPrefix(ch.ID, e.cfg.App+"-"+callID+"-")) {
+				others = append(others, ch)
+				claimed[ch.ID] = true
+			}
+		}
+		e.adoptCall(callID, b.ID, members, others)
+		adopted++
+	}
+	// Callers whose arrival the previous transferd never handled (or whose
+	// StasisStart arrived while nobody listened) are new calls.
+	for _, ch := range snap.Channels {
+		if claimed[ch.ID] || strings.HasPrefix(ch.ID, e.cfg.App+"-") {
+			if !claimed[ch.ID] {
+				e.log.Info("adopt: hanging up a leg of a call that is gone", zap.String("channel", ch.ID))
+				cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
+				e.ast.Hangup(cctx, ch.ID, "normal")
+				cancel()
+			}
+			continue
+		}
+		e.log.Info("adopt: a caller waiting in Stasis is handled as a new call", zap.String("channel", ch.ID), zap.String("dialled", ch.Exten))
+		e.startCall(callArrived{channelID: ch.ID, channelName: ch.Name, callerExten: ch.CallerNumber, callerName: ch.CallerName, dialled: ch.Exten})
+		adopted++
+	}
+	return adopted, nil
+}
+
+// adoptCall starts an owner for a call found in Asterisk and feeds it what
+// was found; the owner decides what the call is and repairs it.
+func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) {
+	c := &call{id: callID, e: e, box: newMailbox(), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true))}
+	e.mu.Lock()
+	e.calls[c] = struct{}{}
+	e.mu.Unlock()
+	e.claim(bridge, c)
+	for _, ch := range append(append([]SnapshotChannel(nil), members...), others...) {
+		e.claim(ch.ID, c)
+	}
+	c.box.put(adoption{bridge: bridge, members: members, others: others})
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		c.run(e.ctx)
+	}()
+}
+
+// adoption is a call's state as found in Asterisk.
+type adoption struct {
+	bridge          string
+	members, others []SnapshotChannel
+}
+
+func (adoption) inputName() string { return "adoption" }
+
+// onAdoption rebuilds the call from what Asterisk holds:
+//   - two parties in the bridge: they talk;
+//   - one party and a leg transferd dialled ringing: a blind transfer (or
+//     the recall) rings; answered: it joins;
+//   - one party and the other held out of the bridge (a *8 being keyed):
+//     the voicemail transfer is reverted, they talk again;
+//   - no party in the bridge and the callee ringing: the call rings;
+//   - anything else: what is left of the call ends.
+func (c *call) onAdoption(ctx context.Context, a adoption) {
+	c.bridge = a.bridge
+	c.seq = 1000 // ids this owner creates must not collide with its predecessor's
+	legOf := func(ch SnapshotChannel, inBridge bool) *leg {
+		created := strings.HasPrefix(ch.ID, c.e.cfg.App+"-"+c.id+"-")
+		exten := ch.CallerNumber
+		if created {
+			exten = extenFromChannelName(ch.Name)
+		}
+		return &leg{id: ch.ID, role: "caller", exten: exten, name: ch.CallerName, created: created, inBridge: inBridge, answered: ch.State == "Up"}
+	}
+	// members: in the bridge; outside: a party (not created by transferd)
+	// out of the bridge; up, ringing: legs transferd dialled, answered or not.
+	var members, outside, up, ringing []*leg
+	for _, ch := range a.members {
+		members = append(members, legOf(ch, true))
+	}
+	for _, ch := range a.others {
+		c.log.Debug("adopting channel", zap.String("channel", ch.ID), zap.String("state", ch.State), zap.String("name", ch.Name))
+		switch l := legOf(ch, false); {
+		case !l.created:
+			outside = append(outside, l)
+		case l.answered:
+			up = append(up, l)
+		default:
+			ringing = append(ringing, l)
+		}
+	}
+	all := append(append(append(append([]*leg(nil), members...), outside...), up...), ringing...)
+	for _, l := range all {
+		c.e.noteExten(l.exten, c)
+	}
+	c.log.Info("adopting call", zap.Int("in_bridge", len(members)), zap.Int("outside", len(outside)),
+		zap.Int("answered_outside", len(up)), zap.Int("ringing", len(ringing)))
+	extra := func(keep ...*leg) []*leg {
+		var out []*leg
+		for _, l := range all {
+			if !slices.Contains(keep, l) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	switch {
+	case len(members) == 2:
+		c.caller, c.callee = members[0], members[1]
+		if members[0].created && !members[1].created {
+			c.caller, c.callee = members[1], members[0]
+		}
+		c.callee.role = "callee"
+		c.state = stateTalking
+		c.hangupAll(ctx, extra(members...))
+	case len(members) == 1 && len(outside) == 1:
+		// A party held out of the bridge while a *8 was keyed: revert.
+		c.caller, c.callee = outside[0], members[0]
+		c.callee.role = "callee"
+		c.stopMusic(ctx, c.caller)
+		c.hangupAll(ctx, extra(c.caller, c.callee))
+		if !c.join(ctx, c.caller) {
+			c.end(ctx)
+			return
+		}
+		c.state = stateTalking
+	case len(members) == 1 && len(up) == 1:
+		// The target answered while nobody was listening: connect it.
+		c.caller, c.target = members[0], up[0]
+		c.target.role = "target"
+		c.blind = &blindTransfer{destination: c.target.exten}
+		c.hangupAll(ctx, extra(c.caller, c.target))
+		c.state = stateTransferRinging
+		c.blindAnswered(ctx)
+	case len(members) == 1 && len(ringing) >= 1:
+		// A blind transfer's target (or a recall) rings.
+		c.caller, c.target = members[0], ringing[0]
+		c.target.role = "target"
+		c.blind = &blindTransfer{destination: c.target.exten}
+		c.hangupAll(ctx, extra(c.caller, c.target))
+		c.startRingback(ctx)
+		c.state = stateTransferRinging
+	case len(members) == 0 && len(outside) == 1 && len(ringing) == 1:
+		// The caller hears ringback while the callee rings.
+		c.caller, c.callee = outside[0], ringing[0]
+		c.callee.role = "callee"
+		c.state = stateRinging
+	default:
+		c.log.Info("adopted call cannot continue; ending what is left of it")
+		c.hangupAll(ctx, all)
+		c.caller = &leg{gone: true}
+		c.end(ctx)
+	}
+}
+
+func (c *call) hangupAll(ctx context.Context, legs []*leg) {
+	for _, l := range legs {
+		c.hangup(ctx, l, "normal")
+	}
+}
+
+// Reconcile compares what the engine believes with what Asterisk holds,
+// after the event stream was broken (Asterisk sends no missed event): a
+// channel that is gone is reported to its call as hung up, so the call
+// ends or carries on as if the hangup had been seen. After an Asterisk
+// restart every call is gone and is forgotten this way.
+func (e *Engine) Reconcile(ctx context.Context) error {
+	snap, err := e.ast.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("transfer: reconcile: %w", err)
+	}
+	present := map[string]bool{}
+	for _, ch := range snap.Channels {
+		present[ch.ID] = true
+	}
+	for _, b := range snap.Bridges {
+		present[b.ID] = true
+	}
+	e.mu.Lock()
+	var missing []string
+	for id := range e.owners {
+		if !present[id] {
+			missing = append(missing, id)
+		}
+	}
+	e.mu.Unlock()
+	for _, id := range missing {
+		e.deliver([]string{id}, legGone{channelID: id})
+	}
+	e.log.Info("reconciled with Asterisk", zap.Int("gone", len(missing)), zap.Int("channels", len(snap.Channels)))
+	return nil
+}

@@ -1,0 +1,151 @@
+package transfer
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestAdoptionAfterRestart(t *testing.T) {
+	tests := []struct {
+		name string
+		// before runs on the first transferd, which then stops.
+		before func(t *testing.T, f *fakeAsterisk) (x1, k string)
+		// after runs on the successor, which adopted the calls.
+		after func(t *testing.T, f *fakeAsterisk, x1, k string)
+	}{
+		{
+			name: "talking call: keeps talking, hangup cleans up",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				return x1, ""
+			},
+			after: func(t *testing.T, f *fakeAsterisk, x1, _ string) {
+				f.mu.Lock()
+				ok := bridgedLocked(f, "A", x1)
+				f.mu.Unlock()
+				if !ok {
+					t.Fatalf("adopted call not bridged\n%s", f.snapshot())
+				}
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "talking call: a new blind transfer works",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				return x1, ""
+			},
+			after: func(t *testing.T, f *fakeAsterisk, x1, _ string) {
+				f.refers(x1, "A", "103")
+				f.eventually("103 rings", func() bool { return f.ringingLocked("PJSIP/103") })
+				k := f.createdChannel("PJSIP/103")
+				f.answers(k)
+				f.eventually("A and 103 talk", func() bool { return bridgedLocked(f, "A", k) && slices.Contains(f.progress[x1], progressAnswered) })
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "blind transfer ringing: still rings with ringback, connects on answer",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				f.refers(x1, "A", "103")
+				f.eventually("103 rings", func() bool { return f.ringingLocked("PJSIP/103") && f.ringing["A"] })
+				return x1, f.createdChannel("PJSIP/103")
+			},
+			after: func(t *testing.T, f *fakeAsterisk, _, k string) {
+				f.answers(k)
+				f.eventually("A and 103 talk", func() bool { return bridgedLocked(f, "A", k) && !f.ringing["A"] })
+				f.hangsUp("A")
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "*8 being keyed: reverted, the held party is back and hears no music",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				f.keys(x1, "*8")
+				f.eventually("A held with music", func() bool { return f.music["A"] })
+				return x1, ""
+			},
+			after: func(t *testing.T, f *fakeAsterisk, x1, _ string) {
+				f.eventually("A back with 102", func() bool { return bridgedLocked(f, "A", x1) && !f.music["A"] })
+				f.hangsUp(x1)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "callee ringing: answered, they talk",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				f.phoneCalls("A", "101", "102")
+				f.eventually("102 rings", func() bool { return f.ringingLocked("PJSIP/102") })
+				return "", f.createdChannel("PJSIP/102")
+			},
+			after: func(t *testing.T, f *fakeAsterisk, _, k string) {
+				f.answers(k)
+				f.eventually("A and 102 talk", func() bool { return bridgedLocked(f, "A", k) })
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name: "a party alone in its bridge (the other hung up meanwhile): ended",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				return x1, ""
+			},
+			after: nil, // see below: the hangup happens while nobody listens
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAsterisk(t)
+			stop, _ := runEngine(t, f, Config{}, nil, false)
+			x1, k := tt.before(t, f)
+			stop()
+			if tt.after == nil {
+				// 102 hangs up while no transferd listens: Asterisk
+				// removes the channel; its events are lost.
+				f.mu.Lock()
+				delete(f.channels, x1)
+				for _, m := range f.bridges {
+					delete(m, x1)
+				}
+				f.mu.Unlock()
+			}
+			drain(f)
+			stop2, _ := runEngine(t, f, Config{}, nil, true)
+			defer stop2()
+			if tt.after == nil {
+				f.eventually("the lonely caller hung up, bridge gone", func() bool { return noneLeft(f) })
+				return
+			}
+			tt.after(t, f, x1, k)
+		})
+	}
+}
+
+// drain drops the events the stopped transferd never read: Asterisk does
+// not replay them to a successor.
+func drain(f *fakeAsterisk) {
+	for {
+		select {
+		case <-f.events:
+		default:
+			return
+		}
+	}
+}
+
+func TestReconcileAfterAsteriskRestartForgetsEveryCall(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, e := runEngine(t, f, Config{}, nil, false)
+	defer stop()
+	talking(t, f)
+	f.restarts()
+	f.eventually("calls forgotten", func() bool { return e.ActiveCalls() == 0 })
+	// New calls work on the restarted Asterisk.
+	f.phoneCalls("N", "103", "101")
+	f.eventually("101 rings", func() bool { return f.ringingLocked("PJSIP/101") })
+}
