@@ -1,0 +1,130 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// scriptedAsterisk answers every command at once and raises the events a
+// real Asterisk would in reply, scripted for one call shape: the callee
+// answers, then blind-transfers the caller to 103, who answers; then the
+// caller hangs up. The benchmarks measure the engine, not a fake's
+// bookkeeping.
+type scriptedAsterisk struct {
+	events chan ari.Event
+	count  atomic.Int64 // events raised
+}
+
+func (a *scriptedAsterisk) emit(evs ...ari.Event) {
+	a.count.Add(int64(len(evs)))
+	for _, ev := range evs {
+		a.events <- ev
+	}
+}
+
+func up(id string) ari.Channel { return ari.Channel{ID: id, State: "Up"} }
+
+func (a *scriptedAsterisk) CreateChannel(_ context.Context, s ChannelSpec) error {
+	a.emit(&ari.StasisStart{Channel: ari.Channel{ID: s.ID, Name: s.Endpoint + "-1", State: "Down"}})
+	return nil
+}
+func (a *scriptedAsterisk) Dial(_ context.Context, id, _ string, _ time.Duration) error {
+	a.emit(&ari.Dial{Peer: up(id), Dialstatus: "ANSWER"}, &ari.ChannelStateChange{Channel: up(id)})
+	return nil
+}
+func (a *scriptedAsterisk) AddToBridge(_ context.Context, _, id string) error {
+	switch {
+	case strings.HasSuffix(id, "-callee2"): // the callee talks, then transfers
+		a.emit(&ari.ChannelHold{Channel: up(id)}, &ari.ChannelTransfer{
+			ReferTo:    ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: "103"}},
+			ReferredBy: ari.ReferredBy{SourceChannel: up(id)},
+		})
+	case strings.HasSuffix(id, "-target3"): // the target talks; the caller hangs up
+		caller := strings.TrimSuffix(strings.TrimPrefix(id, "transferd-"), "-target3")
+		a.emit(&ari.ChannelHangupRequest{Channel: up("caller-" + caller)}, &ari.StasisEnd{Channel: up("caller-" + caller)})
+	}
+	return nil
+}
+func (a *scriptedAsterisk) Hangup(_ context.Context, id, _ string) error {
+	a.emit(&ari.StasisEnd{Channel: up(id)})
+	return nil
+}
+func (*scriptedAsterisk) EndpointExists(context.Context, string) (bool, error)   { return true, nil }
+func (*scriptedAsterisk) Answer(context.Context, string) error                   { return nil }
+func (*scriptedAsterisk) Ring(context.Context, string) error                     { return nil }
+func (*scriptedAsterisk) RingStop(context.Context, string) error                 { return nil }
+func (*scriptedAsterisk) Continue(context.Context, string, string, string) error { return nil }
+func (*scriptedAsterisk) TransferProgress(context.Context, string, string) error { return nil }
+func (*scriptedAsterisk) StartMusic(context.Context, string) error               { return nil }
+func (*scriptedAsterisk) StopMusic(context.Context, string) error                { return nil }
+func (*scriptedAsterisk) Play(context.Context, string, string, string) error     { return nil }
+func (*scriptedAsterisk) MailboxExists(context.Context, string, string) (bool, error) {
+	return true, nil
+}
+func (*scriptedAsterisk) Snapshot(context.Context) (Snapshot, error)                     { return Snapshot{}, nil }
+func (*scriptedAsterisk) SetVariable(context.Context, string, string, string) error      { return nil }
+func (*scriptedAsterisk) SetConnectedLine(context.Context, string, string, string) error { return nil }
+func (*scriptedAsterisk) CreateBridge(context.Context, string, string) error             { return nil }
+func (*scriptedAsterisk) RemoveFromBridge(context.Context, string, string) error         { return nil }
+func (*scriptedAsterisk) DestroyBridge(context.Context, string) error                    { return nil }
+
+// BenchmarkEngineBlindTransferCalls runs whole calls with a blind transfer
+// through the engine (dispatch, owner goroutines, state machine), with an
+// Asterisk that replies instantly. It reports events handled per second
+// and allocations per call (one call = one transfer, about 15 events).
+// Run with -cpu 1 for the per-core figure.
+func BenchmarkEngineBlindTransferCalls(b *testing.B) {
+	var completed countingObserver
+	events := make(chan ari.Event, 4096)
+	ast := &scriptedAsterisk{events: events}
+	e, err := New(Config{}, ast, Options{Logger: zap.NewNop(), Observer: &completed})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx, events); close(done) }()
+	arrivals := make([]ari.Event, b.N)
+	for i := range arrivals {
+		// Ids of the engine's calls are "<boot>-<n>"; callers are named so
+		// the script can hang them up.
+		arrivals[i] = &ari.StasisStart{Channel: ari.Channel{
+			ID: fmt.Sprintf("caller-%s-%d", e.boot, i+1), Name: "PJSIP/101-1", State: "Ring",
+			Caller: ari.CallerID{Number: "101"}, Dialplan: ari.DialplanCEP{Exten: "102"},
+		}}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, ev := range arrivals {
+		ast.emit(ev)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for (completed.n.Load() < int64(b.N) || e.ActiveCalls() > 0) && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(ast.count.Load())/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(ast.count.Load())/float64(b.N), "events/call")
+	cancel()
+	<-done
+	if n := completed.n.Load(); n != int64(b.N) {
+		b.Fatalf("%d transfers completed, want %d: the benchmark did not run the calls it claims", n, b.N)
+	}
+}
+
+type countingObserver struct{ n atomic.Int64 }
+
+func (o *countingObserver) TransferEvent(ev TransferEvent) {
+	if ev.Step == StepEnded && ev.Outcome == OutcomeCompleted {
+		o.n.Add(1)
+	}
+}

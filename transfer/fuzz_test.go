@@ -1,0 +1,117 @@
+package transfer
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// FuzzPhonesAgainstTheEngine drives the engine with arbitrary sequences of
+// what phones do — calls, answers, hangups, holds, DTMF, REFERs to any
+// destination (garbage, very long, unusual characters), REFERs with
+// Replaces naming any channel — in any order. Whatever happens, nothing may
+// panic, and once every phone has hung up nothing transferd created may be
+// left in Asterisk.
+func FuzzPhonesAgainstTheEngine(f *testing.F) {
+	f.Add([]byte{0, 1, 3, 'x', 5, 2}, "103")
+	f.Add([]byte{0, 1, 4, 6, 1, 7, 8}, "*8103#")
+	f.Add([]byte{0, 1, 3, 0, 1, 9, 2, 2}, "0900\x00;;<sip:evil@x>")
+	f.Add([]byte{0, 0, 1, 1, 4, 9, 6, 7, 2, 3}, "*8")
+	f.Fuzz(func(t *testing.T, script []byte, dest string) {
+		if len(script) > 64 {
+			script = script[:64]
+		}
+		fa := newFakeAsterisk(t)
+		stop, _ := runEngine(t, fa, Config{DigitTimeout: 500 * time.Millisecond, AnswerTimeout: time.Second}, nil, false)
+		defer stop()
+		var phones []string // channel ids of phones' own calls and answered legs
+		pick := func(b byte) string {
+			if len(phones) == 0 {
+				return "none"
+			}
+			return phones[int(b)%len(phones)]
+		}
+		for i, op := range script {
+			arg := byte(i)
+			if i+1 < len(script) {
+				arg = script[i+1]
+			}
+			switch op % 10 {
+			case 0: // a phone calls an extension
+				id := "P" + string(rune('a'+i%26))
+				fa.phoneCalls(id, "10"+string(rune('1'+arg%4)), "10"+string(rune('1'+(arg/4)%5)))
+				phones = append(phones, id)
+			case 1: // the newest ringing leg answers
+				fa.mu.Lock()
+				var ring string
+				for id, ch := range fa.channels {
+					if ch.created && ch.state == "Ringing" {
+						ring = id
+					}
+				}
+				fa.mu.Unlock()
+				if ring != "" {
+					fa.answers(ring)
+					phones = append(phones, ring)
+				}
+			case 2:
+				fa.hangsUp(pick(arg))
+			case 3:
+				fa.refers(pick(arg), pick(arg+1), dest)
+			case 4:
+				fa.holds(pick(arg))
+			case 5:
+				fa.dialFails(pick(arg), []string{"BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL"}[arg%4], 17)
+			case 6:
+				fa.keys(pick(arg), dest)
+			case 7:
+				fa.attendedRefers(pick(arg), pick(arg+1), pick(arg+2), pick(arg+3))
+			case 8:
+				fa.keys(pick(arg), "*8")
+			case 9:
+				time.Sleep(time.Millisecond)
+			}
+		}
+		// Everybody hangs up; voicemail callers are in the dialplan (gone
+		// from transferd's care) and hang up too.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			fa.mu.Lock()
+			var live []string
+			for id := range fa.channels {
+				live = append(live, id)
+			}
+			fa.mu.Unlock()
+			for _, id := range live {
+				fa.hangsUp(id)
+			}
+			fa.mu.Lock()
+			done := len(fa.channels) == 0 && len(fa.bridges) == 0
+			fa.mu.Unlock()
+			if done {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("left behind after every phone hung up:\n%s", fa.snapshot())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// Config from hostile input is refused with an error, never a panic.
+func FuzzConfigValidate(f *testing.F) {
+	f.Add("PJSIP/{exten}", "^[1-9][0-9]{1,5}$", "*8", "transferer", int64(20e9))
+	f.Add("", "[", "*x", "9", int64(-1))
+	f.Fuzz(func(t *testing.T, template, pattern, code, fallback string, timeout int64) {
+		cfg := Config{DialTemplate: template, ExtensionPattern: pattern, VoicemailCode: code,
+			VoicemailFallback: fallback, AnswerTimeout: time.Duration(timeout)}
+		if err := cfg.Validate(); err == nil {
+			if _, err := New(cfg, newFakeAsterisk(t), Options{}); err != nil {
+				t.Fatalf("valid config refused by New: %v", err)
+			}
+			r := NewPatternRouter(cfg)
+			r.Route(context.Background(), code)
+		}
+	})
+}
