@@ -912,3 +912,44 @@ func TestRestartedTransferdAdoptsABlindTransferRinging(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAsteriskRestartForgetsCallsAndNewCallsWork(t *testing.T) {
+	b := newBed(t, nil, "101", "102")
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	if _, body := b.get("/metrics"); !strings.Contains(body, "transferd_active_calls 1") {
+		t.Fatalf("the call is not active:\n%s", grepLines(body, "transferd_active_calls"))
+	}
+	if err := b.sb.Restart(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The call died with Asterisk; the phones notice nothing (no BYE came)
+	// and hang up themselves.
+	a.Hangup(b.ctx)
+	c.Hangup(b.ctx)
+	for {
+		code, _ := b.get("/readyz")
+		_, body := b.get("/metrics")
+		if code == 200 && strings.Contains(body, "transferd_active_calls 0") {
+			break
+		}
+		select {
+		case <-b.ctx.Done():
+			t.Fatalf("after the restart: readyz %d, %s", code, grepLines(body, "transferd_active_calls"))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	for _, ext := range []string{"101", "102"} {
+		if err := b.phones[ext].Register(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, c = b.call("101", "102")
+	b.hears("101", a, "102")
+	b.hears("102", c, "101")
+	a.Hangup(b.ctx)
+	if err := c.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
