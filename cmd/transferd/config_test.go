@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,40 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 		section, name, _ := strings.Cut(key, ".")
 		if !strings.Contains(text, "\n"+section+":") || !strings.Contains(text, "\n  "+name+":") {
 			t.Errorf("key %s is not documented in transferd.example.yaml", key)
+		}
+	}
+}
+
+// `transferd config check` is what an administrator runs: it prints the
+// key and the problem, or a summary without the password.
+func TestConfigCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "ari:\n  username: transferd\n  password: s3cret-value\n")
+	var out strings.Builder
+	if err := run(context.Background(), []string{"config", "check", "--config", good}, &out); err != nil {
+		t.Fatalf("good file refused: %v", err)
+	}
+	if !strings.Contains(out.String(), "config ok") || strings.Contains(out.String(), "s3cret-value") {
+		t.Errorf("config check output %q: want a summary without the password", out.String())
+	}
+	for _, tt := range []struct{ file, want string }{
+		{"ari:\n  username: u\n  password: p\n  pasword: q\n", `unknown key "ari.pasword"`},
+		{"ari:\n  username: u\n  password: p\ncalls:\n  answer_timeout: forever\n", "answer_timeout"},
+		{"ari:\n  username: u\n  password: p\ncalls:\n  dial_template: PJSIP/102\n", "calls.dial_template"},
+		{"ari:\n  username: u\n", "ari.password: missing"},
+	} {
+		err := run(context.Background(), []string{"config", "check", "--config", write("bad.yaml", tt.file)}, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("config check of %q: %v, want an error naming %q", tt.file, err, tt.want)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error leaks a password: %v", err)
 		}
 	}
 }
