@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives connection logs (none when nil).
 	Logger *zap.Logger
+	// TLS configures https:// and wss:// connections (for example a
+	// private CA for Asterisk's certificate); nil uses the system roots.
+	TLS *tls.Config
 }
 
 // Client is a typed ARI client: REST calls and one ordered event stream.
@@ -71,9 +75,18 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg:  cfg,
 		base: strings.TrimRight(cfg.URL, "/") + "/ari",
-		http: &http.Client{},
+		http: &http.Client{Transport: transport(cfg.TLS)},
 		log:  log,
 	}, nil
+}
+
+// transport is the HTTP transport of REST calls and the event WebSocket.
+func transport(tlsConfig *tls.Config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig.Clone()
+	}
+	return t
 }
 
 // Close stops every subscription and waits for its goroutines.

@@ -2,6 +2,8 @@ package ari_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log"
 	"net/http"
@@ -130,4 +132,41 @@ func clientGoroutines() string {
 		}
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// ARI over TLS (https:// and wss://): REST and events both use Config.TLS.
+func TestTLS(t *testing.T) {
+	asterisk := fakeAsteriskTLS()
+	defer asterisk.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(asterisk.Certificate())
+	client, err := ari.New(ari.Config{URL: asterisk.URL, Username: "u", Password: "p", App: "transferd", TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	if info, err := client.Info(ctx); err != nil || info.System.Version == "" {
+		t.Fatalf("info over https: %+v, %v", info, err)
+	}
+	events, err := client.Subscribe(ctx)
+	if err != nil {
+		t.Fatalf("subscribe over wss: %v", err)
+	}
+	if ev := <-events; ev.EventType() != "StasisStart" {
+		t.Errorf("first event over wss: %s", ev.EventType())
+	}
+	// An untrusted certificate is refused.
+	bad, _ := ari.New(ari.Config{URL: asterisk.URL, Username: "u", Password: "p", App: "transferd"})
+	defer bad.Close()
+	if _, err := bad.Info(ctx); err == nil {
+		t.Error("an untrusted certificate was accepted")
+	}
+}
+
+func fakeAsteriskTLS() *httptest.Server {
+	plain := fakeAsterisk()
+	handler := plain.Config.Handler
+	plain.Close()
+	return httptest.NewTLSServer(handler)
 }

@@ -57,6 +57,7 @@ func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{
+		HTTPClient: c.http,
 		HTTPHeader: http.Header{"Authorization": {"Basic " + auth}},
 	})
 	if err != nil {

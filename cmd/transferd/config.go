@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +33,11 @@ type Config struct {
 		PasswordFile string `mapstructure:"password_file"`
 		// App is the Stasis application name the dialplan enters.
 		App string `mapstructure:"app"`
+		// CAFile is a PEM file of the CA that signed Asterisk's HTTPS
+		// certificate (an https:// url); empty uses the system's roots.
+		CAFile string `mapstructure:"ca_file"`
+
+		tls *tls.Config
 	} `mapstructure:"ari"`
 	Calls struct {
 		DialTemplate     string        `mapstructure:"dial_template"`
@@ -71,6 +78,7 @@ var defaults = map[string]any{
 	"ari.password":               "",
 	"ari.password_file":          "",
 	"ari.app":                    "transferd",
+	"ari.ca_file":                "",
 	"calls.dial_template":        transfer.DefaultDialTemplate,
 	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
 	"calls.answer_timeout":       transfer.DefaultAnswerTimeout,
@@ -179,6 +187,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ARI.Password == "" {
 		return errors.New("ari.password: missing (set it in the file, TRANSFERD_ARI_PASSWORD or ari.password_file)")
+	}
+	if c.ARI.CAFile != "" {
+		pem, err := os.ReadFile(c.ARI.CAFile)
+		if err != nil {
+			return fmt.Errorf("ari.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("ari.ca_file %s: no PEM certificate in it", c.ARI.CAFile)
+		}
+		if u.Scheme != "https" {
+			return fmt.Errorf("ari.ca_file is set but ari.url %q is not https://", c.ARI.URL)
+		}
+		c.ARI.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	if c.ARI.App == "" || strings.ContainsAny(c.ARI.App, " ,/?&") {
 		return fmt.Errorf("ari.app %q: must be a non-empty Stasis application name", c.ARI.App)

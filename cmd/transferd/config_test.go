@@ -41,6 +41,7 @@ func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
 		{name: "bad voicemail code", file: good + "voicemail:\n  code: \"*x\"\n", wantErr: `voicemail.code "*x"`},
 		{name: "bad digit timeout", file: good + "voicemail:\n  digit_timeout: 5m\n", wantErr: "voicemail.digit_timeout 5m0s"},
 		{name: "bad transferer hangup", file: good + "transfer:\n  transferer_hangup: drop\n", wantErr: `transfer.transferer_hangup "drop"`},
+		{name: "missing CA file", file: good + "  ca_file: /nonexistent/ca.pem\n", wantErr: "ari.ca_file: open /nonexistent/ca.pem"},
 		{name: "missing file", args: []string{"--config", "/nonexistent/transferd.yaml"}, wantErr: "config file /nonexistent/transferd.yaml"},
 	}
 	for _, tt := range tests {

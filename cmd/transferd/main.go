@@ -111,6 +111,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		Password: cfg.ARI.Password,
 		App:      cfg.ARI.App,
 		Logger:   log.Named("ari"),
+		TLS:      cfg.ARI.tls,
 	})
 	if err != nil {
 		return fmt.Errorf("ari client: %w", err)
