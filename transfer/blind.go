@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 )
@@ -40,40 +41,55 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		c.voicemailByRefer(ctx, transferer, transferee, mailbox)
 		return
 	}
-	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: in.destination}
-	log := c.log.With(zap.String("transfer", string(KindBlind)), zap.String("destination", in.destination),
-		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
+	switch err := c.startBlind(ctx, transferer, transferee, in.destination); {
+	case errors.Is(err, ErrRefused):
+		c.progress(ctx, transferer.id, progressDeclined)
+	case err != nil:
+		c.progress(ctx, transferer.id, progressUnavailable)
+	default:
+		// The transferer's phone now sees the transfer succeed and hangs
+		// up; its leg leaves so the transferee no longer hears it.
+		c.progress(ctx, transferer.id, progressAnswered)
+		c.finishBlindStart(ctx, transferer)
+	}
+}
 
+// startBlind checks and dials a blind transfer of transferee to
+// destination. An error wraps ErrRefused (policy), ErrNoSuchExtension or
+// ErrUnavailable; nothing has changed then.
+func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, destination string) error {
+	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: destination}
+	log := c.log.With(zap.String("transfer", string(KindBlind)), zap.String("destination", destination),
+		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
 	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
 		log.Info("blind transfer refused", zap.Error(err))
 		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
-		c.progress(ctx, transferer.id, progressDeclined)
-		return
+		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	dialString, err := c.e.router.Route(ctx, in.destination)
+	dialString, err := c.e.router.Route(ctx, destination)
 	if err != nil {
 		log.Info("blind transfer to unknown destination", zap.Error(err))
 		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
-		c.progress(ctx, transferer.id, progressUnavailable)
-		return
+		return err
 	}
-	target, err := c.dialLeg(ctx, "target", in.destination, dialString, transferee.id)
+	target, err := c.dialLeg(ctx, "target", destination, dialString, transferee.id)
 	if err != nil {
 		log.Info("blind transfer target cannot be dialled", zap.Error(err))
 		c.transferEnded(KindBlind, req, OutcomeFailed, err.Error())
-		c.progress(ctx, transferer.id, progressUnavailable)
-		return
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	// From here the transferee is the call's caller: the leg that stays.
 	c.caller, c.callee, c.target = transferee, transferer, target
-	c.blind = &blindTransfer{destination: in.destination, transferer: transferer.exten}
+	c.blind = &blindTransfer{destination: destination, transferer: transferer.exten}
 	log.Info("blind transfer accepted")
 	c.transferStarted(KindBlind, req)
 	c.transferRinging()
+	return nil
+}
 
-	// The transferer's phone now sees the transfer succeed and hangs up;
-	// its leg leaves the bridge so the transferee no longer hears it.
-	c.progress(ctx, transferer.id, progressAnswered)
+// finishBlindStart: the transferer leaves and the transferee hears ringing
+// while the target rings.
+func (c *call) finishBlindStart(ctx context.Context, transferer *leg) {
 	c.hangup(ctx, transferer, "normal")
 	c.startRingback(ctx)
 	c.state = stateTransferRinging

@@ -24,6 +24,9 @@ const (
 	// stateTransferRinging: a blind transfer is under way; the transferee
 	// hears ringback while the target (or, on recall, the transferer) rings.
 	stateTransferRinging
+	// stateConsulting: an attended transfer started through the API: one
+	// party waits with music, the other talks to the destination.
+	stateConsulting
 	// stateEnded: nothing of the call is left in Asterisk that transferd
 	// owns; the owner goroutine returns.
 	stateEnded
@@ -39,6 +42,8 @@ func (s callState) String() string {
 		return "talking"
 	case stateTransferRinging:
 		return "transfer-ringing"
+	case stateConsulting:
+		return "consulting"
 	case stateEnded:
 		return "ended"
 	}
@@ -91,6 +96,8 @@ type call struct {
 	attended *attendedTransfer
 	// vm is a voicemail transfer being keyed (feature code, mailbox).
 	vm *voicemailEntry
+	// consult is an attended transfer started through the API.
+	consult *consultation
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int
@@ -138,6 +145,8 @@ func (c *call) step(ctx context.Context, in input) {
 			c.adopt(ctx, a)
 		} else if r, ok := in.(handOverRequest); ok {
 			c.refuseHandOver(r, "the consultation call has ended")
+		} else if r, ok := in.(apiRequest); ok {
+			r.reply <- apiReply{err: fmt.Errorf("call %q has ended: %w", c.id, ErrNoSuchCall)}
 		} else {
 			c.log.Debug("input after end ignored", zap.String("input", in.inputName()))
 		}
@@ -174,6 +183,8 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onHandOverRefused(ctx, in)
 	case absorbed:
 		c.onAbsorbed(ctx, in)
+	case apiRequest:
+		c.onAPI(ctx, in)
 	case dtmfReceived:
 		c.onDTMF(ctx, in)
 	case timerFired:
@@ -347,6 +358,8 @@ func (c *call) onAnswered(ctx context.Context, id string) {
 		c.log.Info("callee answered", zap.String("callee", l.id))
 	case c.state == stateTransferRinging && l == c.target:
 		c.blindAnswered(ctx)
+	case c.state == stateConsulting && l == c.target:
+		c.consultingAnswered(ctx)
 	}
 }
 
@@ -383,6 +396,8 @@ func (c *call) onDialEnded(ctx context.Context, in dialEnded) {
 		c.calleeUnavailable(ctx, in.status)
 	case c.state == stateTransferRinging && l == c.target:
 		c.blindTargetUnavailable(ctx, in.status)
+	case c.state == stateConsulting && l == c.target:
+		c.consultingLegGone(ctx, l)
 	}
 }
 
@@ -424,6 +439,8 @@ func (c *call) onGone(ctx context.Context, in legGone) {
 		c.talkingLegGone(ctx, l)
 	case stateTransferRinging:
 		c.blindLegGone(ctx, l, in.cause)
+	case stateConsulting:
+		c.consultingLegGone(ctx, l)
 	}
 }
 

@@ -50,6 +50,10 @@ var ErrNoSuchExtension = errors.New("no such extension")
 // ErrRefused marks a destination the transfer policy does not allow.
 var ErrRefused = errors.New("refused by transfer policy")
 
+// ErrUnavailable marks a destination that exists but cannot be reached now
+// (its phone is not registered, Asterisk refused the channel).
+var ErrUnavailable = errors.New("destination unavailable")
+
 // PatternRouter is the default Router and Policy: extensions matching the
 // configured pattern are dialled with the configured template; anything
 // else is not in service and may not be a transfer destination.

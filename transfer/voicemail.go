@@ -205,20 +205,31 @@ func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) error 
 // voicemailByRefer handles a blind transfer to the feature code and an
 // extension ("*8103"): the transferee goes to that voicemail.
 func (c *call) voicemailByRefer(ctx context.Context, transferer, transferee *leg, mailbox string) {
+	if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, func() {
+		c.progress(ctx, transferer.id, progressAnswered)
+	}); err != nil {
+		c.progress(ctx, transferer.id, progressDeclined)
+	}
+}
+
+// voicemailTransfer sends transferee to mailbox's voicemail and hangs the
+// transferer up; accepted runs once the transfer is sure to happen. An
+// error (policy, no such mailbox) changes nothing.
+func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string, accepted func()) error {
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: mailbox}
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
 	if err := c.checkMailbox(ctx, req, transferee); err != nil {
 		log.Info("voicemail transfer refused", zap.Error(err))
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
-		c.progress(ctx, transferer.id, progressDeclined)
-		return
+		return err
 	}
 	log.Info("voicemail transfer completed")
 	c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 	c.leaveBridge(ctx, c.bridge, transferee)
-	c.progress(ctx, transferer.id, progressAnswered)
+	accepted()
 	c.hangup(ctx, transferer, "normal")
 	c.toVoicemail(ctx, transferee, mailbox)
+	return nil
 }
 
 // holdWithMusic takes a party out of the bridge and plays it music on

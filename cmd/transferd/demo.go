@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,7 +32,7 @@ func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	d := &demo{ctx: ctx, out: out, sb: sb, phones: map[string]*sipphone.Phone{}}
-	if err := d.waitTransferd(app); err != nil {
+	if err := waitForApp(ctx, sb, app); err != nil {
 		return err
 	}
 	for _, ext := range demoPhones {
@@ -75,11 +74,12 @@ func (d *demo) say(format string, args ...any) {
 	fmt.Fprintf(d.out, "  "+format+"\n", args...)
 }
 
-// waitTransferd waits until transferd's app is registered with Asterisk.
-func (d *demo) waitTransferd(app string) error {
+// waitForApp waits until the Stasis application app is registered with the
+// sandbox's Asterisk (transferd connected).
+func waitForApp(ctx context.Context, sb *sandbox.Sandbox, app string) error {
 	for {
-		req, _ := http.NewRequestWithContext(d.ctx, http.MethodGet, d.sb.ARIURL+"/ari/applications/"+app, nil)
-		req.SetBasicAuth(d.sb.ARIUser, d.sb.ARIPassword)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.ARIURL+"/ari/applications/"+app, nil)
+		req.SetBasicAuth(sb.ARIUser, sb.ARIPassword)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -87,9 +87,9 @@ func (d *demo) waitTransferd(app string) error {
 			}
 		}
 		select {
-		case <-d.ctx.Done():
-			return errors.New("demo: transferd did not connect to the sandbox")
-		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("transferd did not register app %q with Asterisk: %w", app, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

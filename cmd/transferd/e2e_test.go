@@ -109,20 +109,8 @@ func freeAddr(t *testing.T) string {
 
 func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, app string) {
 	t.Helper()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.ARIURL+"/ari/applications/"+app, nil)
-		req.SetBasicAuth(sb.ARIUser, sb.ARIPassword)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("transferd did not register app %q with Asterisk", app)
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := waitForApp(ctx, sb, app); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -293,6 +281,24 @@ func TestUnansweredCallGoesToVoicemail(t *testing.T) {
 	b.waitVoicemail("102")
 }
 
+// told waits for the final NOTIFY of tr and checks its status.
+func (b *bed) told(tr *sipphone.Transfer, want int) {
+	b.t.Helper()
+	if code, err := tr.WaitFinal(b.ctx); err != nil || code != want {
+		b.t.Fatalf("the transferer's phone is told %d (%v), want %d", code, err, want)
+	}
+}
+
+// rings waits until ext's phone rings and returns the incoming call.
+func (b *bed) rings(ext string) *sipphone.Call {
+	b.t.Helper()
+	in, err := b.phones[ext].WaitIncoming(b.ctx)
+	if err != nil {
+		b.t.Fatalf("%s does not ring: %v", ext, err)
+	}
+	return in
+}
+
 // blindTransfer: 101 calls 102; 102 presses Tran (hold), dials dest, Tran.
 func (b *bed) blindTransfer(dest string) (a, c *sipphone.Call, tr *sipphone.Transfer) {
 	b.t.Helper()
@@ -312,9 +318,7 @@ func (b *bed) blindTransfer(dest string) (a, c *sipphone.Call, tr *sipphone.Tran
 func TestBlindTransferAnsweredCallerTalksToTarget(t *testing.T) {
 	b := newBed(t, nil, "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx) // the phone hangs up after the NOTIFY 200
 	in, err := b.phones["103"].WaitIncoming(b.ctx)
 	if err != nil {
@@ -374,14 +378,9 @@ func TestBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := newBed(t, func(c *Config) { c.Calls.AnswerTimeout = 2 * time.Second }, "101", "102", "103")
 			a, c, tr := b.blindTransfer("103")
-			if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-				t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-			}
+			b.told(tr, 200)
 			c.Hangup(b.ctx)
-			in, err := b.phones["103"].WaitIncoming(b.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := b.rings("103")
 			if busy {
 				in.Reject(b.ctx, 486)
 			} else if err := in.WaitEnded(b.ctx); err != nil {
@@ -401,14 +400,9 @@ func TestBlindTransferRecallRingsTheTransfererBack(t *testing.T) {
 		c.Transfer.NoAnswer = "recall"
 	}, "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx)
-	in, err := b.phones["103"].WaitIncoming(b.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := b.rings("103")
 	in.Reject(b.ctx, 486)
 	back, err := b.phones["102"].WaitIncoming(b.ctx)
 	if err != nil {
@@ -428,14 +422,9 @@ func TestBlindTransferRecallRingsTheTransfererBack(t *testing.T) {
 func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) {
 	b := newBed(t, nil, "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx)
-	in, err := b.phones["103"].WaitIncoming(b.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := b.rings("103")
 	a.Hangup(b.ctx)
 	if err := in.WaitEnded(b.ctx); err != nil {
 		t.Fatalf("103 keeps ringing after the caller hung up: %v", err)
@@ -472,9 +461,7 @@ func TestAttendedTransferCompletedCallerTalksToColleague(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	for _, c := range []*sipphone.Call{first, second} {
 		if err := c.WaitEnded(b.ctx); err != nil {
 			t.Fatalf("102's legs are not hung up after the transfer: %v", err)
@@ -508,17 +495,12 @@ func TestAttendedTransferCompletedWhileColleagueRings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := b.phones["103"].WaitIncoming(b.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := b.rings("103")
 	tr, err := first.AttendedTransfer(b.ctx, second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	if err := <-outcome; err == nil {
 		t.Errorf("102's consultation call was answered; want it ended by the transfer")
 	}
@@ -724,9 +706,7 @@ func TestVoicemailTransferByDTMF(t *testing.T) {
 func TestVoicemailTransferByREFER(t *testing.T) {
 	b := newBed(t, nil, "101", "102", "103")
 	a, c, tr := b.blindTransfer("*8103")
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx)
 	b.leavesMessage(a, "103", 4*time.Second)
 	if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
@@ -790,14 +770,9 @@ func TestMetricsCountATransferTheTestPerformed(t *testing.T) {
 		t.Fatal("a transfer is counted before any happened")
 	}
 	a, c, tr := b.blindTransfer("103")
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx)
-	in, err := b.phones["103"].WaitIncoming(b.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := b.rings("103")
 	in.Answer(b.ctx)
 	b.hears("103", in, "101")
 	status, body := b.get("/metrics")
@@ -872,14 +847,9 @@ func TestRestartedTransferdAdoptsCallsInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx)
-	in, err := b.phones["103"].WaitIncoming(b.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := b.rings("103")
 	in.Answer(b.ctx)
 	b.hears("101", a, "103")
 	b.hears("103", in, "101")
@@ -892,14 +862,9 @@ func TestRestartedTransferdAdoptsCallsInProgress(t *testing.T) {
 func TestRestartedTransferdAdoptsABlindTransferRinging(t *testing.T) {
 	b := newBed(t, nil, "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
-	if code, err := tr.WaitFinal(b.ctx); err != nil || code != 200 {
-		t.Fatalf("102's phone is told %d (%v), want 200", code, err)
-	}
+	b.told(tr, 200)
 	c.Hangup(b.ctx)
-	in, err := b.phones["103"].WaitIncoming(b.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := b.rings("103")
 	b.stopDaemon()
 	b.stopDaemon = b.startDaemon()
 	waitAppRegistered(b.ctx, t, b.sb, "transferd")
