@@ -222,7 +222,12 @@ func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, er
 			return "", err
 		}
 		id := c.xfer.ev.TransferID
-		c.finishBlindStart(ctx, other)
+		// The party waits with music while the destination rings (as
+		// when a phone holds it); the other party leaves.
+		c.hangup(ctx, other, "normal")
+		c.holdWithMusic(ctx, party)
+		c.blind.held = true
+		c.state = stateTransferRinging
 		return id, nil
 	}
 	// Attended: hold the party, dial the destination for the other one.

@@ -47,12 +47,12 @@ func TestAPITransfers(t *testing.T) {
 		if _, err := e.StartTransfer(ctx, id, TransferCommand{Kind: KindBlind, Destination: "103"}); err != nil {
 			t.Fatal(err)
 		}
-		f.eventually("103 rings, 102 gone, ringback", func() bool {
-			return f.ringingLocked("PJSIP/103") && f.channels[x1] == nil && f.ringing["A"]
+		f.eventually("103 rings, 102 gone, caller waits with music", func() bool {
+			return f.ringingLocked("PJSIP/103") && f.channels[x1] == nil && f.music["A"]
 		})
 		k := f.createdChannel("PJSIP/103")
 		f.answers(k)
-		f.eventually("A and 103 talk", func() bool { return bridgedLocked(f, "A", k) })
+		f.eventually("A and 103 talk, music off", func() bool { return bridgedLocked(f, "A", k) && !f.music["A"] })
 	})
 	t.Run("voicemail: the caller in 103's voicemail", func(t *testing.T) {
 		f, e, id, _ := apiEngine(t, Config{}, Options{})

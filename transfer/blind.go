@@ -15,6 +15,9 @@ type blindTransfer struct {
 	transferer  string // extension of the transferer, for a recall
 	ringback    bool   // the transferee hears ringing
 	recalling   bool   // the target failed; the transferer is being rung back
+	// held: the transferee waits out of the bridge with music on hold
+	// (transfers started through the API) instead of hearing ringback.
+	held bool
 }
 
 // onTransfer handles a REFER. Only the first ChannelTransfer of a REFER is
@@ -123,6 +126,14 @@ func (c *call) stopRingback(ctx context.Context) {
 // blindAnswered: the target answered; transferee and target talk.
 func (c *call) blindAnswered(ctx context.Context) {
 	c.stopRingback(ctx)
+	if c.blind.held {
+		c.stopMusic(ctx, c.caller)
+		if !c.join(ctx, c.caller) {
+			c.end(ctx)
+			return
+		}
+		c.blind.held = false
+	}
 	if !c.join(ctx, c.target) {
 		c.end(ctx)
 		return
@@ -160,6 +171,9 @@ func (c *call) blindTargetUnavailable(ctx context.Context, status string) {
 	}
 	if c.xfer != nil {
 		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeVoicemail, "target "+status)
+	}
+	if b.held {
+		c.stopMusic(ctx, c.caller)
 	}
 	c.toVoicemail(ctx, c.caller, mailbox)
 }

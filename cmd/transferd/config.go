@@ -63,6 +63,13 @@ type Config struct {
 		// (readable) or "auto" (console on a terminal, else json).
 		Format string `mapstructure:"format"`
 	} `mapstructure:"log"`
+	API struct {
+		// Token is the bearer token every REST API request must carry;
+		// the API is off without one. Never logged.
+		Token string `mapstructure:"token"`
+		// TokenFile names a file holding the token instead.
+		TokenFile string `mapstructure:"token_file"`
+	} `mapstructure:"api"`
 	HTTP struct {
 		// Listen is the address of /metrics, /healthz and /readyz;
 		// loopback unless an operator opens it; "" turns them off.
@@ -93,6 +100,8 @@ var defaults = map[string]any{
 	"log.level":                  "info",
 	"log.format":                 "auto",
 	"http.listen":                "127.0.0.1:9570",
+	"api.token":                  "",
+	"api.token_file":             "",
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -214,6 +223,19 @@ func (c *Config) Validate() error {
 	case "console", "json", "auto":
 	default:
 		return fmt.Errorf("log.format %q: must be console, json or auto", c.Log.Format)
+	}
+	if c.API.TokenFile != "" {
+		if c.API.Token != "" {
+			return errors.New("api.token_file: set either api.token or api.token_file, not both")
+		}
+		data, err := os.ReadFile(c.API.TokenFile)
+		if err != nil {
+			return fmt.Errorf("api.token_file: %w", err)
+		}
+		c.API.Token = strings.TrimSpace(string(data))
+	}
+	if c.API.Token != "" && len(c.API.Token) < 16 {
+		return errors.New("api.token: too short (use at least 16 random characters)")
 	}
 	if c.HTTP.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {

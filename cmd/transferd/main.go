@@ -119,20 +119,22 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	defer client.Close()
 	var engine *transfer.Engine
 	o := newOps(log.Named("ops"), func() int { return engine.ActiveCalls() })
+	events := newBroadcaster(log.Named("api"))
 	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{
 		Logger:   log.Named("transfer"),
-		Observer: o,
+		Observer: observers{o, events},
 	})
 	if err != nil {
 		return err
 	}
-	stopHTTP, err := o.serveHTTP(ctx, cfg.HTTP.Listen)
+	rest := &api{engine: engine, token: cfg.API.Token, events: events, log: log.Named("api")}
+	stopHTTP, err := o.serveHTTP(ctx, cfg.HTTP.Listen, rest.routes)
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	defer stopHTTP()
 
-	events, err := subscribe(ctx, client, cfg, log)
+	stream, err := subscribe(ctx, client, cfg, log)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil
@@ -148,7 +150,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	}
 	o.ready.Store(true)
 	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("app", cfg.ARI.App))
-	err = engine.Run(ctx, o.watch(ctx, events))
+	err = engine.Run(ctx, o.watch(ctx, stream))
 	if errors.Is(err, context.Canceled) || err == nil {
 		log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", engine.ActiveCalls()))
 		return nil

@@ -120,8 +120,11 @@ func (o *ops) observeLag(ev ari.Event) {
 
 // handler serves /metrics, /healthz (the process runs) and /readyz (ARI is
 // connected: calls entering Stasis reach transferd).
-func (o *ops) handler() http.Handler {
+func (o *ops) handler(extra func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
+	if extra != nil {
+		extra(mux)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{Registry: o.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -138,7 +141,7 @@ func (o *ops) handler() http.Handler {
 
 // serveHTTP runs the operator endpoints on addr until ctx ends. An empty
 // addr disables them.
-func (o *ops) serveHTTP(ctx context.Context, addr string) (stop func(), err error) {
+func (o *ops) serveHTTP(ctx context.Context, addr string, extra func(*http.ServeMux)) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -146,7 +149,7 @@ func (o *ops) serveHTTP(ctx context.Context, addr string) (stop func(), err erro
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: o.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: o.handler(extra), ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
