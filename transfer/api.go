@@ -232,10 +232,12 @@ func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, er
 	}
 	// Attended: hold the party, dial the destination for the other one.
 	req := Request{Kind: KindAttended, CallID: c.id, Transferer: other.exten, Transferee: party.exten, Destination: cmd.Destination}
-	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
+	req, err := decide(ctx, c.e.policy, req)
+	if err != nil {
 		c.transferEnded(KindAttended, req, OutcomeRefused, err.Error())
 		return "", fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	cmd.Destination = req.Destination
 	dialString, err := c.e.router.Route(ctx, cmd.Destination)
 	if err != nil {
 		c.transferEnded(KindAttended, req, OutcomeRefused, err.Error())

@@ -150,3 +150,26 @@ func TestCustomPolicyRefusalReachesThePhone(t *testing.T) {
 		t.Errorf("a refused transfer changed the call\n%s", f.snapshot())
 	}
 }
+
+// shortCodes is an integrator's policy that rewrites destinations: "9"
+// means the operator, extension 103.
+type shortCodes struct{ Policy }
+
+func (shortCodes) Rewrite(_ context.Context, req Request) (string, error) {
+	if req.Destination == "9" {
+		return "103", nil
+	}
+	return req.Destination, nil
+}
+
+func TestPolicyMayRewriteTheDestination(t *testing.T) {
+	cfg := Config{}
+	cfg.Validate()
+	f, _, _, x1 := apiEngine(t, cfg, Options{Policy: shortCodes{NewPatternRouter(cfg)}})
+	f.holds(x1)
+	f.refers(x1, "A", "9")
+	f.eventually("103 rings for a transfer to 9", func() bool { return f.ringingLocked("PJSIP/103") })
+	k := f.createdChannel("PJSIP/103")
+	f.answers(k)
+	f.eventually("A and 103 talk", func() bool { return bridgedLocked(f, "A", k) })
+}

@@ -64,11 +64,13 @@ func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, dest
 	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: destination}
 	log := c.log.With(zap.String("transfer", string(KindBlind)), zap.String("destination", destination),
 		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
-	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
+	req, err := decide(ctx, c.e.policy, req)
+	if err != nil {
 		log.Info("blind transfer refused", zap.Error(err))
 		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	destination = req.Destination
 	dialString, err := c.e.router.Route(ctx, destination)
 	if err != nil {
 		log.Info("blind transfer to unknown destination", zap.Error(err))

@@ -26,6 +26,30 @@ type Policy interface {
 	AllowTransfer(ctx context.Context, req Request) error
 }
 
+// Rewriter is an optional extension of a Policy: a Policy that implements
+// it may change where a transfer goes (a short code to an extension, a
+// departed employee to a successor) before AllowTransfer judges it.
+//
+// Rewrite is called from the call's owner goroutine before AllowTransfer;
+// it returns the destination to use. An error refuses the transfer, as
+// AllowTransfer's would.
+type Rewriter interface {
+	Rewrite(ctx context.Context, req Request) (destination string, err error)
+}
+
+// decide applies a policy (and its Rewriter, if any) to req and returns the
+// request as it is to be carried out.
+func decide(ctx context.Context, p Policy, req Request) (Request, error) {
+	if r, ok := p.(Rewriter); ok {
+		dest, err := r.Rewrite(ctx, req)
+		if err != nil {
+			return req, err
+		}
+		req.Destination = dest
+	}
+	return req, p.AllowTransfer(ctx, req)
+}
+
 // Request describes a transfer for a Policy and an Observer.
 type Request struct {
 	Kind        Kind

@@ -133,15 +133,16 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", v.digits),
 		zap.String("user", v.user.id), zap.Bool("user_present", userPresent))
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: v.user.exten, Transferee: v.held.exten, Destination: v.digits}
-	err := c.checkMailbox(ctx, req, v.held)
+	mailbox, err := c.checkMailbox(ctx, req, v.held)
 	if err == nil {
 		log.Info("voicemail transfer completed")
+		req.Destination = mailbox
 		c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 		c.stopMusic(ctx, v.held)
 		if userPresent {
 			c.hangup(ctx, v.user, "normal")
 		}
-		c.toVoicemail(ctx, v.held, v.digits)
+		c.toVoicemail(ctx, v.held, mailbox)
 		return
 	}
 	if userPresent {
@@ -162,9 +163,9 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 		zap.Error(err), zap.String("fallback", fallback))
 	req.Destination = fallback
 	c.stopMusic(ctx, v.held)
-	if c.checkMailbox(ctx, req, v.held) == nil {
-		c.transferEnded(KindVoicemail, req, OutcomeVoicemail, "fallback mailbox "+fallback+": "+err.Error())
-		c.toVoicemail(ctx, v.held, fallback)
+	if mailbox, ferr := c.checkMailbox(ctx, req, v.held); ferr == nil {
+		c.transferEnded(KindVoicemail, req, OutcomeVoicemail, "fallback mailbox "+mailbox+": "+err.Error())
+		c.toVoicemail(ctx, v.held, mailbox)
 		return
 	}
 	// No usable mailbox at all: ring the user back rather than drop the
@@ -182,24 +183,26 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 }
 
 // checkMailbox applies the transfer policy to a voicemail destination and
-// checks that the mailbox exists.
-func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) error {
+// checks that the mailbox exists; it returns the mailbox to use (a policy
+// may rewrite it).
+func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (string, error) {
 	if req.Destination == "" {
-		return errNoDigits
+		return "", errNoDigits
 	}
-	if err := c.e.policy.AllowTransfer(ctx, req); err != nil {
-		return err
+	req, err := decide(ctx, c.e.policy, req)
+	if err != nil {
+		return "", err
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
 	ok, err := c.e.ast.MailboxExists(cctx, asker.id, req.Destination+"@"+c.e.cfg.MailboxContext)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !ok {
-		return fmt.Errorf("mailbox %s@%s: %w", req.Destination, c.e.cfg.MailboxContext, ErrNoSuchMailbox)
+		return "", fmt.Errorf("mailbox %s@%s: %w", req.Destination, c.e.cfg.MailboxContext, ErrNoSuchMailbox)
 	}
-	return nil
+	return req.Destination, nil
 }
 
 // voicemailByRefer handles a blind transfer to the feature code and an
@@ -218,11 +221,13 @@ func (c *call) voicemailByRefer(ctx context.Context, transferer, transferee *leg
 func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string, accepted func()) error {
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: mailbox}
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
-	if err := c.checkMailbox(ctx, req, transferee); err != nil {
+	mailbox, err := c.checkMailbox(ctx, req, transferee)
+	if err != nil {
 		log.Info("voicemail transfer refused", zap.Error(err))
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		return err
 	}
+	req.Destination = mailbox
 	log.Info("voicemail transfer completed")
 	c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 	c.leaveBridge(ctx, c.bridge, transferee)
