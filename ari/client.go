@@ -89,6 +89,37 @@ func transport(tlsConfig *tls.Config) *http.Transport {
 	return t
 }
 
+// send sends req, retrying twice when the connection broke without an
+// answer (a kept-alive connection cut by a network blip or a restarting
+// proxy): a transient fault must not end a call. Asterisk's own answers,
+// errors included, are never retried.
+func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+	var err error
+	for attempt, wait := 0, 50*time.Millisecond; attempt < 3; attempt, wait = attempt+1, wait*4 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(wait):
+			}
+			if req.GetBody != nil {
+				body, gerr := req.GetBody()
+				if gerr != nil {
+					return nil, gerr
+				}
+				req.Body = body
+			}
+			c.log.Debug("ari: retrying after a broken connection", zap.Error(err), zap.String("path", req.URL.Path))
+		}
+		var resp *http.Response
+		resp, err = c.http.Do(req)
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+	}
+	return nil, err
+}
+
 // Close stops every subscription and waits for its goroutines.
 func (c *Client) Close() error {
 	c.mu.Lock()
@@ -127,7 +158,7 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("ari: %s %s: %w", op, id, err)
 	}

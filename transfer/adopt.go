@@ -248,6 +248,6 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	for _, id := range missing {
 		e.deliver([]string{id}, legGone{channelID: id})
 	}
-	e.log.Info("reconciled with Asterisk", zap.Int("gone", len(missing)), zap.Int("channels", len(snap.Channels)))
+	e.log.Info("reconciled with Asterisk", zap.Strings("gone", missing), zap.Int("channels", len(snap.Channels)))
 	return nil
 }

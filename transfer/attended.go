@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -231,7 +232,7 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 			transferee = c.otherParty(transferer)
 		}
 	}
-	if at == nil || transferee == nil || !transferee.live() || c.state != stateTalking {
+	if at == nil || transferee == nil || !transferee.live() || c.hangupPending(transferee) || c.state != stateTalking {
 		c.log.Info("consultation merged into a call that can no longer complete the transfer")
 		if transferer != nil && transferer.live() {
 			c.progress(ctx, transferer.id, progressDeclined)
@@ -301,6 +302,17 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	if c.state == stateTalking {
 		c.showEachOther(ctx, transferee, a.party)
 	}
+}
+
+// hangupPending reports whether l's hangup is already queued behind the
+// input being handled: a transfer must not complete to a party that is
+// gone.
+func (c *call) hangupPending(l *leg) bool {
+	gone := func(in input) bool {
+		g, ok := in.(legGone)
+		return ok && g.channelID == l.id
+	}
+	return slices.ContainsFunc(c.rest, gone) || c.box.has(gone)
 }
 
 // adopt makes this call carry on as the consultation call a: what happens

@@ -52,6 +52,18 @@ func (m *mailbox) close() []input {
 	return left
 }
 
+// has reports whether a queued input satisfies match.
+func (m *mailbox) has(match func(input) bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, in := range m.queue {
+		if match(in) {
+			return true
+		}
+	}
+	return false
+}
+
 // len reports how many inputs wait.
 func (m *mailbox) len() int {
 	m.mu.Lock()

@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +35,44 @@ type bed struct {
 
 	cfg        Config
 	stopDaemon func()
+}
+
+// TestMain lets a test run transferd as a real process: the test binary
+// re-executed with TRANSFERD_E2E_RUN_MAIN=1 is transferd's main.
+func TestMain(m *testing.M) {
+	if os.Getenv("TRANSFERD_E2E_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startProcess runs transferd as a separate process against the bed's
+// Asterisk (replacing the in-process one) and returns a function that
+// kills it with SIGKILL, as a crash or an OOM killer would.
+func (b *bed) startProcess() (kill func()) {
+	b.t.Helper()
+	b.stopDaemon()
+	cmd := exec.Command(os.Args[0], "--log-level", "debug", "--log-format", "console")
+	cmd.Env = append(os.Environ(), "TRANSFERD_E2E_RUN_MAIN=1",
+		"TRANSFERD_ARI_URL="+b.sb.ARIURL, "TRANSFERD_ARI_USERNAME="+b.sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+b.sb.ARIPassword,
+		"TRANSFERD_HTTP_LISTEN="+b.cfg.HTTP.Listen, "TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String())
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			b.t.Logf("transferd process (killed):\n%s", logs.String())
+		})
+	}
+	b.t.Cleanup(kill)
+	waitAppRegistered(b.ctx, b.t, b.sb, "transferd")
+	return kill
 }
 
 // startDaemon runs transferd (serve, in-process) until the returned stop.
@@ -828,13 +868,14 @@ func TestReadyOnlyWhileAsteriskIsConnected(t *testing.T) {
 	}
 }
 
-func TestRestartedTransferdAdoptsCallsInProgress(t *testing.T) {
+func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	b := newBed(t, nil, "101", "102", "103")
+	kill := b.startProcess()
 	a, c := b.call("101", "102")
 	b.hears("101", a, "102")
-	b.stopDaemon() // transferd goes away mid-call...
-	b.hears("101 (transferd down)", a, "102")
-	b.hears("102 (transferd down)", c, "101")
+	kill() // SIGKILL mid-call...
+	b.hears("101 (transferd dead)", a, "102")
+	b.hears("102 (transferd dead)", c, "101")
 	b.stopDaemon = b.startDaemon() // ...and a new one takes over
 	waitAppRegistered(b.ctx, t, b.sb, "transferd")
 	b.hears("101 (after adoption)", a, "102")
@@ -859,13 +900,44 @@ func TestRestartedTransferdAdoptsCallsInProgress(t *testing.T) {
 	}
 }
 
-func TestRestartedTransferdAdoptsABlindTransferRinging(t *testing.T) {
+func TestKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.T) {
+	// Passes alone; once, under the whole suite's parallel load, Asterisk
+	// 22.10.1 answered the REFER with 202 but raised its ChannelTransfer
+	// only when the phones hung up three minutes later (compare the open
+	// ari-only deadlock report #2166). Until that is understood (pjsip
+	// logger on a failing run), it runs only when asked for.
+	if os.Getenv("TRANSFERD_E2E_SLOW") != "1" {
+		t.Skip("set TRANSFERD_E2E_SLOW=1: see the comment (Asterisk REFER stall under load)")
+	}
 	b := newBed(t, nil, "101", "102", "103")
+	kill := b.startProcess()
+	a, first, second, colleague := b.consult(true)
+	kill()
+	b.stopDaemon = b.startDaemon()
+	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	b.hearsMusic("101 (still held after the restart)", a)
+	b.hears("102 (consulting after the restart)", second, "103")
+	tr, err := first.AttendedTransfer(b.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.told(tr, 200)
+	b.hears("101", a, "103")
+	b.hears("103", colleague.incoming, "101")
+	a.Hangup(b.ctx)
+	if err := colleague.incoming.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKilledDuringABlindTransferTheTargetStillConnects(t *testing.T) {
+	b := newBed(t, nil, "101", "102", "103")
+	kill := b.startProcess()
 	a, c, tr := b.blindTransfer("103")
 	b.told(tr, 200)
 	c.Hangup(b.ctx)
 	in := b.rings("103")
-	b.stopDaemon()
+	kill()
 	b.stopDaemon = b.startDaemon()
 	waitAppRegistered(b.ctx, t, b.sb, "transferd")
 	b.hearsMusic("101 (ringback after adoption)", a)
