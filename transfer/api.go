@@ -318,7 +318,9 @@ func (c *call) apiCancel(ctx context.Context, reason string) error {
 func (c *call) consultingAnswered(ctx context.Context) {
 	if !c.join(ctx, c.target) {
 		c.apiCancel(ctx, "the target could not join")
+		return
 	}
+	c.transferAnswered()
 }
 
 // consultingLegGone: a leg hung up during an API consultation.

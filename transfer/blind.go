@@ -141,6 +141,7 @@ func (c *call) blindAnswered(ctx context.Context) {
 		return
 	}
 	c.log.Info("blind transfer completed", zap.String("target", c.target.id), zap.Bool("recall", c.blind.recalling))
+	c.transferAnswered()
 	if c.xfer != nil {
 		outcome := OutcomeCompleted
 		if c.blind.recalling {

@@ -67,6 +67,7 @@ func ExampleNew() {
 	// Output:
 	// started blind 103
 	// ringing blind 103
+	// answered blind 103
 	// ended blind 103 completed
 	// --- the front desk takes no transfers: refused by transfer policy
 }

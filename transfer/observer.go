@@ -39,9 +39,10 @@ type TransferEvent struct {
 type Step string
 
 const (
-	StepStarted Step = "started" // accepted: something is being done
-	StepRinging Step = "ringing" // the target rings
-	StepEnded   Step = "ended"   // final; see Outcome
+	StepStarted  Step = "started"  // accepted: something is being done
+	StepRinging  Step = "ringing"  // the target rings
+	StepAnswered Step = "answered" // the target answered
+	StepEnded    Step = "ended"    // final; see Outcome
 )
 
 // Outcome is how a transfer ended.
@@ -81,6 +82,13 @@ func (c *call) transferStarted(kind Kind, req Request) {
 func (c *call) transferRinging() {
 	if c.xfer != nil {
 		c.emit(StepRinging, "", "")
+	}
+}
+
+// transferAnswered reports that the target answered.
+func (c *call) transferAnswered() {
+	if c.xfer != nil {
+		c.emit(StepAnswered, "", "")
 	}
 }
 

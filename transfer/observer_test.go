@@ -38,7 +38,7 @@ func TestObserverSeesEachTransfersLifecycle(t *testing.T) {
 				f.eventually("103 rings", func() bool { return f.ringingLocked("PJSIP/103") })
 				f.answers(f.createdChannel("PJSIP/103"))
 			},
-			want: []string{"started blind  103", "ringing blind  103", "ended blind completed 103"},
+			want: []string{"started blind  103", "ringing blind  103", "answered blind  103", "ended blind completed 103"},
 		},
 		{
 			name: "blind refused by policy",

@@ -111,7 +111,7 @@ func TestAPIBlindTransfer(t *testing.T) {
 	in.Answer(b.ctx)
 	b.hears("101", a, "103")
 	b.hears("103", in, "101")
-	b.expectEvents(events, "started blind", "ringing blind", "ended blind completed")
+	b.expectEvents(events, "started blind", "ringing blind", "answered blind", "ended blind completed")
 	a.Hangup(b.ctx)
 	in.WaitEnded(b.ctx)
 }
@@ -142,13 +142,13 @@ func TestAPIAttendedTransferCompleteAndCancel(t *testing.T) {
 				b.hears("101", a, "103")
 				b.hears("103", in, "101")
 				other = in
-				b.expectEvents(events, "started attended", "ringing attended", "ended attended completed")
+				b.expectEvents(events, "started attended", "ringing attended", "answered attended", "ended attended completed")
 			} else {
 				in.WaitEnded(b.ctx)
 				b.hears("101", a, "102")
 				b.hears("102", c, "101")
 				other = c
-				b.expectEvents(events, "started attended", "ringing attended", "ended attended cancelled")
+				b.expectEvents(events, "started attended", "ringing attended", "answered attended", "ended attended cancelled")
 			}
 			a.Hangup(b.ctx)
 			other.WaitEnded(b.ctx)
