@@ -232,21 +232,9 @@ func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, er
 	}
 	// Attended: hold the party, dial the destination for the other one.
 	req := Request{Kind: KindAttended, CallID: c.id, Transferer: other.exten, Transferee: party.exten, Destination: cmd.Destination}
-	req, err := decide(ctx, c.e.policy, req)
+	target, req, err := c.dialTarget(ctx, req, other.id)
 	if err != nil {
-		c.transferEnded(KindAttended, req, OutcomeRefused, err.Error())
-		return "", fmt.Errorf("%w: %w", ErrRefused, err)
-	}
-	cmd.Destination = req.Destination
-	dialString, err := c.e.router.Route(ctx, cmd.Destination)
-	if err != nil {
-		c.transferEnded(KindAttended, req, OutcomeRefused, err.Error())
 		return "", err
-	}
-	target, err := c.dialLeg(ctx, "target", cmd.Destination, dialString, other.id)
-	if err != nil {
-		c.transferEnded(KindAttended, req, OutcomeFailed, err.Error())
-		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c.holdWithMusic(ctx, party)
 	c.caller, c.callee, c.target = party, other, target

@@ -62,34 +62,46 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 // ErrUnavailable; nothing has changed then.
 func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, destination string) error {
 	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: destination}
-	log := c.log.With(zap.String("transfer", string(KindBlind)), zap.String("destination", destination),
-		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
-	req, err := decide(ctx, c.e.policy, req)
+	target, req, err := c.dialTarget(ctx, req, transferee.id)
 	if err != nil {
-		log.Info("blind transfer refused", zap.Error(err))
-		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
-		return fmt.Errorf("%w: %w", ErrRefused, err)
-	}
-	destination = req.Destination
-	dialString, err := c.e.router.Route(ctx, destination)
-	if err != nil {
-		log.Info("blind transfer to unknown destination", zap.Error(err))
-		c.transferEnded(KindBlind, req, OutcomeRefused, err.Error())
 		return err
-	}
-	target, err := c.dialLeg(ctx, "target", destination, dialString, transferee.id)
-	if err != nil {
-		log.Info("blind transfer target cannot be dialled", zap.Error(err))
-		c.transferEnded(KindBlind, req, OutcomeFailed, err.Error())
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	// From here the transferee is the call's caller: the leg that stays.
 	c.caller, c.callee, c.target = transferee, transferer, target
-	c.blind = &blindTransfer{destination: destination, transferer: transferer.exten}
-	log.Info("blind transfer accepted")
+	c.blind = &blindTransfer{destination: req.Destination, transferer: transferer.exten}
+	c.log.Info("blind transfer accepted", zap.String("transfer", string(KindBlind)), zap.String("destination", req.Destination),
+		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
 	c.transferStarted(KindBlind, req)
 	c.transferRinging()
 	return nil
+}
+
+// dialTarget applies the transfer policy to req, routes its (possibly
+// rewritten) destination and dials it for originator. It returns the
+// target's leg and the request as carried out. An error wraps ErrRefused
+// (policy), ErrNoSuchExtension or ErrUnavailable; the failure is logged
+// and reported to the Observer, and nothing has changed.
+func (c *call) dialTarget(ctx context.Context, req Request, originator string) (*leg, Request, error) {
+	log := c.log.With(zap.String("transfer", string(req.Kind)), zap.String("destination", req.Destination))
+	req, err := decide(ctx, c.e.policy, req)
+	if err != nil {
+		log.Info("transfer refused", zap.Error(err))
+		c.transferEnded(req.Kind, req, OutcomeRefused, err.Error())
+		return nil, req, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	dialString, err := c.e.router.Route(ctx, req.Destination)
+	if err != nil {
+		log.Info("transfer to unknown destination", zap.Error(err))
+		c.transferEnded(req.Kind, req, OutcomeRefused, err.Error())
+		return nil, req, err
+	}
+	target, err := c.dialLeg(ctx, "target", req.Destination, dialString, originator)
+	if err != nil {
+		log.Info("transfer target cannot be dialled", zap.Error(err))
+		c.transferEnded(req.Kind, req, OutcomeFailed, err.Error())
+		return nil, req, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return target, req, nil
 }
 
 // finishBlindStart: the transferer leaves and the transferee hears ringing

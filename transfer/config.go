@@ -127,26 +127,22 @@ func (c *Config) Validate() error {
 	if c.AnswerTimeout < time.Second {
 		return fmt.Errorf("calls.answer_timeout %s: must be at least 1s", c.AnswerTimeout)
 	}
-	switch c.NoAnswer {
-	case "":
-		c.NoAnswer = NoAnswerVoicemail
-	case NoAnswerVoicemail, NoAnswerHangup:
-	default:
-		return fmt.Errorf("calls.no_answer %q: must be %q or %q", c.NoAnswer, NoAnswerVoicemail, NoAnswerHangup)
-	}
-	switch c.TransferNoAnswer {
-	case "":
-		c.TransferNoAnswer = NoAnswerVoicemail
-	case NoAnswerVoicemail, NoAnswerRecall:
-	default:
-		return fmt.Errorf("transfer.no_answer %q: must be %q or %q", c.TransferNoAnswer, NoAnswerVoicemail, NoAnswerRecall)
-	}
-	switch c.TransfererHangup {
-	case "":
-		c.TransfererHangup = TransfererHangupComplete
-	case TransfererHangupComplete, TransfererHangupRecall:
-	default:
-		return fmt.Errorf("transfer.transferer_hangup %q: must be %q or %q", c.TransfererHangup, TransfererHangupComplete, TransfererHangupRecall)
+	for _, choice := range []struct {
+		key     string
+		value   *string
+		allowed [2]string // the first is the default
+	}{
+		{"calls.no_answer", &c.NoAnswer, [2]string{NoAnswerVoicemail, NoAnswerHangup}},
+		{"transfer.no_answer", &c.TransferNoAnswer, [2]string{NoAnswerVoicemail, NoAnswerRecall}},
+		{"transfer.transferer_hangup", &c.TransfererHangup, [2]string{TransfererHangupComplete, TransfererHangupRecall}},
+	} {
+		switch *choice.value {
+		case "":
+			*choice.value = choice.allowed[0]
+		case choice.allowed[0], choice.allowed[1]:
+		default:
+			return fmt.Errorf("%s %q: must be %q or %q", choice.key, *choice.value, choice.allowed[0], choice.allowed[1])
+		}
 	}
 	if c.VoicemailContext == "" {
 		c.VoicemailContext = DefaultVoicemailContext
