@@ -181,18 +181,8 @@ func (c *Config) Validate() error {
 	if c.ARI.Username == "" {
 		return errors.New("ari.username: missing (set it in the file or TRANSFERD_ARI_USERNAME)")
 	}
-	if c.ARI.PasswordFile != "" {
-		if c.ARI.Password != "" {
-			return errors.New("ari.password_file: set either ari.password or ari.password_file, not both")
-		}
-		data, err := os.ReadFile(c.ARI.PasswordFile)
-		if err != nil {
-			return fmt.Errorf("ari.password_file: %w", err)
-		}
-		c.ARI.Password = strings.TrimSpace(string(data))
-		if c.ARI.Password == "" {
-			return fmt.Errorf("ari.password_file %s: file is empty", c.ARI.PasswordFile)
-		}
+	if err := secretFromFile("ari.password", &c.ARI.Password, c.ARI.PasswordFile); err != nil {
+		return err
 	}
 	if c.ARI.Password == "" {
 		return errors.New("ari.password: missing (set it in the file, TRANSFERD_ARI_PASSWORD or ari.password_file)")
@@ -224,15 +214,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log.format %q: must be console, json or auto", c.Log.Format)
 	}
-	if c.API.TokenFile != "" {
-		if c.API.Token != "" {
-			return errors.New("api.token_file: set either api.token or api.token_file, not both")
-		}
-		data, err := os.ReadFile(c.API.TokenFile)
-		if err != nil {
-			return fmt.Errorf("api.token_file: %w", err)
-		}
-		c.API.Token = strings.TrimSpace(string(data))
+	if err := secretFromFile("api.token", &c.API.Token, c.API.TokenFile); err != nil {
+		return err
 	}
 	if c.API.Token != "" && len(c.API.Token) < 16 {
 		return errors.New("api.token: too short (use at least 16 random characters)")
@@ -262,4 +245,24 @@ func (c *Config) Engine() transfer.Config {
 		DigitTimeout:      c.Voicemail.DigitTimeout,
 		VoicemailFallback: c.Voicemail.Fallback,
 	}
+}
+
+// secretFromFile fills the secret key from file (key+"_file"), when one is
+// named: either the value or the file, never both, and never an empty file.
+func secretFromFile(key string, value *string, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *value != "" {
+		return fmt.Errorf("%s_file: set either %s or %s_file, not both", key, key, key)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s_file: %w", key, err)
+	}
+	*value = strings.TrimSpace(string(data))
+	if *value == "" {
+		return fmt.Errorf("%s_file %s: file is empty", key, file)
+	}
+	return nil
 }
