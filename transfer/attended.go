@@ -207,6 +207,11 @@ func (c *call) onHandOverRefused(ctx context.Context, r handOverRefused) {
 		c.transferEnded(KindAttended, Request{}, OutcomeRefused, r.reason)
 	}
 	transferer := c.legByID(a.transfererID)
+	if transferer != nil && transferer.local && transferer.live() {
+		// Asterisk linked the calls itself and told the phone it worked.
+		c.unlink(ctx, transferer)
+		return
+	}
 	if a.hungUp || transferer == nil {
 		// Nobody to tell; the transferer is gone, so is the call.
 		c.end(ctx)
@@ -288,7 +293,7 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 			c.transferRinging()
 		}
 	}
-	if !at.hungUp {
+	if !at.hungUp && !transferer.local { // (core handling: Asterisk told the phone)
 		c.progress(ctx, transferer.id, progressAnswered)
 	}
 	// The transferer's phone has both legs of the transfer hung up for it,
@@ -299,7 +304,13 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	if a.consult.live() {
 		c.hangup(ctx, a.consult, "normal")
 	}
-	if c.state == stateTalking {
+	if transferer.local {
+		// Core handling: Asterisk has told the phone and hung up the
+		// consultation leg; the leg that received the REFER is left.
+		c.hangupReplaced(ctx)
+	}
+	if c.state == stateTalking && !transferer.local {
+		// (Asterisk's own transfer has updated both displays already.)
 		c.showEachOther(ctx, transferee, a.party)
 	}
 }

@@ -228,6 +228,9 @@ func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
 
 // progress reports a transfer's progress to the transferer's phone.
 func (c *call) progress(ctx context.Context, channelID, state string) {
+	if l := c.legByID(channelID); l != nil && l.local {
+		return // core handling: Asterisk has told the phone itself
+	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
 	if err := c.e.ast.TransferProgress(cctx, channelID, state); err != nil && !errors.Is(err, context.Canceled) {

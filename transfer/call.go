@@ -63,7 +63,11 @@ type leg struct {
 	gone           bool // hung up or left Stasis
 	// handedOff: sent on into the dialplan (voicemail); no longer ours.
 	handedOff bool
-	holding   bool   // this leg's phone has put the call on hold
+	holding   bool // this leg's phone has put the call on hold
+	// local: a Local channel Asterisk put in place of this party's phone
+	// (core transfer handling); no REFER of it reaches transferd.
+	local     bool
+	localName string // the Local channel's name, when local
 	name      string // caller ID name, when known
 }
 
@@ -101,6 +105,13 @@ type call struct {
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int
+
+	// dispatched: ids the dispatcher routed to this call (channels Asterisk
+	// swapped in); guarded by the engine's mutex, not by the owner.
+	dispatched []string
+	// replaced: channels Asterisk swapped out of the call (core transfer
+	// handling); hung up when the call ends if their phone has not.
+	replaced []string
 
 	extens []string // extensions of the call's legs (engine.noteExten)
 	rest   []input  // inputs of the current batch not processed yet
@@ -169,6 +180,10 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onGone(ctx, in)
 	case transferRequested:
 		c.onTransfer(ctx, in)
+	case legReplaced:
+		c.onLegReplaced(ctx, in)
+	case nativeAttended:
+		c.onNativeAttended(ctx, in)
 	case holdChanged:
 		// Asterisk itself plays music on hold to the other party of a
 		// mixing bridge when a phone holds; the engine only notes who
@@ -237,6 +252,16 @@ func (c *call) start(ctx context.Context, in callArrived) {
 		c.log.Warn("mark caller channel failed", zap.Error(err))
 	}
 	cancel()
+	if c.e.cfg.handling(in.callerExten) == handlingCore {
+		// The dialplan chose ari-only for every phone; this one falls back.
+		for k, v := range c.transferHandlingVars(in.callerExten) {
+			cctx, cancel := c.cmdCtx(ctx)
+			if err := c.e.ast.SetVariable(cctx, c.caller.id, k, v); err != nil && !isGone(err) {
+				c.log.Warn("set transfer handling of caller failed", zap.String("variable", k), zap.Error(err))
+			}
+			cancel()
+		}
+	}
 
 	dialString, err := c.e.router.Route(ctx, in.dialled)
 	if err != nil {
@@ -280,11 +305,14 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 	l := &leg{id: c.newID(role), role: role, exten: exten, created: true}
 	c.e.claim(l.id, c)
 	vars := map[string]string{
-		// REFERs from this phone come to transferd too (see dialplan).
-		"PJSIP_TRANSFER_HANDLING()": "ari-only",
 		// Lets a restarted transferd find the call this leg belongs to.
 		"TRANSFERD_CALL": c.id,
 		"TRANSFERD_ROLE": role,
+	}
+	// REFERs from this phone come to transferd too (see dialplan), or
+	// Asterisk performs them itself, per phone.
+	for k, v := range c.transferHandlingVars(exten) {
+		vars[k] = v
 	}
 	// The ringing phone shows who calls: the party it will talk to. PJSIP
 	// takes an outgoing call's From from the channel's connected line (as
@@ -532,6 +560,7 @@ func (c *call) end(ctx context.Context) {
 			c.hangup(ctx, l, "normal")
 		}
 	}
+	c.hangupReplaced(ctx)
 	if c.bridge != "" {
 		cctx, cancel := c.cmdCtx(ctx)
 		if err := c.e.ast.DestroyBridge(cctx, c.bridge); err != nil && !isGone(err) {

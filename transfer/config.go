@@ -34,6 +34,10 @@ const (
 	VoicemailFallbackTransferer = "transferer"
 	// DefaultMailboxContext is voicemail.conf's usual context.
 	DefaultMailboxContext = "default"
+	// DefaultTransferContext is the context shipped in
+	// dialplan/extensions_transferd.conf for transfers Asterisk performs
+	// itself (core handling).
+	DefaultTransferContext = "transferd-transfer"
 	// DefaultCommandTimeout bounds one ARI request: Asterisk answers in
 	// milliseconds; seconds mean it is stuck.
 	DefaultCommandTimeout = 5 * time.Second
@@ -79,6 +83,14 @@ type Config struct {
 	// call during a consultation without pressing Tran:
 	// TransfererHangupComplete or TransfererHangupRecall.
 	TransfererHangup string
+	// CoreExtensions is a regular expression of the extensions whose
+	// phones' REFERs Asterisk handles itself (PJSIP_TRANSFER_HANDLING
+	// "core", the fallback to the default "ari-only"); "" means none, "."
+	// every phone. transferd then follows what Asterisk did.
+	CoreExtensions string
+	// TransferContext is the dialplan context Asterisk looks a core-mode
+	// blind transfer's number up in (TRANSFER_CONTEXT).
+	TransferContext string
 	// VoicemailContext is the dialplan context that runs VoiceMail(${EXTEN}).
 	VoicemailContext string
 	// CommandTimeout bounds each ARI request.
@@ -100,6 +112,21 @@ type Config struct {
 	MailboxContext string
 
 	extensionRE *regexp.Regexp
+	coreRE      *regexp.Regexp // nil: no phone uses core handling
+}
+
+// Transfer handling modes (PJSIP_TRANSFER_HANDLING()).
+const (
+	handlingARI  = "ari-only"
+	handlingCore = "core"
+)
+
+// handling returns the transfer handling of the phone with extension exten.
+func (c *Config) handling(exten string) string {
+	if c.coreRE != nil && c.coreRE.MatchString(exten) {
+		return handlingCore
+	}
+	return handlingARI
 }
 
 // Validate fills defaults and returns an error naming the first bad key.
@@ -121,6 +148,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("calls.extension_pattern %q: %w", c.ExtensionPattern, err)
 	}
 	c.extensionRE = re
+	if c.CoreExtensions != "" {
+		re, err := regexp.Compile(c.CoreExtensions)
+		if err != nil {
+			return fmt.Errorf("transfer.core_extensions %q: %w", c.CoreExtensions, err)
+		}
+		c.coreRE = re
+	}
+	if c.TransferContext == "" {
+		c.TransferContext = DefaultTransferContext
+	}
 	if c.AnswerTimeout == 0 {
 		c.AnswerTimeout = DefaultAnswerTimeout
 	}

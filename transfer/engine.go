@@ -3,7 +3,9 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,9 +123,16 @@ func (e *Engine) Handle(ev ari.Event) {
 	if in == nil {
 		return
 	}
-	if arrived, ok := in.(callArrived); ok {
-		if e.ownerOf(arrived.channelID) == nil {
-			e.startCall(arrived)
+	switch in := in.(type) {
+	case legReplaced:
+		if !e.followReplacement(in) {
+			e.log.Warn("Asterisk replaced a channel of no call", zap.String("replaced", in.oldID),
+				zap.String("channel", in.newID), zap.String("channel_name", in.newName))
+		}
+		return
+	case callArrived:
+		if e.ownerOf(in.channelID) == nil {
+			e.startCall(in)
 			return
 		}
 	}
@@ -148,6 +157,28 @@ func (e *Engine) deliver(ids []string, in input) bool {
 		}
 	}
 	return false
+}
+
+// followReplacement routes the channel Asterisk swapped in for one of a
+// call's channels (core transfer handling) to that call, together with the
+// Local pair it belongs to, before any later event of it is handled.
+func (e *Engine) followReplacement(in legReplaced) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.owners[in.oldID]
+	if c == nil {
+		return false
+	}
+	e.owners[in.newID] = c
+	c.dispatched = append(c.dispatched, in.newID)
+	if strings.HasPrefix(in.newName, "Local/") {
+		// The call holding the other half of the pair finds this one by
+		// name (an attended transfer Asterisk performed).
+		e.owners[localKey(in.newName)] = c
+		c.dispatched = append(c.dispatched, localKey(in.newName))
+	}
+	c.box.put(in)
+	return true
 }
 
 // startCall creates the owner of a new call and feeds it its first input.
@@ -200,7 +231,7 @@ func (e *Engine) retire(c *call) bool {
 		return false
 	}
 	c.box.close()
-	for _, id := range c.ids {
+	for _, id := range slices.Concat(c.ids, c.dispatched) {
 		if e.owners[id] == c {
 			delete(e.owners, id)
 		}
@@ -218,7 +249,7 @@ func (e *Engine) abandon(c *call) {
 	c.box.close()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, id := range c.ids {
+	for _, id := range slices.Concat(c.ids, c.dispatched) {
 		if e.owners[id] == c {
 			delete(e.owners, id)
 		}
@@ -239,11 +270,12 @@ func (e *Engine) merge(from, into *call, first input, rest []input) bool {
 	if !into.box.put(first) {
 		return false
 	}
-	for _, id := range from.ids {
+	for _, id := range slices.Concat(from.ids, from.dispatched) {
 		if e.owners[id] == from {
 			e.owners[id] = into
 		}
 	}
+	into.dispatched = append(into.dispatched, from.dispatched...)
 	for _, ext := range from.extens {
 		e.dropExten(ext, from)
 		e.byExten[ext] = append(e.byExten[ext], into)

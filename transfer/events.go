@@ -14,7 +14,9 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 		if ev.ReplaceChannel != nil {
 			// A channel swapped in by Asterisk's own (core mode) transfer,
 			// never a new call.
-			return []string{ev.Channel.ID, ev.ReplaceChannel.ID}, nil
+			return []string{ev.ReplaceChannel.ID}, legReplaced{
+				oldID: ev.ReplaceChannel.ID, newID: ev.Channel.ID, newName: ev.Channel.Name,
+			}
 		}
 		return []string{ev.Channel.ID}, callArrived{
 			channelID:   ev.Channel.ID,
@@ -58,6 +60,13 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 			req.consultID = ev.ReferTo.DestinationChannel.ID
 		}
 		return []string{req.transfererID, req.consultID, req.transfereeID}, req
+	case *ari.BridgeAttendedTransfer:
+		in := nativeAttended{result: ev.Result, destinationType: ev.DestinationType}
+		if ev.DestinationLinkFirstLeg != nil && ev.DestinationLinkSecondLeg != nil {
+			in.links = [2]string{ev.DestinationLinkFirstLeg.ID, ev.DestinationLinkSecondLeg.ID}
+		}
+		ids := []string{in.links[0], in.links[1], ev.TransfererFirstLeg.ID}
+		return ids, in
 	case *ari.ChannelDtmfReceived:
 		return []string{ev.Channel.ID}, dtmfReceived{channelID: ev.Channel.ID, digit: ev.Digit}
 	case *ari.ChannelHold:

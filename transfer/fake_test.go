@@ -41,6 +41,8 @@ type fakeAsterisk struct {
 	names     map[string]string // bridge id → name
 	calls     []string          // every command, in order
 	failOp    map[string]error  // op name → error to return
+	// localPartner links the halves of Local pairs (core transfers).
+	localPartner map[string]string
 }
 
 type fakeChannel struct {
@@ -67,6 +69,8 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		vars:      map[string]map[string]string{},
 		names:     map[string]string{},
 		failOp:    map[string]error{},
+
+		localPartner: map[string]string{},
 	}
 }
 
@@ -89,8 +93,8 @@ func (f *fakeAsterisk) CreateChannel(_ context.Context, spec ChannelSpec) error 
 	if err := f.record("create", spec.ID, spec.Endpoint); err != nil {
 		return err
 	}
-	if spec.Variables["PJSIP_TRANSFER_HANDLING()"] != "ari-only" {
-		f.t.Errorf("channel %s created without ari-only transfer handling", spec.Endpoint)
+	if h := spec.Variables["PJSIP_TRANSFER_HANDLING()"]; h != "ari-only" && h != "core" {
+		f.t.Errorf("channel %s created with transfer handling %q", spec.Endpoint, h)
 	}
 	if !f.endpoints[spec.Endpoint] {
 		// What Asterisk 22 answers for unknown and unregistered endpoints alike.
@@ -184,6 +188,9 @@ func (f *fakeAsterisk) Hangup(_ context.Context, id, reason string) error {
 	}
 	f.hungUp[id] = reason
 	f.gone(id, 16)
+	if partner := f.localPartner[id]; partner != "" && f.channels[partner] != nil {
+		f.gone(partner, 16) // a Local pair goes together
+	}
 	return nil
 }
 
@@ -476,6 +483,68 @@ func (f *fakeAsterisk) attendedRefers(transferer, transferee, consult, target st
 		ev.ReferTo.ConnectedChannel = &ari.Channel{ID: target}
 	}
 	f.events <- ev
+}
+
+// localPair creates the two halves of a Local channel dialling exten
+// (core transfer handling) and returns their ids and names.
+func (f *fakeAsterisk) localPair(exten string) (id1, name1, id2, name2 string) {
+	n := len(f.localPartner)/2 + 1
+	base := fmt.Sprintf("Local/%s@transferd-transfer-%08d", exten, n)
+	id1, id2 = fmt.Sprintf("L%d-1", n), fmt.Sprintf("L%d-2", n)
+	f.channels[id1] = &fakeChannel{id: id1, endpoint: "Local", state: "Up"}
+	f.channels[id2] = &fakeChannel{id: id2, endpoint: "Local", state: "Up"}
+	f.localPartner[id1], f.localPartner[id2] = id2, id1
+	return id1, base + ";1", id2, base + ";2"
+}
+
+// swapLocked puts channel in old's place in old's bridge, as Asterisk's
+// own transfers do, and raises the StasisStart with replace_channel.
+func (f *fakeAsterisk) swapLocked(old, id, name string) {
+	for _, members := range f.bridges {
+		if members[old] {
+			delete(members, old)
+			members[id] = true
+		}
+	}
+	f.events <- &ari.StasisStart{Channel: ari.Channel{ID: id, Name: name, State: "Up"}, ReplaceChannel: &ari.Channel{ID: old}}
+}
+
+// coreBlindTransfers: Asterisk itself performs the blind REFER of the
+// phone of transferer to exten (core handling): the phone is told at once,
+// a Local channel takes its place in the bridge, its other half waits in
+// the dialplan.
+func (f *fakeAsterisk) coreBlindTransfers(transferer, exten string) (local1, local2 string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events <- &ari.ChannelUnhold{Channel: ari.Channel{ID: transferer, State: "Up"}}
+	id1, name1, id2, _ := f.localPair(exten)
+	f.swapLocked(transferer, id1, name1)
+	return id1, id2
+}
+
+// coreAttendedTransfers: Asterisk itself performs the REFER with Replaces
+// of the phone of x1 naming its consultation leg b2 (core handling): a
+// Local pair replaces both legs, Asterisk hangs up b2 and raises
+// BridgeAttendedTransfer. x1's phone hangs up by itself, later. With
+// partner false the consultation's half never shows up.
+func (f *fakeAsterisk) coreAttendedTransfers(x1, b2 string, partner bool) (local1, local2 string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id1, name1, id2, name2 := f.localPair("_attended")
+	if partner {
+		f.swapLocked(b2, id2, name2)
+	}
+	f.swapLocked(x1, id1, name1)
+	if f.channels[b2] != nil {
+		f.gone(b2, 16)
+	}
+	f.events <- &ari.BridgeAttendedTransfer{
+		Result: "Success", DestinationType: "link",
+		TransfererFirstLeg:      ari.Channel{ID: x1},
+		TransfererSecondLeg:     ari.Channel{ID: b2},
+		DestinationLinkFirstLeg: &ari.Channel{ID: id1}, DestinationLinkSecondLeg: &ari.Channel{ID: id2},
+	}
+	return id1, id2
 }
 
 // keys: the phone of a channel sends DTMF digits.

@@ -9,7 +9,8 @@ import (
 // FuzzPhonesAgainstTheEngine drives the engine with arbitrary sequences of
 // what phones do — calls, answers, hangups, holds, DTMF, REFERs to any
 // destination (garbage, very long, unusual characters), REFERs with
-// Replaces naming any channel — in any order. Whatever happens, nothing may
+// Replaces naming any channel, transfers Asterisk performs itself (core
+// handling) — in any order. Whatever happens, nothing may
 // panic, and once every phone has hung up nothing transferd created may be
 // left in Asterisk.
 func FuzzPhonesAgainstTheEngine(f *testing.F) {
@@ -17,6 +18,8 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 	f.Add([]byte{0, 1, 4, 6, 1, 7, 8}, "*8103#")
 	f.Add([]byte{0, 1, 3, 0, 1, 9, 2, 2}, "0900\x00;;<sip:evil@x>")
 	f.Add([]byte{0, 0, 1, 1, 4, 9, 6, 7, 2, 3}, "*8")
+	f.Add([]byte{0, 1, 10, 0, 1, 2}, "103")
+	f.Add([]byte{0, 1, 4, 0, 1, 11, 1, 2}, "x")
 	f.Fuzz(func(t *testing.T, script []byte, dest string) {
 		if len(script) > 64 {
 			script = script[:64]
@@ -36,7 +39,7 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 			if i+1 < len(script) {
 				arg = script[i+1]
 			}
-			switch op % 10 {
+			switch op % 12 {
 			case 0: // a phone calls an extension
 				id := "P" + string(rune('a'+i%26))
 				fa.phoneCalls(id, "10"+string(rune('1'+arg%4)), "10"+string(rune('1'+(arg/4)%5)))
@@ -70,6 +73,10 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 				fa.keys(pick(arg), "*8")
 			case 9:
 				time.Sleep(time.Millisecond)
+			case 10:
+				fa.coreBlindTransfers(pick(arg), dest)
+			case 11:
+				fa.coreAttendedTransfers(pick(arg), pick(arg+1), arg%2 == 0)
 			}
 		}
 		// Everybody hangs up; voicemail callers are in the dialplan (gone

@@ -38,6 +38,23 @@ type transferRequested struct {
 	consultID    string // attended: the transferer's consultation channel
 }
 
+// legReplaced: Asterisk swapped a channel of its own (a Local channel) in
+// for one of the call's channels: a transfer Asterisk performs itself
+// (core transfer handling).
+type legReplaced struct {
+	oldID   string
+	newID   string
+	newName string // "Local/103@transferd-transfer-00000005;1"
+}
+
+// nativeAttended: Asterisk completed an attended transfer itself (core
+// handling), linking the transferer's two bridges with a Local pair.
+type nativeAttended struct {
+	result          string    // "Success" when Asterisk did it
+	destinationType string    // "link" (two bridges) or "application" (a bridge and a ringing call)
+	links           [2]string // the Local pair's channel ids, for "link"
+}
+
 // dtmfReceived: a digit arrived on a channel in the call's bridge.
 type dtmfReceived struct{ channelID, digit string }
 
@@ -55,6 +72,8 @@ func (legAnswered) inputName() string       { return "answered" }
 func (dialEnded) inputName() string         { return "dial-ended" }
 func (legGone) inputName() string           { return "hung-up" }
 func (transferRequested) inputName() string { return "transfer-requested" }
+func (legReplaced) inputName() string       { return "replaced" }
+func (nativeAttended) inputName() string    { return "native-attended-transfer" }
 func (dtmfReceived) inputName() string      { return "dtmf" }
 func (holdChanged) inputName() string       { return "hold" }
 func (playbackFinished) inputName() string  { return "playback-finished" }

@@ -49,6 +49,9 @@ type Config struct {
 		NoAnswer string `mapstructure:"no_answer"`
 		// TransfererHangup: "complete" or "recall" (see transfer.Config).
 		TransfererHangup string `mapstructure:"transferer_hangup"`
+		// CoreExtensions: phones whose REFERs Asterisk handles itself.
+		CoreExtensions string `mapstructure:"core_extensions"`
+		Context        string `mapstructure:"context"`
 	} `mapstructure:"transfer"`
 	Voicemail struct {
 		Context        string        `mapstructure:"context"`
@@ -92,6 +95,8 @@ var defaults = map[string]any{
 	"calls.no_answer":            transfer.NoAnswerVoicemail,
 	"transfer.no_answer":         transfer.NoAnswerVoicemail,
 	"transfer.transferer_hangup": transfer.TransfererHangupComplete,
+	"transfer.core_extensions":   "",
+	"transfer.context":           transfer.DefaultTransferContext,
 	"voicemail.context":          transfer.DefaultVoicemailContext,
 	"voicemail.mailbox_context":  transfer.DefaultMailboxContext,
 	"voicemail.code":             transfer.DefaultVoicemailCode,
@@ -239,6 +244,8 @@ func (c *Config) Engine() transfer.Config {
 		NoAnswer:          c.Calls.NoAnswer,
 		TransferNoAnswer:  c.Transfer.NoAnswer,
 		TransfererHangup:  c.Transfer.TransfererHangup,
+		CoreExtensions:    c.Transfer.CoreExtensions,
+		TransferContext:   c.Transfer.Context,
 		VoicemailContext:  c.Voicemail.Context,
 		MailboxContext:    c.Voicemail.MailboxContext,
 		VoicemailCode:     c.Voicemail.Code,
