@@ -903,7 +903,11 @@ func (b *bed) get(path string) (int, string) {
 }
 
 func TestMetricsCountATransferTheTestPerformed(t *testing.T) {
-	b := newBed(t, nil, "101", "102", "103")
+	inEachMode(t, testMetricsCountATransferTheTestPerformed)
+}
+
+func testMetricsCountATransferTheTestPerformed(t *testing.T, mode string) {
+	b := newBed(t, inMode(mode, nil), "101", "102", "103")
 	const completed = `transferd_transfers_total{kind="blind",outcome="completed"} 1`
 	if _, body := b.get("/metrics"); strings.Contains(body, completed) {
 		t.Fatal("a transfer is counted before any happened")
@@ -922,7 +926,26 @@ func TestMetricsCountATransferTheTestPerformed(t *testing.T) {
 		t.Errorf("/metrics does not show the one active call:\n%s", grepLines(body, "transferd_active_calls"))
 	}
 	a.Hangup(b.ctx)
-	in.WaitEnded(b.ctx)
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.eventuallyMetric("transferd_active_calls 0")
+}
+
+// eventuallyMetric waits until /metrics shows line.
+func (b *bed) eventuallyMetric(line string) {
+	b.t.Helper()
+	for {
+		_, body := b.get("/metrics")
+		if strings.Contains(body, line) {
+			return
+		}
+		select {
+		case <-b.ctx.Done():
+			b.t.Fatalf("/metrics never shows %q:\n%s", line, grepLines(body, "transferd_"))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func grepLines(text, prefix string) string {
