@@ -56,7 +56,8 @@ func (b *bed) startProcess() (kill func()) {
 	cmd := exec.Command(os.Args[0], "--log-level", "debug", "--log-format", "console")
 	cmd.Env = append(os.Environ(), "TRANSFERD_E2E_RUN_MAIN=1",
 		"TRANSFERD_ARI_URL="+b.sb.ARIURL, "TRANSFERD_ARI_USERNAME="+b.sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+b.sb.ARIPassword,
-		"TRANSFERD_HTTP_LISTEN="+b.cfg.HTTP.Listen, "TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String())
+		"TRANSFERD_HTTP_LISTEN="+b.cfg.HTTP.Listen, "TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String(),
+		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+b.cfg.Transfer.CoreExtensions)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -1023,15 +1024,20 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 }
 
 func TestKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.T) {
-	// Passes alone; once, under the whole suite's parallel load, Asterisk
-	// 22.10.1 answered the REFER with 202 but raised its ChannelTransfer
-	// only when the phones hung up three minutes later (compare the open
-	// ari-only deadlock report #2166). Until that is understood (pjsip
-	// logger on a failing run), it runs only when asked for.
-	if os.Getenv("TRANSFERD_E2E_SLOW") != "1" {
-		t.Skip("set TRANSFERD_E2E_SLOW=1: see the comment (Asterisk REFER stall under load)")
+	inEachMode(t, testKilledDuringAnAttendedConsultationTheTransferStillCompletes)
+}
+
+func testKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.T, mode string) {
+	// In ari-only mode this passes alone about two runs in three: in the
+	// third, Asterisk 22.10.1 answers the REFER after the restart with 202
+	// but raises no ChannelTransfer (nothing in transferd's debug log, no
+	// SIP subscription, no queued PJSIP task; once under load it came three
+	// minutes later when the phones hung up; compare the open ari-only
+	// deadlock report #2166). Core handling does not depend on that event.
+	if mode == "ari-only" && os.Getenv("TRANSFERD_E2E_SLOW") != "1" {
+		t.Skip("set TRANSFERD_E2E_SLOW=1: see the comment (Asterisk REFER stall after the restart)")
 	}
-	b := newBed(t, nil, "101", "102", "103")
+	b := newBed(t, inMode(mode, nil), "101", "102", "103")
 	kill := b.startProcess()
 	a, first, second, colleague := b.consult(true)
 	kill()
