@@ -23,6 +23,8 @@ type SnapshotChannel struct {
 	Exten                    string // the dialled extension (dialplan exten)
 	// Call is the channel's TRANSFERD_CALL variable: the call it belongs to.
 	Call string
+	// Holding: the channel's phone has the call on hold (TRANSFERD_HOLD).
+	Holding bool
 }
 
 // SnapshotBridge is a bridge of the application's.
@@ -97,6 +99,9 @@ func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChan
 	e.claim(bridge, c)
 	for _, ch := range append(append([]SnapshotChannel(nil), members...), others...) {
 		e.claim(ch.ID, c)
+		// Indexed before any owner runs: a call adopted first must find
+		// this one (a transferer hanging up during its consultation).
+		e.noteExten(c.adoptedExten(ch), c)
 	}
 	c.box.put(adoption{bridge: bridge, members: members, others: others})
 	e.wg.Add(1)
@@ -104,6 +109,20 @@ func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChan
 		defer e.wg.Done()
 		c.run(e.ctx)
 	}()
+}
+
+// createdHere reports whether transferd created the channel for this call.
+func (c *call) createdHere(channelID string) bool {
+	return strings.HasPrefix(channelID, c.e.cfg.App+"-"+c.id+"-")
+}
+
+// adoptedExten is the extension of an adopted channel's phone: the
+// endpoint transferd dialled, or the caller's number.
+func (c *call) adoptedExten(ch SnapshotChannel) string {
+	if c.createdHere(ch.ID) {
+		return extenFromChannelName(ch.Name)
+	}
+	return ch.CallerNumber
 }
 
 // adoption is a call's state as found in Asterisk.
@@ -126,12 +145,9 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 	c.bridge = a.bridge
 	c.seq = 1000 // ids this owner creates must not collide with its predecessor's
 	legOf := func(ch SnapshotChannel, inBridge bool) *leg {
-		created := strings.HasPrefix(ch.ID, c.e.cfg.App+"-"+c.id+"-")
-		exten := ch.CallerNumber
-		if created {
-			exten = extenFromChannelName(ch.Name)
-		}
-		return &leg{id: ch.ID, role: "caller", exten: exten, name: ch.CallerName, created: created, inBridge: inBridge, answered: ch.State == "Up"}
+		created := c.createdHere(ch.ID)
+		return &leg{id: ch.ID, role: "caller", exten: c.adoptedExten(ch), name: ch.CallerName, created: created, inBridge: inBridge,
+			answered: ch.State == "Up", holding: ch.Holding}
 	}
 	// members: in the bridge; outside: a party (not created by transferd)
 	// out of the bridge; up, ringing: legs transferd dialled, answered or not.
@@ -151,9 +167,6 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		}
 	}
 	all := append(append(append(append([]*leg(nil), members...), outside...), up...), ringing...)
-	for _, l := range all {
-		c.e.noteExten(l.exten, c)
-	}
 	c.log.Info("adopting call", zap.Int("in_bridge", len(members)), zap.Int("outside", len(outside)),
 		zap.Int("answered_outside", len(up)), zap.Int("ringing", len(ringing)))
 	extra := func(keep ...*leg) []*leg {

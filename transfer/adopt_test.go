@@ -47,6 +47,20 @@ func TestAdoptionAfterRestart(t *testing.T) {
 			},
 		},
 		{
+			name: "consultation: the transferer hanging up the held call completes the transfer (hold state survives)",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				x1, _, k := consulting(t, f, true)
+				f.eventually("hold remembered in Asterisk", func() bool { return f.vars[x1][holdVariable] == "1" })
+				return x1, k
+			},
+			after: func(t *testing.T, f *fakeAsterisk, x1, k string) {
+				f.hangsUp(x1)
+				f.eventually("A and 103 talk", func() bool { return bridgedLocked(f, "A", k) && f.channels["B2"] == nil })
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
 			name: "blind transfer ringing: still rings with ringback, connects on answer",
 			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
 				_, x1 := talking(t, f)

@@ -129,9 +129,10 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 			continue
 		}
 		call, _ := a.c.Variable(ctx, ch.ID, "TRANSFERD_CALL") // unset: ""
+		hold, _ := a.c.Variable(ctx, ch.ID, holdVariable)
 		snap.Channels = append(snap.Channels, SnapshotChannel{
 			ID: ch.ID, Name: ch.Name, State: ch.State, CallerNumber: ch.Caller.Number, CallerName: ch.Caller.Name,
-			Exten: ch.Dialplan.Exten, Call: call,
+			Exten: ch.Dialplan.Exten, Call: call, Holding: hold == "1",
 		})
 	}
 	bridges, err := a.c.Bridges(ctx)

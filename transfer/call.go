@@ -190,6 +190,7 @@ func (c *call) step(ctx context.Context, in input) {
 		// holds, for a transferer who hangs up during a consultation.
 		if l := c.legByID(in.channelID); l != nil {
 			l.holding = in.onHold
+			c.rememberHold(ctx, l)
 		}
 		c.log.Info("hold", zap.String("channel", in.channelID), zap.Bool("on_hold", in.onHold))
 	case handOverRequest:
@@ -212,6 +213,23 @@ func (c *call) step(ctx context.Context, in input) {
 	if c.state != before {
 		c.log.Info("transition", zap.String("from", before.String()),
 			zap.String("input", in.inputName()), zap.String("to", c.state.String()))
+	}
+}
+
+// holdVariable keeps a phone's hold state on its channel in Asterisk: ARI
+// does not report it, and a successor adopting the call needs it (a
+// transferer hanging up while holding completes a transfer).
+const holdVariable = "TRANSFERD_HOLD"
+
+func (c *call) rememberHold(ctx context.Context, l *leg) {
+	value := "0"
+	if l.holding {
+		value = "1"
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.SetVariable(cctx, l.id, holdVariable, value); err != nil && !isGone(err) {
+		c.log.Warn("remember hold state failed", zap.String("channel", l.id), zap.Error(err))
 	}
 }
 
