@@ -242,6 +242,18 @@ func (b *bed) hears(who string, c *sipphone.Call, ext string) {
 	}
 }
 
+// talkThenHangUp checks that two phones hear each other, then that when
+// the first hangs up the second's call ends: the tail of most tests.
+func (b *bed) talkThenHangUp(firstExt string, first *sipphone.Call, secondExt string, second *sipphone.Call) {
+	b.t.Helper()
+	b.hears(firstExt, first, secondExt)
+	b.hears(secondExt, second, firstExt)
+	first.Hangup(b.ctx)
+	if err := second.WaitEnded(b.ctx); err != nil {
+		b.t.Fatalf("%s's call does not end after %s hung up: %v", secondExt, firstExt, err)
+	}
+}
+
 // hearsMusic waits until who hears a second of sound that is nobody's voice.
 func (b *bed) hearsMusic(who string, c *sipphone.Call) {
 	b.t.Helper()
@@ -297,12 +309,7 @@ func TestHoldGivesTheOtherPartyMusicUntilResumed(t *testing.T) {
 	if err := c.Unhold(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.hears("101", a, "102")
-	b.hears("102", c, "101")
-	a.Hangup(b.ctx)
-	if err := c.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("101", a, "102", c)
 }
 
 func TestCallToBusyExtensionGivesBusy(t *testing.T) {
@@ -423,12 +430,7 @@ func testBlindTransferAnsweredCallerTalksToTarget(t *testing.T, mode string) {
 	if err := in.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.hears("101", a, "103")
-	b.hears("103", in, "101")
-	a.Hangup(b.ctx)
-	if err := in.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("101", a, "103", in)
 }
 
 func TestBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T) { inEachMode(t, testBlindTransferToRefusedOrUnknownDestinationKeepsTheCall) }
@@ -455,12 +457,7 @@ func testBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T, mo
 			if err := c.Unhold(b.ctx); err != nil {
 				t.Fatal(err)
 			}
-			b.hears("101", a, "102")
-			b.hears("102", c, "101")
-			a.Hangup(b.ctx)
-			if err := c.WaitEnded(b.ctx); err != nil {
-				t.Fatal(err)
-			}
+			b.talkThenHangUp("101", a, "102", c)
 		})
 	}
 }
@@ -511,12 +508,7 @@ func testBlindTransferRecallRingsTheTransfererBack(t *testing.T, mode string) {
 	if err := back.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.hears("101", a, "102")
-	b.hears("102", back, "101")
-	back.Hangup(b.ctx)
-	if err := a.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("102", back, "101", a)
 }
 
 func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) { inEachMode(t, testBlindTransferCallerHangsUpWhileTargetRings) }
@@ -630,12 +622,7 @@ func testAttendedTransferCompletedWhileColleagueRings(t *testing.T, mode string)
 	if err := in.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.hears("101", a, "103")
-	b.hears("103", in, "101")
-	a.Hangup(b.ctx)
-	if err := in.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("101", a, "103", in)
 }
 
 func TestAttendedTransferResume(t *testing.T) { inEachMode(t, testAttendedTransferResume) }
@@ -664,12 +651,7 @@ func testAttendedTransferResume(t *testing.T, mode string) {
 			if err := first.Unhold(b.ctx); err != nil {
 				t.Fatal(err)
 			}
-			b.hears("101", a, "102")
-			b.hears("102", first, "101")
-			a.Hangup(b.ctx)
-			if err := first.WaitEnded(b.ctx); err != nil {
-				t.Fatal(err)
-			}
+			b.talkThenHangUp("101", a, "102", first)
 		})
 	}
 }
@@ -686,10 +668,7 @@ func testAttendedTransferTransfererHangsUp(t *testing.T, mode string) {
 				if err := second.WaitEnded(b.ctx); err != nil {
 					t.Fatalf("102's consultation leg is not hung up: %v", err)
 				}
-				b.hears("101", a, "103")
-				b.hears("103", colleague.incoming, "101")
-				a.Hangup(b.ctx)
-				colleague.incoming.WaitEnded(b.ctx)
+				b.talkThenHangUp("101", a, "103", colleague.incoming)
 				return
 			}
 			if err := colleague.incoming.WaitEnded(b.ctx); err != nil {
@@ -702,10 +681,7 @@ func testAttendedTransferTransfererHangsUp(t *testing.T, mode string) {
 			}
 			b.hearsMusic("101 (ringback during the recall)", a)
 			back.Answer(b.ctx)
-			b.hears("101", a, "102")
-			b.hears("102", back, "101")
-			back.Hangup(b.ctx)
-			a.WaitEnded(b.ctx)
+			b.talkThenHangUp("102", back, "101", a)
 		})
 	}
 }
@@ -732,10 +708,7 @@ func testAttendedTransferCallerHangsUpWhileHeld(t *testing.T, mode string) {
 	} else if sipphone.StatusCode(err) < 400 {
 		t.Fatalf("REFER: %v", err)
 	}
-	b.hears("102", second, "103")
-	b.hears("103", colleague.incoming, "102")
-	second.Hangup(b.ctx)
-	colleague.incoming.WaitEnded(b.ctx)
+	b.talkThenHangUp("102", second, "103", colleague.incoming)
 }
 
 func TestAttendedTransferReplacingAnotherPhonesCallIsRefused(t *testing.T) { inEachMode(t, testAttendedTransferReplacingAnotherPhonesCallIsRefused) }
@@ -858,10 +831,7 @@ func testVoicemailTransferToInvalidMailbox(t *testing.T, mode string) {
 			t.Fatal(err)
 		}
 		b.hearsMusic("102 (the invalid-mailbox prompt)", c)
-		b.hears("101", a, "102")
-		b.hears("102", c, "101")
-		a.Hangup(b.ctx)
-		c.WaitEnded(b.ctx)
+		b.talkThenHangUp("101", a, "102", c)
 	})
 	t.Run("user hung up: the caller reaches the user's own mailbox", func(t *testing.T) {
 		b := newBed(t, inMode(mode, nil), "101", "102")
@@ -883,10 +853,7 @@ func testVoicemailTransferToInvalidMailbox(t *testing.T, mode string) {
 			t.Fatalf("102's phone is told %d (%v), want a failure", code, err)
 		}
 		c.Unhold(b.ctx)
-		b.hears("101", a, "102")
-		b.hears("102", c, "101")
-		a.Hangup(b.ctx)
-		c.WaitEnded(b.ctx)
+		b.talkThenHangUp("101", a, "102", c)
 	})
 }
 
@@ -1015,12 +982,7 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	c.Hangup(b.ctx)
 	in := b.rings("103")
 	in.Answer(b.ctx)
-	b.hears("101", a, "103")
-	b.hears("103", in, "101")
-	a.Hangup(b.ctx)
-	if err := in.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("101", a, "103", in)
 }
 
 func TestKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.T) {
@@ -1050,12 +1012,7 @@ func testKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.
 		t.Fatal(err)
 	}
 	b.told(tr, 200)
-	b.hears("101", a, "103")
-	b.hears("103", colleague.incoming, "101")
-	a.Hangup(b.ctx)
-	if err := colleague.incoming.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("101", a, "103", colleague.incoming)
 }
 
 func TestKilledDuringABlindTransferTheTargetStillConnects(t *testing.T) {
@@ -1070,12 +1027,7 @@ func TestKilledDuringABlindTransferTheTargetStillConnects(t *testing.T) {
 	waitAppRegistered(b.ctx, t, b.sb, "transferd")
 	b.hearsMusic("101 (ringback after adoption)", a)
 	in.Answer(b.ctx)
-	b.hears("101", a, "103")
-	b.hears("103", in, "101")
-	in.Hangup(b.ctx)
-	if err := a.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("103", in, "101", a)
 }
 
 func TestAsteriskRestartForgetsCallsAndNewCallsWork(t *testing.T) {
@@ -1111,10 +1063,5 @@ func TestAsteriskRestartForgetsCallsAndNewCallsWork(t *testing.T) {
 		}
 	}
 	a, c = b.call("101", "102")
-	b.hears("101", a, "102")
-	b.hears("102", c, "101")
-	a.Hangup(b.ctx)
-	if err := c.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.talkThenHangUp("101", a, "102", c)
 }
