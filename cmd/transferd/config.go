@@ -77,6 +77,9 @@ type Config struct {
 		// Listen is the address of /metrics, /healthz and /readyz;
 		// loopback unless an operator opens it; "" turns them off.
 		Listen string `mapstructure:"listen"`
+		// Pprof serves Go's profiler under /debug/pprof/ on the same
+		// address, to find where CPU and memory go under load.
+		Pprof bool `mapstructure:"pprof"`
 	} `mapstructure:"http"`
 }
 
@@ -105,6 +108,7 @@ var defaults = map[string]any{
 	"log.level":                  "info",
 	"log.format":                 "auto",
 	"http.listen":                "127.0.0.1:9570",
+	"http.pprof":                 false,
 	"api.token":                  "",
 	"api.token_file":             "",
 }

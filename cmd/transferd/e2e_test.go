@@ -433,7 +433,9 @@ func testBlindTransferAnsweredCallerTalksToTarget(t *testing.T, mode string) {
 	b.talkThenHangUp("101", a, "103", in)
 }
 
-func TestBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T) { inEachMode(t, testBlindTransferToRefusedOrUnknownDestinationKeepsTheCall) }
+func TestBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T) {
+	inEachMode(t, testBlindTransferToRefusedOrUnknownDestinationKeepsTheCall)
+}
 
 func testBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T, mode string) {
 	for _, tt := range []struct {
@@ -462,7 +464,9 @@ func testBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T, mo
 	}
 }
 
-func TestBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T) { inEachMode(t, testBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail) }
+func TestBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T) {
+	inEachMode(t, testBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail)
+}
 
 func testBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T, mode string) {
 	for _, busy := range []bool{true, false} {
@@ -489,7 +493,9 @@ func testBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T, m
 	}
 }
 
-func TestBlindTransferRecallRingsTheTransfererBack(t *testing.T) { inEachMode(t, testBlindTransferRecallRingsTheTransfererBack) }
+func TestBlindTransferRecallRingsTheTransfererBack(t *testing.T) {
+	inEachMode(t, testBlindTransferRecallRingsTheTransfererBack)
+}
 
 func testBlindTransferRecallRingsTheTransfererBack(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, func(c *Config) {
@@ -511,7 +517,9 @@ func testBlindTransferRecallRingsTheTransfererBack(t *testing.T, mode string) {
 	b.talkThenHangUp("102", back, "101", a)
 }
 
-func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) { inEachMode(t, testBlindTransferCallerHangsUpWhileTargetRings) }
+func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) {
+	inEachMode(t, testBlindTransferCallerHangsUpWhileTargetRings)
+}
 
 func testBlindTransferCallerHangsUpWhileTargetRings(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, nil), "101", "102", "103")
@@ -548,7 +556,9 @@ func (b *bed) consult(answer bool) (a, first, second *sipphone.Call, colleague *
 	return a, first, second, &r
 }
 
-func TestAttendedTransferCompletedCallerTalksToColleague(t *testing.T) { inEachMode(t, testAttendedTransferCompletedCallerTalksToColleague) }
+func TestAttendedTransferCompletedCallerTalksToColleague(t *testing.T) {
+	inEachMode(t, testAttendedTransferCompletedCallerTalksToColleague)
+}
 
 func testAttendedTransferCompletedCallerTalksToColleague(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, nil), "101", "102", "103")
@@ -583,7 +593,9 @@ func testAttendedTransferCompletedCallerTalksToColleague(t *testing.T, mode stri
 	}
 }
 
-func TestAttendedTransferCompletedWhileColleagueRings(t *testing.T) { inEachMode(t, testAttendedTransferCompletedWhileColleagueRings) }
+func TestAttendedTransferCompletedWhileColleagueRings(t *testing.T) {
+	inEachMode(t, testAttendedTransferCompletedWhileColleagueRings)
+}
 
 func testAttendedTransferCompletedWhileColleagueRings(t *testing.T, mode string) {
 	if mode == "core" {
@@ -656,7 +668,9 @@ func testAttendedTransferResume(t *testing.T, mode string) {
 	}
 }
 
-func TestAttendedTransferTransfererHangsUp(t *testing.T) { inEachMode(t, testAttendedTransferTransfererHangsUp) }
+func TestAttendedTransferTransfererHangsUp(t *testing.T) {
+	inEachMode(t, testAttendedTransferTransfererHangsUp)
+}
 
 func testAttendedTransferTransfererHangsUp(t *testing.T, mode string) {
 	for _, mode := range []string{"complete", "recall"} {
@@ -686,7 +700,9 @@ func testAttendedTransferTransfererHangsUp(t *testing.T, mode string) {
 	}
 }
 
-func TestAttendedTransferCallerHangsUpWhileHeld(t *testing.T) { inEachMode(t, testAttendedTransferCallerHangsUpWhileHeld) }
+func TestAttendedTransferCallerHangsUpWhileHeld(t *testing.T) {
+	inEachMode(t, testAttendedTransferCallerHangsUpWhileHeld)
+}
 
 func testAttendedTransferCallerHangsUpWhileHeld(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, nil), "101", "102", "103")
@@ -711,7 +727,9 @@ func testAttendedTransferCallerHangsUpWhileHeld(t *testing.T, mode string) {
 	b.talkThenHangUp("102", second, "103", colleague.incoming)
 }
 
-func TestAttendedTransferReplacingAnotherPhonesCallIsRefused(t *testing.T) { inEachMode(t, testAttendedTransferReplacingAnotherPhonesCallIsRefused) }
+func TestAttendedTransferReplacingAnotherPhonesCallIsRefused(t *testing.T) {
+	inEachMode(t, testAttendedTransferReplacingAnotherPhonesCallIsRefused)
+}
 
 func testAttendedTransferReplacingAnotherPhonesCallIsRefused(t *testing.T, mode string) {
 	if mode == "core" {
@@ -821,7 +839,9 @@ func testVoicemailTransferByREFER(t *testing.T, mode string) {
 	}
 }
 
-func TestVoicemailTransferToInvalidMailbox(t *testing.T) { inEachMode(t, testVoicemailTransferToInvalidMailbox) }
+func TestVoicemailTransferToInvalidMailbox(t *testing.T) {
+	inEachMode(t, testVoicemailTransferToInvalidMailbox)
+}
 
 func testVoicemailTransferToInvalidMailbox(t *testing.T, mode string) {
 	t.Run("user on the line hears it and the call resumes", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -128,7 +129,14 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		return err
 	}
 	rest := &api{engine: engine, token: cfg.API.Token, events: events, log: log.Named("api")}
-	stopHTTP, err := o.serveHTTP(ctx, cfg.HTTP.Listen, rest.routes)
+	routes := rest.routes
+	if cfg.HTTP.Pprof {
+		routes = func(mux *http.ServeMux) {
+			rest.routes(mux)
+			servePprof(mux)
+		}
+	}
+	stopHTTP, err := o.serveHTTP(ctx, cfg.HTTP.Listen, routes)
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}

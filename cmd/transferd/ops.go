@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -137,6 +138,15 @@ func (o *ops) handler(extra func(*http.ServeMux)) http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	return mux
+}
+
+// servePprof adds Go's profiler (http.pprof): CPU, heap, goroutines.
+func servePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // serveHTTP runs the operator endpoints on addr until ctx ends. An empty
