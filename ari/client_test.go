@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestErrorsCarryStatusAndAsteriskMessageAndMatchSentinels(t *testing.T) {
@@ -95,5 +98,45 @@ func TestCredentialsNeverAppearInErrors(t *testing.T) {
 	}
 	if _, err := New(Config{URL: "http://u:topsecret@pbx:8088", App: "a"}); err == nil || strings.Contains(err.Error(), "topsecret") {
 		t.Errorf("credentials in URL: %v", err)
+	}
+}
+
+// Many calls at once must share a bounded set of kept-alive connections:
+// opening one per request made Asterisk's HTTP server churn through
+// thousands of connections under load (see maxConns).
+func TestConcurrentRequestsReuseABoundedSetOfConnections(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // a busy Asterisk
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, _ := New(Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd"})
+	var wg sync.WaitGroup
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 100; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Ring(context.Background(), "A"); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened > maxConns {
+		t.Errorf("500 requests, 100 at a time, opened %d connections; want at most %d", opened, maxConns)
 	}
 }

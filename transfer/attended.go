@@ -250,8 +250,13 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 		zap.String("colleague", a.party.id), zap.String("consult_call", a.callID))
 
 	// The transferer's first leg leaves the held call: the transferee no
-	// longer hears its hold music.
+	// longer hears its hold music. Asterisk stops that music when the
+	// holding channel leaves; once in 150 transfers under load it did not
+	// (load harness), so transferd stops it too.
 	c.leaveBridge(ctx, c.bridge, transferer)
+	if transferer.holding {
+		c.stopMusic(ctx, transferee)
+	}
 	// The consultation bridge goes; the colleague joins the first bridge.
 	if a.party.inBridge {
 		c.leaveBridge(ctx, a.bridge, a.party)

@@ -477,6 +477,24 @@ func (sb *Sandbox) Stop(ctx context.Context) error {
 	return errors.New("sandbox: asterisk did not stop on 'core stop now'; killed it")
 }
 
+// PID is the process id of the running Asterisk, 0 when it is not running.
+// The start command execs (unshare without --fork, sh's exec, chroot's
+// exec) down to Asterisk, so the started process is Asterisk itself; the
+// load harness reads its CPU time from /proc/PID/stat.
+func (sb *Sandbox) PID() int {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.proc == nil || sb.proc.Process == nil {
+		return 0
+	}
+	select {
+	case <-sb.exited:
+		return 0
+	default:
+	}
+	return sb.proc.Process.Pid
+}
+
 // Restart stops Asterisk and starts it again with the same configuration
 // and ports, as an operator restarting the PBX would.
 func (sb *Sandbox) Restart(ctx context.Context) error {

@@ -346,6 +346,7 @@ func (c *Call) BlindTransfer(ctx context.Context, ext string) (*Transfer, error)
 	if err != nil {
 		return nil, err
 	}
+	c.p.subscribeEarly(c)
 	res, err := c.p.do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, err)
@@ -373,6 +374,7 @@ func (c *Call) AttendedTransfer(ctx context.Context, consult *Call) (*Transfer, 
 	if err != nil {
 		return nil, err
 	}
+	c.p.subscribeEarly(c)
 	res, err := c.p.do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("sipphone %s: REFER with Replaces: %w", c.p.cfg.Ext, err)

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transferd/transferd/internal/sandbox"
+	"github.com/transferd/transferd/internal/sipphone"
+)
+
+// firstExt is the first extension of the load phones: four digits leave
+// the sandbox's three-digit demo phones alone (dialplan pattern _1XXX).
+const firstExt = 1000
+
+// maxLevel keeps every extension within 1000-1999.
+const maxLevel = 250
+
+// extensions lists the four phones of every scenario of the largest level;
+// each level uses the first 4×level of them.
+func extensions(maxConcurrent int) []string {
+	exts := make([]string, 0, 4*maxConcurrent)
+	for i := range 4 * maxConcurrent {
+		exts = append(exts, strconv.Itoa(firstExt+i))
+	}
+	return exts
+}
+
+// LevelResult is what one load level of one configuration measured.
+type LevelResult struct {
+	Config    string
+	Level     int // concurrent scenarios
+	Scenarios int
+	Succeeded int
+
+	BlindTried, BlindOK       int
+	AttendedTried, AttendedOK int
+	Blind, Attended           Latencies
+
+	Wall time.Duration // first scenario start to last scenario end
+
+	AsteriskCPU  time.Duration
+	TransferdCPU time.Duration // 0 for native
+	// HarnessCPU is this process's: the SIP phones' signalling and RTP
+	// compete with Asterisk and transferd for the same cores.
+	HarnessCPU time.Duration
+
+	// Transferd's RSS at the sample with the most active calls, and its
+	// live heap at the post-GC sample with the most, each minus its idle
+	// value before the level (0 for native).
+	PeakActiveCalls int
+	RSSDelta        int64
+	HeapActiveCalls int
+	HeapDelta       int64
+
+	// Left in Asterisk after the level (must be 0).
+	ChannelsLeft, BridgesLeft int
+
+	// Glares counts hold re-INVITEs answered 491 (and retried).
+	Glares int
+	// QueueWarnings counts Asterisk's warnings that the ARI application's
+	// event queue passed its high-water mark (events wait for transferd).
+	QueueWarnings int
+
+	// Err says why the level could not be measured to the end (Asterisk
+	// died, ...); Kernel holds the kernel's lines about Asterisk then.
+	Err    string
+	Kernel []string
+	// Console is the end of Asterisk's stdout/stderr then (glibc's
+	// "corrupted double-linked list" abort lands there, not in its log).
+	Console []string
+
+	// FailedSteps counts failures by step; Failures keeps the first few.
+	FailedSteps map[string]int
+	Failures    []string
+}
+
+// Transfers returns transfers attempted and succeeded.
+func (r LevelResult) Transfers() (tried, ok int) {
+	return r.BlindTried + r.AttendedTried, r.BlindOK + r.AttendedOK
+}
+
+// Failed reports whether anything in the level went wrong.
+func (r LevelResult) Failed() bool {
+	return r.Succeeded < r.Scenarios || r.ChannelsLeft+r.BridgesLeft > 0 || r.Err != ""
+}
+
+// levelOptions tune every level.
+type levelOptions struct {
+	stepTimeout time.Duration
+	hear        time.Duration
+	rampUp      time.Duration // scenarios start spread over this
+	logf        func(string, ...any)
+}
+
+// runLevel registers fresh phones (new SIP and RTP sockets, so late
+// retransmissions to a previous level's phones hit nothing) and runs n
+// scenarios at once.
+func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelResult, error) {
+	res := LevelResult{Config: t.name, Level: n, Scenarios: n, FailedSteps: map[string]int{}}
+	quartets, phones, err := registerPhones(ctx, t.sb, n)
+	defer func() { closePhones(phones) }() // after an early return
+	if err != nil {
+		return res, err
+	}
+	before, err := t.usage(ctx)
+	if err != nil {
+		return res, err
+	}
+	var idle Idle
+	if t.td != nil {
+		if idle, err = t.idle(ctx, time.Minute); err != nil {
+			return res, err
+		}
+	}
+	warningsBefore := t.queueWarnings()
+	kernelBefore := readKernelLog(ctx)
+	sampler := t.sampleDaemon(ctx)
+	start := time.Now()
+	outcomes := runScenarios(ctx, quartets, opts)
+	res.Wall = time.Since(start)
+	tally(&res, outcomes)
+	res.QueueWarnings = t.queueWarnings() - warningsBefore
+	after, err := t.usage(ctx)
+	peak := sampler.stop()
+	if err != nil {
+		res.Err = err.Error()
+		if t.sb.PID() == 0 {
+			// A segfault line names the crashing thread, not the process:
+			// take every Asterisk line the kernel logged during the level.
+			res.Kernel = KernelLines(strings.TrimPrefix(readKernelLog(ctx), kernelBefore), "asterisk[")
+			res.Console = t.consoleTail(3)
+		}
+		return res, err
+	}
+	res.AsteriskCPU = after.asteriskCPU - before.asteriskCPU
+	res.TransferdCPU = after.transferdCPU - before.transferdCPU
+	res.HarnessCPU = after.harnessCPU - before.harnessCPU
+	res.PeakActiveCalls, res.RSSDelta = peak.active, peak.rss-idle.RSS
+	res.HeapActiveCalls, res.HeapDelta = peak.heapActive, peak.heap-idle.HeapAlloc
+
+	closePhones(phones)
+	phones = nil
+	res.ChannelsLeft, res.BridgesLeft, err = t.waitEmpty(ctx, 15*time.Second)
+	if err != nil {
+		return res, fmt.Errorf("count leftovers: %w", err)
+	}
+	return res, nil
+}
+
+// tally adds the scenarios' outcomes to res.
+func tally(res *LevelResult, outcomes []outcome) {
+	var blind, attended []time.Duration
+	for _, o := range outcomes {
+		res.Glares += o.glares
+		if o.blindTried {
+			res.BlindTried++
+		}
+		if o.blind > 0 {
+			res.BlindOK++
+			blind = append(blind, o.blind)
+		}
+		if o.attendedTried {
+			res.AttendedTried++
+		}
+		if o.attended > 0 {
+			res.AttendedOK++
+			attended = append(attended, o.attended)
+		}
+		if o.step == "" {
+			res.Succeeded++
+			continue
+		}
+		res.FailedSteps[o.step]++
+		if len(res.Failures) < 5 {
+			// errors.Join separates with newlines; one failure, one line.
+			msg := strings.ReplaceAll(o.err.Error(), "\n", "; ")
+			res.Failures = append(res.Failures, o.step+": "+msg)
+		}
+	}
+	res.Blind, res.Attended = Summarize(blind), Summarize(attended)
+}
+
+// runScenarios starts the scenarios spread evenly over the ramp-up (a
+// hundred INVITEs in the same millisecond measure the UDP receive buffer,
+// not the PBX) and waits for all of them.
+func runScenarios(ctx context.Context, quartets []quartet, opts levelOptions) []outcome {
+	outcomes := make([]outcome, len(quartets))
+	gap := opts.rampUp / time.Duration(len(quartets))
+	var wg sync.WaitGroup
+	for i, q := range quartets {
+		s := &scenario{q: q, stepTimeout: opts.stepTimeout, hear: opts.hear}
+		wg.Go(func() { outcomes[i] = s.run(ctx) })
+		select {
+		case <-time.After(gap):
+		case <-ctx.Done():
+		}
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// registerPhones creates and registers 4n phones, a few at a time.
+func registerPhones(ctx context.Context, sb *sandbox.Sandbox, n int) ([]quartet, []*sipphone.Phone, error) {
+	exts := extensions(n)
+	tones := []float64{toneA, toneB, toneC, toneD}
+	phones := make([]*sipphone.Phone, len(exts))
+	errs := make([]error, len(exts))
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i, ext := range exts {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			phones[i], errs[i] = newPhone(ctx, sb, ext, tones[i%4])
+		})
+	}
+	wg.Wait()
+	var live []*sipphone.Phone
+	for _, p := range phones {
+		if p != nil {
+			live = append(live, p)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, live, fmt.Errorf("register phones: %w", err)
+	}
+	quartets := make([]quartet, n)
+	for i := range quartets {
+		quartets[i] = quartet{a: phones[4*i], b: phones[4*i+1], c: phones[4*i+2], d: phones[4*i+3],
+			extB: exts[4*i+1], extC: exts[4*i+2], extD: exts[4*i+3]}
+	}
+	return quartets, live, nil
+}
+
+func newPhone(ctx context.Context, sb *sandbox.Sandbox, ext string, tone float64) (*sipphone.Phone, error) {
+	p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, ToneHz: tone})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.Register(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// closePhones hangs up whatever is left and unregisters, in parallel.
+func closePhones(phones []*sipphone.Phone) {
+	var wg sync.WaitGroup
+	for _, p := range phones {
+		wg.Go(func() { p.Close() })
+	}
+	wg.Wait()
+}
+
+// usage is the CPU time the processes have used so far.
+type usage struct {
+	asteriskCPU, transferdCPU, harnessCPU time.Duration
+}
+
+func (t *target) usage(ctx context.Context) (usage, error) {
+	var u usage
+	var err error
+	pid := t.sb.PID()
+	if pid == 0 {
+		return u, fmt.Errorf("asterisk is not running any more (it exited or crashed; see %s/log and the kernel log)", t.sb.Dir)
+	}
+	if u.asteriskCPU, err = ProcessCPU(pid); err != nil {
+		return u, err
+	}
+	if u.harnessCPU, err = ProcessCPU(os.Getpid()); err != nil {
+		return u, err
+	}
+	if t.td == nil {
+		return u, nil
+	}
+	if u.transferdCPU, err = ProcessCPU(t.td.pid()); err != nil {
+		return u, err
+	}
+	return u, nil
+}
+
+// peakSample is transferd's memory at the most active calls seen.
+type peakSample struct {
+	active int
+	rss    int64 // at the sample with the most calls
+	// heapActive calls at the post-GC sample with the most calls, and its
+	// live heap: heap in use between collections is mostly garbage, so
+	// only a sample just after a GC says what the calls keep alive.
+	heapActive int
+	heap       int64
+}
+
+type sampler struct {
+	cancel context.CancelFunc
+	done   chan peakSample
+}
+
+// sampleDaemon scrapes transferd's metrics five times a second until
+// stopped and keeps the peaks.
+func (t *target) sampleDaemon(ctx context.Context) *sampler {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &sampler{cancel: cancel, done: make(chan peakSample, 1)}
+	go func() {
+		var peak peakSample
+		defer func() { s.done <- peak }()
+		if t.td == nil {
+			return
+		}
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		var lastGC float64
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			m, err := scrape(ctx, t.http, t.td.metricsURL)
+			if err != nil {
+				continue // a missed sample only coarsens the peak
+			}
+			peak = peak.add(m, lastGC)
+			lastGC = m.Sum("go_memstats_last_gc_time_seconds")
+		}
+	}()
+	return s
+}
+
+// add folds a scrape into the peaks; lastGC is the GC time of the
+// previous scrape.
+func (p peakSample) add(m Samples, lastGC float64) peakSample {
+	active := int(m.Sum("transferd_active_calls"))
+	if active > p.active {
+		p.active, p.rss = active, int64(m.Sum("process_resident_memory_bytes"))
+	}
+	if gc := m.Sum("go_memstats_last_gc_time_seconds"); lastGC > 0 && gc > lastGC && active > p.heapActive {
+		p.heapActive, p.heap = active, int64(m.Sum("go_memstats_heap_alloc_bytes"))
+	}
+	return p
+}
+
+func (s *sampler) stop() peakSample {
+	s.cancel()
+	return <-s.done
+}

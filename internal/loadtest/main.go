@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// flags are the command line.
+type flags struct {
+	levels      []int
+	configs     []string
+	out         string
+	stepTimeout time.Duration
+	hear        time.Duration
+	rampUp      time.Duration
+	bin         string
+	keepGoing   bool
+	sipTrace    bool
+	logLevel    string
+}
+
+func parseFlags(args []string) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	levels := fs.String("levels", "10,25,50,100,150,200", "concurrent call scenarios per load level, in ramp order")
+	configs := fs.String("configs", configTransferd+","+configTransferdCore+","+configNative, "configurations to measure")
+	fs.StringVar(&f.out, "out", filepath.Join("internal", "loadtest", "results.md"), "Markdown results file")
+	fs.DurationVar(&f.stepTimeout, "step-timeout", 15*time.Second, "time each scenario step may take")
+	fs.DurationVar(&f.hear, "hear", 400*time.Millisecond, "how long a phone must hear the other's voice to count as talking")
+	fs.DurationVar(&f.rampUp, "ramp-up", 2*time.Second, "scenarios of a level start spread over this")
+	fs.StringVar(&f.bin, "transferd-bin", "", "transferd binary to run (default: build ./cmd/transferd)")
+	fs.BoolVar(&f.keepGoing, "keep-going", false, "run every level even after one failed (to compare configurations past the first failure)")
+	fs.BoolVar(&f.sipTrace, "sip-trace", false, "log every SIP message in Asterisk's messages.log (pjsip set logger on), for diagnosis")
+	fs.StringVar(&f.logLevel, "transferd-log-level", "info", "transferd's log.level")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	var err error
+	if f.levels, err = ParseLevels(*levels, maxLevel); err != nil {
+		return f, err
+	}
+	for _, c := range strings.Split(*configs, ",") {
+		if !throughTransferd(c) && c != configNative {
+			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s or %s)", c, configTransferd, configTransferdCore, configNative)
+		}
+		f.configs = append(f.configs, c)
+	}
+	return f, nil
+}
+
+// ParseLevels reads a comma-separated list of positive, increasing levels
+// no larger than limit.
+func ParseLevels(s string, limit int) ([]int, error) {
+	var levels []int
+	for _, field := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil {
+			return nil, fmt.Errorf("-levels: %q: %w", field, err)
+		}
+		if n < 1 || n > limit {
+			return nil, fmt.Errorf("-levels: %d is not between 1 and %d", n, limit)
+		}
+		if len(levels) > 0 && n <= levels[len(levels)-1] {
+			return nil, fmt.Errorf("-levels: %d after %d: a ramp goes up", n, levels[len(levels)-1])
+		}
+		levels = append(levels, n)
+	}
+	return levels, nil
+}
+
+func run(ctx context.Context, args []string) error {
+	f, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	workDir, err := os.MkdirTemp("", "transferd-loadtest-")
+	if err != nil {
+		return fmt.Errorf("work directory: %w", err)
+	}
+	// sipgo logs through slog's default logger: it warns about every UDP
+	// socket a closing phone releases, and under load reports 2xx
+	// retransmissions and RTCP that Asterisk sends to RTP port + 1 (which
+	// may be another phone's SIP socket). Keep its errors in a file.
+	sipLog, err := os.Create(filepath.Join(workDir, "sipphones.log"))
+	if err != nil {
+		return fmt.Errorf("sip phones log: %w", err)
+	}
+	defer sipLog.Close()
+	slog.SetDefault(slog.New(slog.NewTextHandler(sipLog, &slog.HandlerOptions{Level: slog.LevelError})))
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
+	}
+	if f.bin == "" {
+		logf("building transferd")
+		if f.bin, err = buildTransferd(ctx, workDir); err != nil {
+			return err
+		}
+	}
+	rep := Report{
+		Date:        time.Now(),
+		CommandLine: strings.TrimSpace("go run ./internal/loadtest " + strings.Join(args, " ")),
+		Machine:     machine(),
+		Settings: fmt.Sprintf("levels %v, step timeout %s, hearing window %s, ramp-up %s",
+			f.levels, f.stepTimeout, f.hear, f.rampUp),
+	}
+	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, logf: logf}
+	for _, name := range f.configs {
+		c := runConfig(ctx, name, f, opts, filepath.Join(workDir, name), &rep.Machine)
+		rep.Configs = append(rep.Configs, c)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	text := rep.Render()
+	if err := os.WriteFile(f.out, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	fmt.Print(text)
+	logf("results written to %s (work directory %s)", f.out, workDir)
+	return ctx.Err()
+}
+
+// runConfig starts one configuration and ramps it up until a level fails.
+func runConfig(ctx context.Context, name string, f flags, opts levelOptions, dir string, m *Machine) ConfigResult {
+	c := ConfigResult{Name: name}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.Err = err.Error()
+		return c
+	}
+	opts.logf("%s: starting Asterisk with %d phones", name, 4*f.levels[len(f.levels)-1])
+	t, err := startTarget(ctx, name, extensions(f.levels[len(f.levels)-1]), f.bin, f.logLevel, dir, opts.logf)
+	if err != nil {
+		c.Err = err.Error()
+		return c
+	}
+	if f.sipTrace {
+		if out, err := t.sb.CLI(ctx, "pjsip set logger on"); err != nil {
+			opts.logf("%s: sip trace: %v: %s", name, err, out)
+		}
+	}
+	ramp(ctx, t, &c, f.levels, f.keepGoing, opts)
+	t.stop()
+	if m.Asterisk == "" {
+		m.Asterisk = c.asterisk
+	}
+	if c.FirstFailing > 0 || c.Err != "" {
+		c.AsteriskDir = t.sb.Dir // evidence: Asterisk's log is in log/
+	} else {
+		os.RemoveAll(t.sb.Dir)
+	}
+	return c
+}
+
+// ramp runs the levels in order on a started target, stopping at the first
+// level with a failure unless keepGoing. For transferd it compares
+// transferd at rest before the run with after each level that passed, so
+// the soak check stands even when a later level breaks Asterisk.
+func ramp(ctx context.Context, t *target, c *ConfigResult, levels []int, keepGoing bool, opts levelOptions) {
+	c.asterisk = t.asteriskVersion(ctx)
+	var before Idle
+	var err error
+	if t.td != nil {
+		c.TransferdLog = t.td.logPath
+		if before, err = t.idle(ctx, time.Minute); err != nil {
+			c.SoakErr = "baseline: " + err.Error()
+		}
+	}
+	for _, n := range levels {
+		opts.logf("%s: level %d", c.Name, n)
+		res, err := runLevel(ctx, t, n, opts)
+		if res.Wall > 0 {
+			c.Levels = append(c.Levels, res)
+			tried, ok := res.Transfers()
+			opts.logf("%s: level %d: %d/%d scenarios ok, %d/%d transfers, %s wall, left %d channels %d bridges, failed steps %v",
+				c.Name, n, res.Succeeded, res.Scenarios, ok, tried, res.Wall.Round(time.Millisecond), res.ChannelsLeft, res.BridgesLeft, res.FailedSteps)
+		}
+		if err != nil {
+			c.Err = fmt.Sprintf("level %d: %v", n, err)
+			if c.FirstFailing == 0 {
+				c.FirstFailing = n
+			}
+			return
+		}
+		if res.Failed() {
+			if c.FirstFailing == 0 {
+				c.FirstFailing = n
+			}
+			if !keepGoing {
+				return
+			}
+			continue
+		}
+		if t.td != nil && c.SoakErr == "" && c.FirstFailing == 0 {
+			c.Soak, c.SoakErr = soak(ctx, t, before)
+			if c.Soak != nil {
+				c.Soak.AfterLevel = n
+			}
+		}
+	}
+}
+
+// soak measures transferd at rest after the run against before.
+func soak(ctx context.Context, t *target, before Idle) (*Soak, string) {
+	after, err := t.idle(ctx, time.Minute)
+	if err != nil {
+		return nil, "after the run: " + err.Error()
+	}
+	outcomes, err := t.outcomes(ctx)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return &Soak{Before: before, After: after, Outcomes: outcomes}, ""
+}
+
+// machine describes this computer and toolchain.
+func machine() Machine {
+	m := Machine{GoVersion: runtime.Version()}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		m.CPU, m.CPUs = ParseCPUInfo(string(data))
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	return m
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/transferd/transferd/internal/sandbox"
+)
+
+// The configurations measured side by side (issue 9).
+const (
+	configTransferd = "transferd" // phones in context transferd, REFERs handled by transferd (ari-only)
+	// configTransferdCore: through transferd, but every phone in its
+	// fallback mode (transfer.core_extensions ".", Asterisk performs the
+	// REFERs and transferd follows).
+	configTransferdCore = "transferd-core"
+	configNative        = "native" // phones in context sandbox-direct, REFERs handled by Asterisk (core)
+)
+
+// throughTransferd reports whether a configuration's calls go through
+// the transferd daemon.
+func throughTransferd(config string) bool {
+	return config == configTransferd || config == configTransferdCore
+}
+
+// target is one configuration under test: a private Asterisk and, for
+// "transferd", the transferd daemon as a separate process, so its CPU and
+// memory are its own.
+type target struct {
+	name string
+	sb   *sandbox.Sandbox
+	td   *daemon // nil for native
+	http *http.Client
+}
+
+// startTarget starts Asterisk with extensions for the largest level and,
+// for the transferd configuration, the daemon built at bin.
+func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, workDir string, logf func(string, ...any)) (*target, error) {
+	phoneContext := "sandbox-direct"
+	if throughTransferd(name) {
+		phoneContext = "transferd"
+	}
+	sb, err := sandbox.New(ctx, sandbox.Options{PhoneContext: phoneContext, Phones: exts, Logf: logf})
+	if err != nil {
+		return nil, fmt.Errorf("%s: start asterisk: %w", name, err)
+	}
+	t := &target{name: name, sb: sb, http: &http.Client{Timeout: 5 * time.Second}}
+	if err := checkProcess(sb.PID(), "asterisk"); err != nil {
+		t.stop()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if !throughTransferd(name) {
+		return t, nil
+	}
+	coreExtensions := ""
+	if name == configTransferdCore {
+		coreExtensions = "."
+	}
+	td, err := startDaemon(ctx, bin, sb, logLevel, coreExtensions, filepath.Join(workDir, name+".log"))
+	if err != nil {
+		t.stop()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	t.td = td
+	return t, nil
+}
+
+// checkProcess makes sure pid is the process we think, so CPU times are
+// not read from a wrapper.
+func checkProcess(pid int, want string) error {
+	name, err := ProcessName(pid)
+	if err != nil {
+		return err
+	}
+	if name != want {
+		return fmt.Errorf("pid %d is %q, not %s", pid, name, want)
+	}
+	return nil
+}
+
+// stop stops transferd, then Asterisk. It keeps the sandbox directory (the
+// Asterisk log is evidence when a level failed); the caller removes it.
+func (t *target) stop() {
+	if t.td != nil {
+		t.td.stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.sb.Stop(ctx)
+}
+
+// leftovers counts the channels and bridges Asterisk still holds.
+func (t *target) leftovers(ctx context.Context) (channels, bridges int, err error) {
+	var ch, br []json.RawMessage
+	if err := t.ariGet(ctx, "/ari/channels", &ch); err != nil {
+		return 0, 0, err
+	}
+	if err := t.ariGet(ctx, "/ari/bridges", &br); err != nil {
+		return 0, 0, err
+	}
+	return len(ch), len(br), nil
+}
+
+// waitEmpty waits up to grace for Asterisk to hold nothing (hangups
+// finish asynchronously) and returns what is left.
+func (t *target) waitEmpty(ctx context.Context, grace time.Duration) (channels, bridges int, err error) {
+	deadline := time.Now().Add(grace)
+	for {
+		channels, bridges, err = t.leftovers(ctx)
+		if err != nil || channels+bridges == 0 || time.Now().After(deadline) {
+			return channels, bridges, err
+		}
+		select {
+		case <-ctx.Done():
+			return channels, bridges, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (t *target) ariGet(ctx context.Context, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.sb.ARIURL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(t.sb.ARIUser, t.sb.ARIPassword)
+	resp, err := t.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("ARI GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ARI GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		return fmt.Errorf("ARI GET %s: decode: %w", path, err)
+	}
+	return nil
+}
+
+// asteriskVersion asks the running Asterisk for its version line.
+func (t *target) asteriskVersion(ctx context.Context) string {
+	out, err := t.sb.CLI(ctx, "core show version")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+}
+
+// queueWarnings counts the lines of Asterisk's log saying the ARI
+// application's event queue passed its high-water mark.
+func (t *target) queueWarnings() int {
+	data, err := os.ReadFile(filepath.Join(t.sb.Dir, "log", "messages.log"))
+	if err != nil {
+		return 0
+	}
+	return CountLines(string(data), ariQueueWarning)
+}
+
+// consoleTail returns the last n non-empty lines of Asterisk's console
+// output (stdout and stderr).
+func (t *target) consoleTail(n int) []string {
+	data, err := os.ReadFile(filepath.Join(t.sb.Dir, "log", "console.log"))
+	if err != nil {
+		return nil
+	}
+	return LastLines(string(data), n)
+}
+
+// ariQueueWarning starts Asterisk's taskprocessor warning for the queue of
+// events waiting for an ARI application.
+const ariQueueWarning = "Taskprocessor 'stasis/m:ari:application/"
+
+// readKernelLog returns the kernel ring buffer ("" if dmesg is not
+// allowed): a crashed Asterisk leaves its segfault line there.
+func readKernelLog(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "dmesg").Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// daemon is a transferd process.
+type daemon struct {
+	cmd        *exec.Cmd
+	metricsURL string
+	logPath    string
+	exited     chan struct{}
+}
+
+// buildTransferd compiles the work tree's transferd into dir.
+func buildTransferd(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "transferd-bin")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/transferd/transferd/cmd/transferd")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build transferd: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// startDaemon runs transferd against sb, configured through its
+// environment (cmd/transferd/config.go), with metrics on a free loopback
+// port, and waits until /readyz says its ARI event stream is up.
+func startDaemon(ctx context.Context, bin string, sb *sandbox.Sandbox, logLevel, coreExtensions, logPath string) (*daemon, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("transferd log: %w", err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"TRANSFERD_ARI_URL="+sb.ARIURL, "TRANSFERD_ARI_USERNAME="+sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+sb.ARIPassword,
+		"TRANSFERD_HTTP_LISTEN="+listen, "TRANSFERD_LOG_FORMAT=json", "TRANSFERD_LOG_LEVEL="+logLevel,
+		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+coreExtensions)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start transferd: %w", err)
+	}
+	d := &daemon{cmd: cmd, metricsURL: "http://" + listen + "/metrics", logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		logFile.Close()
+		close(d.exited)
+	}()
+	if err := d.waitReady(ctx, "http://"+listen+"/readyz"); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *daemon) waitReady(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-d.exited:
+			return fmt.Errorf("transferd exited during start; log %s", d.logPath)
+		case <-ctx.Done():
+			return fmt.Errorf("transferd not ready (see %s): %w", d.logPath, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (d *daemon) pid() int { return d.cmd.Process.Pid }
+
+// stop sends SIGTERM (transferd leaves calls alone and exits) and kills it
+// if it does not exit.
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick a port: %w", err)
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
