@@ -90,11 +90,18 @@ func New(cfg Config) (*Client, error) {
 // http.conf's default session limit of 100.
 const maxConns = 32
 
+// IdleConnTimeout is how long a kept-alive connection to Asterisk may stay
+// unused before it is closed.
+const IdleConnTimeout = 15 * time.Second
+
 // transport is the HTTP transport of REST calls and the event WebSocket.
 func transport(tlsConfig *tls.Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = maxConns
 	t.MaxIdleConnsPerHost = maxConns
+	// After a burst, the pool shrinks back within seconds: each kept-alive
+	// connection holds two goroutines here and a thread in Asterisk.
+	t.IdleConnTimeout = IdleConnTimeout
 	if tlsConfig != nil {
 		t.TLSClientConfig = tlsConfig.Clone()
 	}

@@ -114,7 +114,7 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	}
 	var idle Idle
 	if t.td != nil {
-		if idle, err = t.idle(ctx, time.Minute); err != nil {
+		if idle, err = t.idle(ctx, time.Minute, 0); err != nil {
 			return res, err
 		}
 	}

@@ -180,7 +180,7 @@ func ramp(ctx context.Context, t *target, c *ConfigResult, levels []int, keepGoi
 	var err error
 	if t.td != nil {
 		c.TransferdLog = t.td.logPath
-		if before, err = t.idle(ctx, time.Minute); err != nil {
+		if before, err = t.idle(ctx, time.Minute, soakSettle); err != nil {
 			c.SoakErr = "baseline: " + err.Error()
 		}
 	}
@@ -220,7 +220,7 @@ func ramp(ctx context.Context, t *target, c *ConfigResult, levels []int, keepGoi
 
 // soak measures transferd at rest after the run against before.
 func soak(ctx context.Context, t *target, before Idle) (*Soak, string) {
-	after, err := t.idle(ctx, time.Minute)
+	after, err := t.idle(ctx, time.Minute, soakSettle)
 	if err != nil {
 		return nil, "after the run: " + err.Error()
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/transferd/transferd/ari"
 )
 
 // Idle is transferd at rest: no calls, just after a garbage collection.
@@ -14,11 +16,12 @@ type Idle struct {
 	RSS        int64
 }
 
-// idle waits until transferd has no active call and has run a garbage
-// collection that started after that (so the heap is what is still live),
-// then reads its goroutines and heap. The scrapes themselves allocate, so
-// polling soon triggers a GC; Go would force one within two minutes anyway.
-func (t *target) idle(ctx context.Context, within time.Duration) (Idle, error) {
+// idle waits until transferd has had no active call for at least settle
+// and has run a garbage collection that started after that (so the heap is
+// what is still live), then reads its goroutines and heap. The scrapes
+// themselves allocate, so polling soon triggers a GC; Go would force one
+// within two minutes anyway.
+func (t *target) idle(ctx context.Context, within, settle time.Duration) (Idle, error) {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	var quietSince float64 // unix seconds
@@ -32,6 +35,7 @@ func (t *target) idle(ctx context.Context, within time.Duration) (Idle, error) {
 			quietSince = 0
 		case quietSince == 0:
 			quietSince = float64(time.Now().UnixNano()) / 1e9
+		case float64(time.Now().UnixNano())/1e9-quietSince < settle.Seconds():
 		case m.Sum("go_memstats_last_gc_time_seconds") > quietSince:
 			return Idle{
 				Goroutines: int(m.Sum("go_goroutines")),
@@ -46,6 +50,11 @@ func (t *target) idle(ctx context.Context, within time.Duration) (Idle, error) {
 		}
 	}
 }
+
+// soakSettle is how long transferd must be without calls before a soak
+// measurement: longer than the ARI client keeps an idle connection (whose
+// goroutines are not a leak).
+const soakSettle = ari.IdleConnTimeout + 5*time.Second
 
 // Soak compares transferd at rest before and after all levels (issue 8:
 // nothing may be left behind by the calls).
