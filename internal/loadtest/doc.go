@@ -4,6 +4,7 @@
 //
 //	go run ./internal/loadtest                      # ramp 10, 25, 50, 100, 150, 200
 //	go run ./internal/loadtest -levels 5,20 -out /tmp/r.md
+//	go run ./internal/loadtest -configs transferd -levels 100 -repeat-for 2m -out internal/loadtest/soak.md
 //
 // For each configuration ("transferd": phones call through transferd,
 // which runs as its own process; "transferd-core": the same with every
@@ -17,7 +18,8 @@
 //
 // Flags: -levels (default 10,25,50,100,150,200), -configs, -out (default
 // internal/loadtest/results.md), -step-timeout, -hear, -ramp-up,
-// -keep-going (run every level even after a failure), -sip-trace (Asterisk
+// -repeat-for (a soak: every group of phones repeats its scenario until
+// then), -keep-going (run every level even after a failure), -sip-trace (Asterisk
 // logs every SIP message) and -transferd-log-level, for diagnosis. Logs
 // (transferd's, the phones' sipgo errors) stay in a temporary directory
 // the run names; a failed configuration keeps its Asterisk directory.

@@ -95,7 +95,10 @@ type levelOptions struct {
 	stepTimeout time.Duration
 	hear        time.Duration
 	rampUp      time.Duration // scenarios start spread over this
-	logf        func(string, ...any)
+	// repeatFor: each quartet runs its scenario again and again until
+	// this long after the level started (a soak), or until one fails.
+	repeatFor time.Duration
+	logf      func(string, ...any)
 }
 
 // runLevel registers fresh phones (new SIP and RTP sockets, so late
@@ -124,6 +127,7 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	start := time.Now()
 	outcomes := runScenarios(ctx, quartets, opts)
 	res.Wall = time.Since(start)
+	res.Scenarios = len(outcomes)
 	tally(&res, outcomes)
 	res.QueueWarnings = t.queueWarnings() - warningsBefore
 	after, err := t.usage(ctx)
@@ -190,18 +194,31 @@ func tally(res *LevelResult, outcomes []outcome) {
 // hundred INVITEs in the same millisecond measure the UDP receive buffer,
 // not the PBX) and waits for all of them.
 func runScenarios(ctx context.Context, quartets []quartet, opts levelOptions) []outcome {
-	outcomes := make([]outcome, len(quartets))
+	perQuartet := make([][]outcome, len(quartets))
 	gap := opts.rampUp / time.Duration(len(quartets))
+	until := time.Now().Add(opts.repeatFor)
 	var wg sync.WaitGroup
 	for i, q := range quartets {
 		s := &scenario{q: q, stepTimeout: opts.stepTimeout, hear: opts.hear}
-		wg.Go(func() { outcomes[i] = s.run(ctx) })
+		wg.Go(func() {
+			for {
+				out := s.run(ctx)
+				perQuartet[i] = append(perQuartet[i], out)
+				if out.step != "" || ctx.Err() != nil || time.Now().After(until) {
+					return
+				}
+			}
+		})
 		select {
 		case <-time.After(gap):
 		case <-ctx.Done():
 		}
 	}
 	wg.Wait()
+	var outcomes []outcome
+	for _, outs := range perQuartet {
+		outcomes = append(outcomes, outs...)
+	}
 	return outcomes
 }
 

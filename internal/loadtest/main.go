@@ -32,6 +32,7 @@ type flags struct {
 	stepTimeout time.Duration
 	hear        time.Duration
 	rampUp      time.Duration
+	repeatFor   time.Duration
 	bin         string
 	keepGoing   bool
 	sipTrace    bool
@@ -47,6 +48,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.DurationVar(&f.stepTimeout, "step-timeout", 15*time.Second, "time each scenario step may take")
 	fs.DurationVar(&f.hear, "hear", 400*time.Millisecond, "how long a phone must hear the other's voice to count as talking")
 	fs.DurationVar(&f.rampUp, "ramp-up", 2*time.Second, "scenarios of a level start spread over this")
+	fs.DurationVar(&f.repeatFor, "repeat-for", 0, "soak: each group of phones repeats its scenario until this long after the level started (0: once)")
 	fs.StringVar(&f.bin, "transferd-bin", "", "transferd binary to run (default: build ./cmd/transferd)")
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "run every level even after one failed (to compare configurations past the first failure)")
 	fs.BoolVar(&f.sipTrace, "sip-trace", false, "log every SIP message in Asterisk's messages.log (pjsip set logger on), for diagnosis")
@@ -119,10 +121,10 @@ func run(ctx context.Context, args []string) error {
 		Date:        time.Now(),
 		CommandLine: strings.TrimSpace("go run ./internal/loadtest " + strings.Join(args, " ")),
 		Machine:     machine(),
-		Settings: fmt.Sprintf("levels %v, step timeout %s, hearing window %s, ramp-up %s",
-			f.levels, f.stepTimeout, f.hear, f.rampUp),
+		Settings: fmt.Sprintf("levels %v, step timeout %s, hearing window %s, ramp-up %s, repeat for %s",
+			f.levels, f.stepTimeout, f.hear, f.rampUp, f.repeatFor),
 	}
-	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, logf: logf}
+	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, logf: logf}
 	for _, name := range f.configs {
 		c := runConfig(ctx, name, f, opts, filepath.Join(workDir, name), &rep.Machine)
 		rep.Configs = append(rep.Configs, c)
