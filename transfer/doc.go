@@ -22,6 +22,11 @@
 // the target answers. A busy or unanswered target sends the transferee to
 // the target's voicemail, or rings the transferer back (recall).
 //
+// Phones listed in Config.CoreExtensions use Asterisk's own ("core") REFER
+// handling instead, the fallback while ari-only is young: Asterisk performs
+// the transfer and the engine follows it (native.go), ending in the same
+// state as above.
+//
 // Everything the engine creates in Asterisk carries recognisable ids
 // ("<app>-<call>-<kind><n>") and the channel variables TRANSFERD_CALL and
 // TRANSFERD_ROLE, so a restarted transferd can find its calls.
