@@ -98,10 +98,7 @@ func TestARIConnectionCutInEachTransferPhase(t *testing.T) {
 		c.Hangup(b.ctx)
 		in := b.rings("103")
 		in.Answer(b.ctx)
-		b.hears("101", a, "103")
-		b.hears("103", in, "101")
-		a.Hangup(b.ctx)
-		in.WaitEnded(b.ctx)
+		b.talkThenHangUp("101", a, "103", in)
 	})
 	t.Run("blind transfer ringing", func(t *testing.T) {
 		var p *cutter
@@ -113,10 +110,7 @@ func TestARIConnectionCutInEachTransferPhase(t *testing.T) {
 		p.cut()
 		time.Sleep(300 * time.Millisecond)
 		in.Answer(b.ctx)
-		b.hears("101", a, "103")
-		b.hears("103", in, "101")
-		in.Hangup(b.ctx)
-		a.WaitEnded(b.ctx)
+		b.talkThenHangUp("103", in, "101", a)
 	})
 	t.Run("attended consultation", func(t *testing.T) {
 		var p *cutter

@@ -118,35 +118,32 @@ func levelRow(l LevelResult) string {
 // glareText lists the levels where hold re-INVITEs met 491 and were
 // retried (not failures: desk phones retry, RFC 3261 section 14.1).
 func glareText(configs []ConfigResult) string {
-	var parts []string
-	for _, c := range configs {
-		for _, l := range c.Levels {
-			if l.Glares > 0 {
-				parts = append(parts, fmt.Sprintf("%s at %d: %d", c.Name, l.Level, l.Glares))
-			}
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "\nHold re-INVITEs answered 491 (glare) and retried after a random pause: " + strings.Join(parts, "; ") + ".\n"
+	return perLevelText(configs, func(l LevelResult) int { return l.Glares },
+		"Hold re-INVITEs answered 491 (glare) and retried after a random pause")
 }
 
 // queueText lists the levels where Asterisk warned that events for the
 // ARI application (transferd) piled up.
 func queueText(configs []ConfigResult) string {
+	return perLevelText(configs, func(l LevelResult) int { return l.QueueWarnings },
+		"Asterisk warnings that the ARI application's event queue passed 500 events (`"+ariQueueWarning+"...`)")
+}
+
+// perLevelText is a sentence listing the levels where count is not zero
+// ("" when it is zero everywhere).
+func perLevelText(configs []ConfigResult, count func(LevelResult) int, what string) string {
 	var parts []string
 	for _, c := range configs {
 		for _, l := range c.Levels {
-			if l.QueueWarnings > 0 {
-				parts = append(parts, fmt.Sprintf("%s at %d: %d", c.Name, l.Level, l.QueueWarnings))
+			if n := count(l); n > 0 {
+				parts = append(parts, fmt.Sprintf("%s at %d: %d", c.Name, l.Level, n))
 			}
 		}
 	}
 	if len(parts) == 0 {
 		return ""
 	}
-	return "\nAsterisk warnings that the ARI application's event queue passed 500 events (`" + ariQueueWarning + "...`): " + strings.Join(parts, "; ") + ".\n"
+	return "\n" + what + ": " + strings.Join(parts, "; ") + ".\n"
 }
 
 func failingLine(c ConfigResult) string {
