@@ -259,7 +259,7 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	for _, id := range missing {
-		e.deliver([]string{id}, legGone{channelID: id})
+		e.deliver([]string{id}, legGone{channelID: id, destroyed: true})
 	}
 	e.log.Info("reconciled with Asterisk", zap.Strings("gone", missing), zap.Int("channels", len(snap.Channels)))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -178,6 +179,9 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 		c.refuseHandOver(r, "transfer policy: "+err.Error())
 		return
 	}
+	// (An outcome still owed to an earlier transfer's phone is told now:
+	// this call's inputs go elsewhere from here.)
+	c.flushDeferredProgress(ctx)
 	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, consult: consult, party: party, ids: c.ids, extens: c.extens}
 	if !c.e.merge(c, r.from, a, c.rest) {
 		// The requesting call ended meanwhile: the consultation goes on.
@@ -298,16 +302,27 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 			c.transferRinging()
 		}
 	}
-	if !at.hungUp && !transferer.local { // (core handling: Asterisk told the phone)
-		c.progress(ctx, transferer.id, progressAnswered)
-	}
 	// The transferer's phone has both legs of the transfer hung up for it,
-	// as after Asterisk's own transfers.
-	if transferer.live() {
-		c.hangup(ctx, transferer, "normal")
-	}
-	if a.consult.live() {
+	// as after Asterisk's own transfers: the consultation leg first.
+	consultLive := a.consult.live()
+	if consultLive {
 		c.hangup(ctx, a.consult, "normal")
+	}
+	switch {
+	case at.hungUp || transferer.local:
+		// Nobody to tell, or (core handling) Asterisk told the phone.
+		if transferer.live() {
+			c.hangup(ctx, transferer, "normal")
+		}
+	case consultLive:
+		// The REFER's Replaces named the consultation leg: see
+		// tellWhenDestroyed.
+		c.tellWhenDestroyed(transferer, a.consult.id, progressAnswered)
+	default:
+		c.progress(ctx, transferer.id, progressAnswered)
+		if transferer.live() {
+			c.hangup(ctx, transferer, "normal")
+		}
 	}
 	if transferer.local {
 		// Core handling: Asterisk has told the phone and hung up the
@@ -317,6 +332,73 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	if c.state == stateTalking && !transferer.local {
 		// (Asterisk's own transfer has updated both displays already.)
 		c.showEachOther(ctx, transferee, a.party)
+	}
+}
+
+// deferredProgress is an attended transfer's outcome held back until
+// Asterisk has destroyed the consultation leg (tellWhenDestroyed).
+type deferredProgress struct {
+	transferer *leg
+	consultID  string
+	state      string
+	timer      *time.Timer
+}
+
+// deferredProgressDue: the wait for the consultation leg's destruction ran
+// out.
+type deferredProgressDue struct{ consultID string }
+
+func (deferredProgressDue) inputName() string { return "deferred-progress-due" }
+
+// destroyWait bounds how long an attended transfer's final NOTIFY waits
+// for Asterisk to destroy the consultation leg; it takes milliseconds.
+const destroyWait = 2 * time.Second
+
+// tellWhenDestroyed tells the transferer's phone an attended transfer's
+// outcome once Asterisk has destroyed the consultation leg its REFER's
+// Replaces named, then hangs the transferer's leg up.
+//
+// Why wait: with ari-only handling, Asterisk 22.10.1 (res_pjsip_refer)
+// reports every transfer_progress back as a ChannelTransfer event built
+// from the Replaces dialog's channel, a pointer it reads without holding a
+// reference. Progress posted while that channel is being hung up makes
+// Asterisk lock freed memory ("FRACK! bad magic number" in
+// ast_ari_transfer_message_create, then heap corruption and a crash: about
+// once in a thousand attended transfers at 100 concurrent calls). By the
+// time ChannelDestroyed is published, chan_pjsip has unhooked the channel
+// from its dialog, and the report names no channel. Asterisk's own
+// attended transfers also hang the consultation up before the final
+// NOTIFY.
+func (c *call) tellWhenDestroyed(transferer *leg, consultID, state string) {
+	box := c.box
+	c.deferred = &deferredProgress{transferer: transferer, consultID: consultID, state: state,
+		timer: time.AfterFunc(destroyWait, func() { box.put(deferredProgressDue{consultID: consultID}) })}
+}
+
+// onDestroyedForProgress releases a deferred outcome when its consultation
+// leg is destroyed, or when the wait for that runs out.
+func (c *call) onDestroyedForProgress(ctx context.Context, consultID string, timedOut bool) {
+	if d := c.deferred; d == nil || d.consultID != consultID {
+		return
+	}
+	if timedOut {
+		c.log.Warn("consultation leg not destroyed in time; telling the transferer anyway",
+			zap.String("consult", consultID), zap.Duration("waited", destroyWait))
+	}
+	c.flushDeferredProgress(ctx)
+}
+
+// flushDeferredProgress tells the transferer's phone now.
+func (c *call) flushDeferredProgress(ctx context.Context) {
+	d := c.deferred
+	if d == nil {
+		return
+	}
+	c.deferred = nil
+	d.timer.Stop()
+	if d.transferer.live() {
+		c.progress(ctx, d.transferer.id, d.state)
+		c.hangup(ctx, d.transferer, "normal")
 	}
 }
 

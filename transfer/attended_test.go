@@ -3,6 +3,7 @@ package transfer
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // consulting sets up the first step of an attended transfer: 101 (A) talks
@@ -47,6 +48,67 @@ func TestAttendedTransfer(t *testing.T) {
 				f.mu.Unlock()
 				if bridges != 1 {
 					t.Errorf("%d bridges after the transfer, want 1 (consultation bridge destroyed)\n%s", bridges, f.snapshot())
+				}
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			// Asterisk 22.10.1 reads the Replaces dialog's channel for
+			// each progress report without a reference (tellWhenDestroyed).
+			name:   "REFER with Replaces: the phone is told only once Asterisk has destroyed the consultation leg",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.mu.Lock()
+				f.slowDestroy[b2] = true
+				f.mu.Unlock()
+				f.attendedRefers(x1, "A", b2, k)
+				f.eventually("A and 103 bridged, consultation leg hung up, displays updated", func() bool {
+					return bridgedLocked(f, "A", k) && f.channels[b2] == nil &&
+						f.connected[k] == "<101>" && f.connected["A"] == "<103>"
+				})
+				f.mu.Lock()
+				told, x1Left := len(f.progress[x1]) > 0, f.channels[x1] != nil
+				f.mu.Unlock()
+				if told || !x1Left {
+					t.Fatalf("102 told %v, first leg present %v before the consultation leg was destroyed; want nothing told, leg kept\n%s",
+						told, x1Left, f.snapshot())
+				}
+				f.destroyed(b2)
+				f.eventually("102 told 200, its first leg hung up", func() bool {
+					return slices.Equal(f.progress[x1], []string{progressAnswered}) && f.channels[x1] == nil
+				})
+				f.mu.Lock()
+				hangup := slices.Index(f.calls, "hangup "+b2+" normal")
+				told2 := slices.Index(f.calls, "transfer-progress "+x1+" "+progressAnswered)
+				f.mu.Unlock()
+				if hangup < 0 || told2 < hangup {
+					t.Errorf("consultation hung up at command %d, 102 told at %d; want the hangup first\n%s", hangup, told2, f.snapshot())
+				}
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			name:   "REFER with Replaces: consultation leg never reported destroyed, the phone is told after a bounded wait",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.mu.Lock()
+				f.slowDestroy[b2] = true
+				f.mu.Unlock()
+				f.attendedRefers(x1, "A", b2, k)
+				deadline := time.Now().Add(destroyWait + 3*time.Second)
+				for {
+					f.mu.Lock()
+					done := slices.Equal(f.progress[x1], []string{progressAnswered}) && f.channels[x1] == nil
+					f.mu.Unlock()
+					if done {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("102 not told within %v of its REFER\n%s", destroyWait+3*time.Second, f.snapshot())
+					}
+					time.Sleep(10 * time.Millisecond)
 				}
 				f.hangsUp(k)
 				f.eventually("everything gone", func() bool { return noneLeft(f) })

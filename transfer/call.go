@@ -102,6 +102,9 @@ type call struct {
 	vm *voicemailEntry
 	// consult is an attended transfer started through the API.
 	consult *consultation
+	// deferred: an attended transfer's outcome waiting for the
+	// consultation leg to be destroyed (tellWhenDestroyed).
+	deferred *deferredProgress
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int
@@ -178,6 +181,11 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onDialEnded(ctx, in)
 	case legGone:
 		c.onGone(ctx, in)
+		if in.destroyed {
+			c.onDestroyedForProgress(ctx, in.channelID, false)
+		}
+	case deferredProgressDue:
+		c.onDestroyedForProgress(ctx, in.consultID, true)
 	case transferRequested:
 		c.onTransfer(ctx, in)
 	case legReplaced:
@@ -567,6 +575,7 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
 	c.cancelVoicemailEntry()
+	c.flushDeferredProgress(ctx)
 	if c.xfer != nil {
 		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeCancelled, "the call ended during the transfer")
 	}

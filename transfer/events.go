@@ -39,7 +39,7 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 	case *ari.StasisEnd:
 		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID}
 	case *ari.ChannelDestroyed:
-		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID, cause: ev.Cause}
+		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID, cause: ev.Cause, destroyed: true}
 	case *ari.ChannelTransfer:
 		if ev.State != "" {
 			// The echo of a transfer_progress transferd posted itself.

@@ -43,6 +43,10 @@ type fakeAsterisk struct {
 	failOp    map[string]error  // op name → error to return
 	// localPartner links the halves of Local pairs (core transfers).
 	localPartner map[string]string
+	// slowDestroy: channels whose ChannelDestroyed waits for
+	// destroyed(id) after their hangup; undestroyed holds their causes.
+	slowDestroy map[string]bool
+	undestroyed map[string]int
 }
 
 type fakeChannel struct {
@@ -71,6 +75,8 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		failOp:    map[string]error{},
 
 		localPartner: map[string]string{},
+		slowDestroy:  map[string]bool{},
+		undestroyed:  map[string]int{},
 	}
 }
 
@@ -206,7 +212,24 @@ func (f *fakeAsterisk) gone(id string, cause int) {
 	ch := ari.Channel{ID: id, State: "Up"}
 	f.events <- &ari.ChannelHangupRequest{Channel: ch, Cause: cause}
 	f.events <- &ari.StasisEnd{Channel: ch}
+	if f.slowDestroy[id] {
+		f.undestroyed[id] = cause
+		return
+	}
 	f.events <- &ari.ChannelDestroyed{Channel: ch, Cause: cause}
+}
+
+// destroyed raises the ChannelDestroyed held back for a slowDestroy
+// channel: Asterisk has finally freed it.
+func (f *fakeAsterisk) destroyed(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cause, ok := f.undestroyed[id]
+	if !ok {
+		f.t.Fatalf("channel %s is not waiting to be destroyed (waiting: %v)", id, f.undestroyed)
+	}
+	delete(f.undestroyed, id)
+	f.events <- &ari.ChannelDestroyed{Channel: ari.Channel{ID: id, State: "Up"}, Cause: cause}
 }
 
 func (f *fakeAsterisk) Continue(_ context.Context, id, dialplanContext, exten string) error {

@@ -26,6 +26,9 @@ type dialEnded struct{ channelID, status string }
 type legGone struct {
 	channelID string
 	cause     int
+	// destroyed: Asterisk has freed the channel (ChannelDestroyed), not
+	// only hung it up or taken it out of Stasis.
+	destroyed bool
 }
 
 // transferRequested: a phone sent REFER (ari-only transfer handling).
