@@ -38,6 +38,12 @@ type Config struct {
 	// TLS configures https:// and wss:// connections (for example a
 	// private CA for Asterisk's certificate); nil uses the system roots.
 	TLS *tls.Config
+	// Events, when not empty, are the only event types Subscribe asks
+	// Asterisk to send (an application event filter, set again on every
+	// reconnection). Asterisk sends a Stasis app every event of its
+	// channels and bridges, most of them ChannelVarset: filtering spares
+	// Asterisk the sending and the client the decoding.
+	Events []string
 }
 
 // Client is a typed ARI client: REST calls and one ordered event stream.
@@ -177,11 +183,18 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	start := time.Now()
 	resp, err := c.send(ctx, req)
 	if err != nil {
 		return fmt.Errorf("ari: %s %s: %w", op, id, err)
 	}
 	defer resp.Body.Close()
+	// (Checked first: building the fields costs more than the request
+	// path itself when debug logging is off.)
+	if ce := c.log.Check(zap.DebugLevel, "ari request"); ce != nil {
+		ce.Write(zap.String("method", method), zap.String("path", path), zap.Int("status", resp.StatusCode),
+			zap.Duration("took", time.Since(start)))
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return fmt.Errorf("ari: %s %s: read response: %w", op, id, err)
@@ -223,6 +236,23 @@ func (c *Client) Application(ctx context.Context, name string) (*Application, er
 		return nil, err
 	}
 	return &app, nil
+}
+
+// FilterEvents sets the event types Asterisk sends the application: only
+// those in allowed (every type when allowed is empty). The filter lives in
+// Asterisk as long as the application does.
+func (c *Client) FilterEvents(ctx context.Context, app string, allowed []string) error {
+	type eventType struct {
+		Type string `json:"type"`
+	}
+	filter := struct {
+		Allowed    []eventType `json:"allowed"`
+		Disallowed []eventType `json:"disallowed"`
+	}{Allowed: []eventType{}, Disallowed: []eventType{}}
+	for _, t := range allowed {
+		filter.Allowed = append(filter.Allowed, eventType{t})
+	}
+	return c.do(ctx, "filter events", app, http.MethodPut, "/applications/"+url.PathEscape(app)+"/eventFilter", nil, filter, nil)
 }
 
 // Endpoint returns a technology endpoint, e.g. ("PJSIP", "102").

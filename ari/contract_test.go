@@ -186,8 +186,19 @@ func TestContractChannelsAndBridges(t *testing.T) {
 	if pb, err := c.Playback(ctx, "ct-pb"); err != nil || pb.MediaURI != "sound:demo-congrats" {
 		t.Errorf("playback = %+v, %v", pb, err)
 	}
-	if err := c.StopPlayback(ctx, "ct-pb"); err != nil {
-		t.Fatal(err)
+	// Asterisk publishes PlaybackStarted a moment before the playback can
+	// be controlled (res_stasis_playback sets "controllable" once the file
+	// streams); until then a stop is 500 "Could not stop playback".
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		err := c.StopPlayback(ctx, "ct-pb")
+		var aerr *ari.Error
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &aerr) || aerr.Status != 500 || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	next(s, func(e *ari.PlaybackFinished) bool { return e.Playback.ID == "ct-pb" })
 
@@ -249,4 +260,50 @@ func TestContractReconnectsWhenAsteriskRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(s, func(e *ari.ChannelDestroyed) bool { return e.Channel.ID == "rc-a" })
+}
+
+// An event filter makes Asterisk send only the listed types: setting a
+// variable (ChannelVarset), answering (ChannelStateChange) and hanging up
+// (ChannelHangupRequest, ChannelDestroyed) raise nothing else.
+func TestContractEventFilter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping tests that run a real Asterisk")
+	}
+	t.Parallel()
+	sb := sandbox.Start(t, sandbox.Options{})
+	allowed := []string{"StasisStart", "StasisEnd"}
+	c, err := ari.New(ari.Config{URL: sb.ARIURL, Username: sb.ARIUser, Password: sb.ARIPassword, App: "filtered", Events: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	events, err := c.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Originate(ctx, ari.ChannelCreate{ChannelID: "ft-a", Endpoint: "Local/wait@sandbox-test", App: "filtered"}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for !slices.Contains(got, "StasisEnd") {
+		select {
+		case ev := <-events:
+			got = append(got, ev.EventType())
+			if _, ok := ev.(*ari.StasisStart); ok {
+				if err := c.SetVariable(ctx, "ft-a", "TRANSFERD_CALL", "f1"); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Hangup(ctx, "ft-a", "normal"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case <-timeout:
+			t.Fatalf("events %v: no StasisEnd within 10s", got)
+		}
+	}
+	if !slices.Equal(got, allowed) {
+		t.Errorf("events %v, want only %v", got, allowed)
+	}
 }

@@ -3,6 +3,7 @@ package ari
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Event is one event of the application's stream: an Asterisk event
@@ -39,6 +40,16 @@ func (*Disconnected) EventType() string { return "transferd.Disconnected" }
 type Reconnected struct{}
 
 func (*Reconnected) EventType() string { return "transferd.Reconnected" }
+
+// EventTypes lists the Asterisk event types this client models, sorted.
+func EventTypes() []string {
+	types := make([]string, 0, len(eventTypes))
+	for t := range eventTypes {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
+}
 
 // DecodeEvent decodes one WebSocket frame. A frame that is not a JSON
 // object with a "type" is an error; an unmodelled type is an *UnknownEvent.

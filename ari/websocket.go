@@ -67,6 +67,13 @@ func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 		return nil, fmt.Errorf("ari: subscribe app %s at %s: %w", c.cfg.App, c.cfg.URL, err)
 	}
 	conn.SetReadLimit(4 << 20)
+	if len(c.cfg.Events) > 0 {
+		// Asterisk registered the application on connecting; events sent
+		// before the filter is in place arrive and are simply more.
+		if err := c.FilterEvents(ctx, c.cfg.App, c.cfg.Events); err != nil {
+			c.log.Warn("ari: event filter not set; receiving every event type", zap.Error(err))
+		}
+	}
 	return conn, nil
 }
 

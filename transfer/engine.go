@@ -120,6 +120,13 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 // order Asterisk sent the events (Run does so). It never blocks on a call.
 func (e *Engine) Handle(ev ari.Event) {
 	ids, in := translate(e.cfg.App, ev)
+	if ce := e.log.Check(zap.DebugLevel, "event"); ce != nil {
+		input := "" // (not one the engine acts on)
+		if in != nil {
+			input = in.inputName()
+		}
+		ce.Write(zap.String("event", ev.EventType()), zap.String("input", input), zap.Strings("ids", ids))
+	}
 	if in == nil {
 		return
 	}

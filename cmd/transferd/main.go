@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		App:      cfg.ARI.App,
 		Logger:   log.Named("ari"),
 		TLS:      cfg.ARI.tls,
+		Events:   transfer.EventTypes(),
 	})
 	if err != nil {
 		return fmt.Errorf("ari client: %w", err)
@@ -205,5 +206,9 @@ func newLogger(level, format string) (*zap.Logger, error) {
 		cfg.DisableStacktrace = true
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	// No sampling: zap's production default keeps only the first 100 of
+	// each message per second, so under load whole calls vanished from the
+	// log (seen in the load harness), just when an operator needs them.
+	cfg.Sampling = nil
 	return cfg.Build()
 }
