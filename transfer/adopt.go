@@ -153,7 +153,13 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 	// out of the bridge; up, ringing: legs transferd dialled, answered or not.
 	var members, outside, up, ringing []*leg
 	for _, ch := range a.members {
-		members = append(members, legOf(ch, true))
+		l := legOf(ch, true)
+		if l.created && !l.answered {
+			// A callee rings in the call's bridge (onLegInStasis).
+			ringing = append(ringing, l)
+			continue
+		}
+		members = append(members, l)
 	}
 	for _, ch := range a.others {
 		c.log.Debug("adopting channel", zap.String("channel", ch.ID), zap.String("state", ch.State), zap.String("name", ch.Name))

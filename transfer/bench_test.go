@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 type scriptedAsterisk struct {
 	events chan ari.Event
 	count  atomic.Int64 // events raised
+	joined sync.Map     // callers that have joined their bridge
 }
 
 func (a *scriptedAsterisk) emit(evs ...ari.Event) {
@@ -43,13 +45,18 @@ func (a *scriptedAsterisk) Dial(_ context.Context, id, _ string, _ time.Duration
 }
 func (a *scriptedAsterisk) AddToBridge(_ context.Context, _, id string) error {
 	switch {
-	case strings.HasSuffix(id, "-callee2"): // the callee talks, then transfers
-		a.emit(&ari.ChannelHold{Channel: up(id)}, &ari.ChannelTransfer{
+	case strings.HasPrefix(id, "caller-"): // the callee (ringing in the bridge) and caller talk, then the callee transfers
+		if _, again := a.joined.LoadOrStore(id, true); again {
+			return nil
+		}
+		callee := "transferd-" + strings.TrimPrefix(id, "caller-") + "-callee2"
+		a.emit(&ari.ChannelHold{Channel: up(callee)}, &ari.ChannelTransfer{
 			ReferTo:    ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: "103"}},
-			ReferredBy: ari.ReferredBy{SourceChannel: up(id)},
+			ReferredBy: ari.ReferredBy{SourceChannel: up(callee)},
 		})
 	case strings.HasSuffix(id, "-target3"): // the target talks; the caller hangs up
 		caller := strings.TrimSuffix(strings.TrimPrefix(id, "transferd-"), "-target3")
+		a.joined.Delete("caller-" + caller)
 		a.emit(&ari.ChannelHangupRequest{Channel: up("caller-" + caller)}, &ari.StasisEnd{Channel: up("caller-" + caller)})
 	}
 	return nil

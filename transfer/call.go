@@ -373,6 +373,17 @@ func (c *call) onLegInStasis(ctx context.Context, id string) {
 		return
 	}
 	l.awaitingStasis = false
+	if l == c.callee && c.state == stateRinging && !c.caller.inBridge {
+		// The callee rings in the call's bridge, alone there until it
+		// answers. Dialled outside any bridge, Asterisk would hold it in
+		// its one shared dial bridge, where each channel joining or
+		// leaving resets BRIDGEPEER and BRIDGEPVTCALLID on every channel
+		// ringing there: with many calls ringing at once, a quadratic
+		// flood of events for the app, whose backlog then makes PJSIP
+		// ignore new INVITEs (Asterisk's overload protection; load
+		// harness). A failed join only means the shared bridge.
+		c.join(ctx, l)
+	}
 	cctx, cancel := c.cmdCtx(ctx)
 	// No "caller" channel: Asterisk would cancel the dial when that
 	// channel hangs up, and a leg outlives the channel it was dialled for
@@ -404,7 +415,7 @@ func (c *call) onAnswered(ctx context.Context, id string) {
 			c.end(ctx)
 			return
 		}
-		if !c.join(ctx, c.caller) || !c.join(ctx, c.callee) {
+		if !c.join(ctx, c.caller) || (!c.callee.inBridge && !c.join(ctx, c.callee)) {
 			c.end(ctx)
 			return
 		}

@@ -131,6 +131,17 @@ func TestGivenACallWhileCalleeRingsThenCallerHearsRingback(t *testing.T) {
 	f.eventually("ringback to caller and 102 dialled", func() bool {
 		return slices.Contains(f.calls, "ring A") && f.channels[f.createdChannelLocked("PJSIP/102")] != nil
 	})
+	// The callee rings in the call's bridge, alone (not in Asterisk's
+	// shared dial bridge: see onLegInStasis).
+	f.eventually("102 rings alone in the call's bridge", func() bool {
+		k := f.createdChannelLocked("PJSIP/102")
+		for _, members := range f.bridges {
+			if members[k] {
+				return len(members) == 1 && f.channels[k].state == "Ringing"
+			}
+		}
+		return false
+	})
 }
 
 func TestGivenCallerHangsUpWhileCalleeRingsThenCalleeStopsRinging(t *testing.T) {
