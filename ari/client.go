@@ -161,8 +161,13 @@ func (c *Client) Close() error {
 // do performs one REST request. query may be nil; body, when non-nil, is
 // sent as JSON; out, when non-nil, receives the decoded 2xx response.
 func (c *Client) do(ctx context.Context, op, id, method, path string, query url.Values, body, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
+	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > c.cfg.Timeout {
+		// (Callers with a sooner deadline of their own, the engine's
+		// commands, are spared a second timer per request.)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()

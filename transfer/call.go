@@ -219,7 +219,9 @@ func (c *call) step(ctx context.Context, in input) {
 		c.log.Warn("unexpected input", zap.String("input", in.inputName()))
 	}
 	if c.state != before {
-		c.log.Info("transition", zap.String("from", before.String()),
+		// (Debug: the Info lines of each step already say what happened;
+		// this one doubled the log's volume and cost under load.)
+		c.log.Debug("transition", zap.String("from", before.String()),
 			zap.String("input", in.inputName()), zap.String("to", c.state.String()))
 	}
 }

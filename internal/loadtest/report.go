@@ -90,7 +90,7 @@ CPU is utime+stime from /proc/PID/stat over the level, per 1000 successful trans
 phones run in the harness on the same cores). Memory per call: transferd's live heap (heap
 allocated, at the scrape just after a GC with the most active calls) and RSS (at the most active
 calls), minus the idle values after a GC before the level, divided by those active calls
-(transferd_active_calls, scraped every 200 ms); transferd's whole live heap is about 2 MiB, so
+(transferd_active_calls, scraped every second); transferd's whole live heap is about 2 MiB, so
 per-call values of a few KiB, or negative ones, mean the per-call cost is below this measurement's noise.
 In the native configuration Asterisk sends the blind transfer's final NOTIFY when the target
 answers (the phones answer at once); transferd sends it as soon as it dials the target.

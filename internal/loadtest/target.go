@@ -54,7 +54,9 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 	if err != nil {
 		return nil, fmt.Errorf("%s: start asterisk: %w", name, err)
 	}
-	t := &target{name: name, sb: sb, http: &http.Client{Timeout: 5 * time.Second}}
+	// Metrics uncompressed: gzip would be transferd CPU counted against it.
+	scraper := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+	t := &target{name: name, sb: sb, http: scraper}
 	if err := checkProcess(sb.PID(), "asterisk"); err != nil {
 		t.stop()
 		return nil, fmt.Errorf("%s: %w", name, err)
