@@ -15,6 +15,8 @@
 // client reconnects with backoff and jitter and marks the gap with
 // *Disconnected and *Reconnected: Asterisk does not replay missed events, so
 // the application should then reconcile with what Asterisk holds.
+// Config.Events limits the stream to the event types the application acts
+// on (an application event filter in Asterisk, set on every connection).
 //
 // Asterisk's errors come back as *Error with the HTTP status and Asterisk's
 // message; errors.Is tells ErrNotFound (gone) from ErrConflict (not in

@@ -377,6 +377,13 @@ func (b *bed) blindTransfer(dest string) (a, c *sipphone.Call, tr *sipphone.Tran
 	b.t.Helper()
 	a, c = b.call("101", "102")
 	b.hears("101", a, "102")
+	return a, c, b.blindTransferOn(a, c, dest)
+}
+
+// blindTransferOn has 102 (c) hold 101 (a) on a call in progress and send
+// a blind REFER to dest.
+func (b *bed) blindTransferOn(a, c *sipphone.Call, dest string) *sipphone.Transfer {
+	b.t.Helper()
 	if err := c.Hold(b.ctx); err != nil {
 		b.t.Fatal(err)
 	}
@@ -385,7 +392,17 @@ func (b *bed) blindTransfer(dest string) (a, c *sipphone.Call, tr *sipphone.Tran
 	if err != nil {
 		b.t.Fatalf("102 REFER to %s: %v", dest, err)
 	}
-	return a, c, tr
+	return tr
+}
+
+// toldThenRings checks a blind transfer's acceptance as the transferer's
+// phone sees it (NOTIFY 200, then it hangs up) and returns the target
+// ringing.
+func (b *bed) toldThenRings(tr *sipphone.Transfer, c *sipphone.Call, dest string) *sipphone.Call {
+	b.t.Helper()
+	b.told(tr, 200)
+	c.Hangup(b.ctx)
+	return b.rings(dest)
 }
 
 // rungBack checks what a phone user sees when a blind transfer Asterisk
@@ -477,9 +494,7 @@ func testBlindTransferToBusyOrUnansweredTargetGoesToItsVoicemail(t *testing.T, m
 		t.Run(name, func(t *testing.T) {
 			b := newBed(t, inMode(mode, func(c *Config) { c.Calls.AnswerTimeout = 2 * time.Second }), "101", "102", "103")
 			a, c, tr := b.blindTransfer("103")
-			b.told(tr, 200)
-			c.Hangup(b.ctx)
-			in := b.rings("103")
+			in := b.toldThenRings(tr, c, "103")
 			if busy {
 				in.Reject(b.ctx, 486)
 			} else if err := in.WaitEnded(b.ctx); err != nil {
@@ -503,9 +518,7 @@ func testBlindTransferRecallRingsTheTransfererBack(t *testing.T, mode string) {
 		c.Transfer.NoAnswer = "recall"
 	}), "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
-	b.told(tr, 200)
-	c.Hangup(b.ctx)
-	in := b.rings("103")
+	in := b.toldThenRings(tr, c, "103")
 	in.Reject(b.ctx, 486)
 	back, err := b.phones["102"].WaitIncoming(b.ctx)
 	if err != nil {
@@ -524,9 +537,7 @@ func TestBlindTransferCallerHangsUpWhileTargetRings(t *testing.T) {
 func testBlindTransferCallerHangsUpWhileTargetRings(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, nil), "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
-	b.told(tr, 200)
-	c.Hangup(b.ctx)
-	in := b.rings("103")
+	in := b.toldThenRings(tr, c, "103")
 	a.Hangup(b.ctx)
 	if err := in.WaitEnded(b.ctx); err != nil {
 		t.Fatalf("103 keeps ringing after the caller hung up: %v", err)
@@ -901,9 +912,7 @@ func testMetricsCountATransferTheTestPerformed(t *testing.T, mode string) {
 		t.Fatal("a transfer is counted before any happened")
 	}
 	a, c, tr := b.blindTransfer("103")
-	b.told(tr, 200)
-	c.Hangup(b.ctx)
-	in := b.rings("103")
+	in := b.toldThenRings(tr, c, "103")
 	in.Answer(b.ctx)
 	b.hears("103", in, "101")
 	status, body := b.get("/metrics")
@@ -990,17 +999,7 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	waitAppRegistered(b.ctx, t, b.sb, "transferd")
 	b.hears("101 (after adoption)", a, "102")
 	// A transfer on the adopted call works.
-	if err := c.Hold(b.ctx); err != nil {
-		t.Fatal(err)
-	}
-	b.hearsMusic("101 (held)", a)
-	tr, err := c.BlindTransfer(b.ctx, "103")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.told(tr, 200)
-	c.Hangup(b.ctx)
-	in := b.rings("103")
+	in := b.toldThenRings(b.blindTransferOn(a, c, "103"), c, "103")
 	in.Answer(b.ctx)
 	b.talkThenHangUp("101", a, "103", in)
 }
@@ -1039,9 +1038,7 @@ func TestKilledDuringABlindTransferTheTargetStillConnects(t *testing.T) {
 	b := newBed(t, nil, "101", "102", "103")
 	kill := b.startProcess()
 	a, c, tr := b.blindTransfer("103")
-	b.told(tr, 200)
-	c.Hangup(b.ctx)
-	in := b.rings("103")
+	in := b.toldThenRings(tr, c, "103")
 	kill()
 	b.stopDaemon = b.startDaemon()
 	waitAppRegistered(b.ctx, t, b.sb, "transferd")

@@ -89,14 +89,7 @@ func TestARIConnectionCutInEachTransferPhase(t *testing.T) {
 		p.cut()
 		time.Sleep(300 * time.Millisecond) // transferd notices and reconnects
 		b.hears("101 (after the cut)", a, "102")
-		c.Hold(b.ctx)
-		tr, err := c.BlindTransfer(b.ctx, "103")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.told(tr, 200)
-		c.Hangup(b.ctx)
-		in := b.rings("103")
+		in := b.toldThenRings(b.blindTransferOn(a, c, "103"), c, "103")
 		in.Answer(b.ctx)
 		b.talkThenHangUp("101", a, "103", in)
 	})
@@ -104,9 +97,7 @@ func TestARIConnectionCutInEachTransferPhase(t *testing.T) {
 		var p *cutter
 		b := newBed(t, viaCutter(t, &p), "101", "102", "103")
 		a, c, tr := b.blindTransfer("103")
-		b.told(tr, 200)
-		c.Hangup(b.ctx)
-		in := b.rings("103")
+		in := b.toldThenRings(tr, c, "103")
 		p.cut()
 		time.Sleep(300 * time.Millisecond)
 		in.Answer(b.ctx)
