@@ -59,9 +59,7 @@ func TestAttendedTransfer(t *testing.T) {
 			name:   "REFER with Replaces: the phone is told only once Asterisk has destroyed the consultation leg",
 			answer: true,
 			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
-				f.mu.Lock()
-				f.slowDestroy[b2] = true
-				f.mu.Unlock()
+				f.destroysSlowly(b2)
 				f.attendedRefers(x1, "A", b2, k)
 				f.eventually("A and 103 bridged, consultation leg hung up, displays updated", func() bool {
 					return bridgedLocked(f, "A", k) && f.channels[b2] == nil &&
@@ -93,9 +91,7 @@ func TestAttendedTransfer(t *testing.T) {
 			name:   "REFER with Replaces: consultation leg never reported destroyed, the phone is told after a bounded wait",
 			answer: true,
 			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
-				f.mu.Lock()
-				f.slowDestroy[b2] = true
-				f.mu.Unlock()
+				f.destroysSlowly(b2)
 				f.attendedRefers(x1, "A", b2, k)
 				deadline := time.Now().Add(destroyWait + 3*time.Second)
 				for {

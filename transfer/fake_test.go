@@ -219,6 +219,14 @@ func (f *fakeAsterisk) gone(id string, cause int) {
 	f.events <- &ari.ChannelDestroyed{Channel: ch, Cause: cause}
 }
 
+// destroysSlowly holds back id's ChannelDestroyed after its hangup until
+// destroyed(id).
+func (f *fakeAsterisk) destroysSlowly(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slowDestroy[id] = true
+}
+
 // destroyed raises the ChannelDestroyed held back for a slowDestroy
 // channel: Asterisk has finally freed it.
 func (f *fakeAsterisk) destroyed(id string) {
