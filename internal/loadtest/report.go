@@ -92,8 +92,9 @@ allocated, at the scrape just after a GC with the most active calls) and RSS (at
 calls), minus the idle values after a GC before the level, divided by those active calls
 (transferd_active_calls, scraped every second); transferd's whole live heap is about 2 MiB, so
 per-call values of a few KiB, or negative ones, mean the per-call cost is below this measurement's noise.
-In the native configuration Asterisk sends the blind transfer's final NOTIFY when the target
-answers (the phones answer at once); transferd sends it as soon as it dials the target.
+The phones' endpoints have refer_blind_progress = no (transferd's core fallback needs it), so in
+the native configuration Asterisk sends the blind transfer's final NOTIFY as soon as it has
+moved the caller on, before the target rings; transferd sends it as soon as it dials the target.
 `
 
 const levelHeader = "| config | concurrent | scenarios ok | transfers ok / tried | blind p50 / p95 / p99 ms | attended p50 / p95 / p99 ms | scenarios/s | Asterisk CPU s / 1000 transfers | transferd CPU s / 1000 transfers | harness (phones) CPU s / level wall s | transferd live heap (RSS) per active call, at N calls | left in Asterisk (channels / bridges) |\n" +
