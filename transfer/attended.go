@@ -252,61 +252,101 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	}
 	log := c.log.With(zap.String("transfer", string(KindAttended)), zap.String("transferee", transferee.id),
 		zap.String("colleague", a.party.id), zap.String("consult_call", a.callID))
+	if a.state == stateTalking {
+		c.completeAttended(ctx, at, transferer, transferee, a, log)
+		return
+	}
 
-	// The transferer's first leg leaves the held call: the transferee no
-	// longer hears its hold music. Asterisk stops that music when the
-	// holding channel leaves; once in 150 transfers under load it did not
-	// (load harness), so transferd stops it too.
+	// Completed while the colleague still rings: the transferee hears
+	// ringback, and the blind-transfer rules apply from here. The
+	// transferer's first leg leaves the held call; the consultation
+	// bridge goes.
 	c.leaveBridge(ctx, c.bridge, transferer)
 	if transferer.holding {
 		c.stopMusic(ctx, transferee)
 	}
-	// The consultation bridge goes; the colleague joins the first bridge.
 	if a.party.inBridge {
 		c.leaveBridge(ctx, a.bridge, a.party)
 	}
 	c.leaveBridge(ctx, a.bridge, a.consult)
 	c.destroyBridge(ctx, a.bridge)
-
-	c.caller, c.callee, c.target = transferee, nil, nil
-	if a.state == stateTalking {
-		if !c.join(ctx, a.party) {
-			log.Warn("attended transfer failed: colleague cannot join the caller")
-			c.callee = a.party
-			if transferer.live() && !at.hungUp {
-				c.progress(ctx, transferer.id, progressUnavailable)
-			}
-			c.end(ctx)
-			return
-		}
-		c.callee = a.party
-		a.party.role = "callee"
-		c.state = stateTalking
-		log.Info("attended transfer completed")
-		if c.xfer != nil {
-			c.xfer.ev.Destination = a.party.exten
-			c.transferEnded(KindAttended, Request{}, OutcomeCompleted, "")
-		}
-	} else {
-		// Completed while the colleague still rings: the transferee hears
-		// ringback, and the blind-transfer rules apply from here.
-		a.party.role = "target"
-		c.target = a.party
-		c.callee = transferer
-		c.blind = &blindTransfer{destination: a.party.exten, transferer: transferer.exten}
-		c.startRingback(ctx)
-		c.state = stateTransferRinging
-		log.Info("attended transfer completed while the colleague rings")
-		if c.xfer != nil {
-			c.xfer.ev.Destination = a.party.exten
-			c.transferRinging()
-		}
+	c.caller, c.callee, c.target = transferee, transferer, a.party
+	a.party.role = "target"
+	c.blind = &blindTransfer{destination: a.party.exten, transferer: transferer.exten}
+	c.startRingback(ctx)
+	c.state = stateTransferRinging
+	log.Info("attended transfer completed while the colleague rings")
+	if c.xfer != nil {
+		c.xfer.ev.Destination = a.party.exten
+		c.transferRinging()
 	}
-	// The transferer's phone has both legs of the transfer hung up for it,
-	// as after Asterisk's own transfers: the consultation leg first.
+	c.releaseTransferer(ctx, at, transferer, a.consult, false, nil)
+}
+
+// completeAttended connects the transferee with the colleague who answered
+// the consultation.
+//
+// The transferer's phone waits for its NOTIFY from the REFER on, so only
+// what the outcome depends on comes first: the consultation leg is hung
+// up (Asterisk takes it out of its bridge and starts destroying it, which
+// the NOTIFY must wait for: tellWhenDestroyed), the transferer's first leg
+// leaves the held call's bridge and the colleague moves into it (ARI takes
+// a channel out of its Stasis bridge when it is added to another). What
+// the phones do not wait for (stopping the hold music, destroying the
+// emptied consultation bridge, the displays) comes after the NOTIFY.
+func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, transferer, transferee *leg, a absorbed, log *zap.Logger) {
 	consultLive := a.consult.live()
 	if consultLive {
 		c.hangup(ctx, a.consult, "normal")
+	}
+	c.leaveBridge(ctx, c.bridge, transferer)
+	c.caller, c.callee, c.target = transferee, a.party, nil
+	a.party.role = "callee"
+	after := func(ctx context.Context) {
+		// Asterisk stops the hold music when the holding channel leaves
+		// the bridge; once in 150 transfers under load it did not (load
+		// harness), so transferd stops it too.
+		if transferer.holding && transferee.live() {
+			c.stopMusic(ctx, transferee)
+		}
+		c.destroyBridge(ctx, a.bridge)
+		if c.state == stateTalking && !transferer.local {
+			// (Asterisk's own transfer has updated both displays already.)
+			c.showEachOther(ctx, transferee, a.party)
+		}
+	}
+	if !c.join(ctx, a.party) {
+		log.Warn("attended transfer failed: colleague cannot join the caller")
+		after(ctx)
+		switch {
+		case !transferer.live():
+		case consultLive:
+			// With the consultation leg being destroyed no progress may be
+			// posted (tellWhenDestroyed): the phone sees its legs end.
+			c.hangup(ctx, transferer, "normal")
+		case !at.hungUp:
+			c.progress(ctx, transferer.id, progressUnavailable)
+		}
+		c.end(ctx)
+		return
+	}
+	c.state = stateTalking
+	log.Info("attended transfer completed")
+	if c.xfer != nil {
+		c.xfer.ev.Destination = a.party.exten
+		c.transferEnded(KindAttended, Request{}, OutcomeCompleted, "")
+	}
+	c.releaseTransferer(ctx, at, transferer, a.consult, consultLive, after)
+}
+
+// releaseTransferer tells the transferer's phone that its attended
+// transfer worked and hangs up its leg(s) for it, as after Asterisk's own
+// transfers: the consultation leg first (consultHungUp: it has just been).
+// after, when not nil, runs once the phone has been told.
+func (c *call) releaseTransferer(ctx context.Context, at *attendedTransfer, transferer, consult *leg, consultHungUp bool, after func(context.Context)) {
+	if consult.live() {
+		c.hangup(ctx, consult, "normal")
+		consultHungUp = true
 	}
 	switch {
 	case at.hungUp || transferer.local:
@@ -314,10 +354,11 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 		if transferer.live() {
 			c.hangup(ctx, transferer, "normal")
 		}
-	case consultLive:
+	case consultHungUp:
 		// The REFER's Replaces named the consultation leg: see
 		// tellWhenDestroyed.
-		c.tellWhenDestroyed(transferer, a.consult.id, progressAnswered)
+		c.tellWhenDestroyed(transferer, consult.id, progressAnswered, after)
+		after = nil
 	default:
 		c.progress(ctx, transferer.id, progressAnswered)
 		if transferer.live() {
@@ -329,9 +370,8 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 		// consultation leg; the leg that received the REFER is left.
 		c.hangupReplaced(ctx)
 	}
-	if c.state == stateTalking && !transferer.local {
-		// (Asterisk's own transfer has updated both displays already.)
-		c.showEachOther(ctx, transferee, a.party)
+	if after != nil {
+		after(ctx)
 	}
 }
 
@@ -342,6 +382,9 @@ type deferredProgress struct {
 	consultID  string
 	state      string
 	timer      *time.Timer
+	// after runs once the phone has been told (or could not be: it ran
+	// out of time, or its leg is gone).
+	after func(context.Context)
 }
 
 // deferredProgressDue: the wait for the consultation leg's destruction ran
@@ -369,9 +412,9 @@ const destroyWait = 2 * time.Second
 // from its dialog, and the report names no channel. Asterisk's own
 // attended transfers also hang the consultation up before the final
 // NOTIFY.
-func (c *call) tellWhenDestroyed(transferer *leg, consultID, state string) {
+func (c *call) tellWhenDestroyed(transferer *leg, consultID, state string, after func(context.Context)) {
 	box := c.box
-	c.deferred = &deferredProgress{transferer: transferer, consultID: consultID, state: state,
+	c.deferred = &deferredProgress{transferer: transferer, consultID: consultID, state: state, after: after,
 		timer: time.AfterFunc(destroyWait, func() { box.put(deferredProgressDue{consultID: consultID}) })}
 }
 
@@ -399,6 +442,9 @@ func (c *call) flushDeferredProgress(ctx context.Context) {
 	if d.transferer.live() {
 		c.progress(ctx, d.transferer.id, d.state)
 		c.hangup(ctx, d.transferer, "normal")
+	}
+	if d.after != nil {
+		d.after(ctx)
 	}
 }
 

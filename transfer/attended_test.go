@@ -1,7 +1,9 @@
 package transfer
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,9 +47,19 @@ func TestAttendedTransfer(t *testing.T) {
 				})
 				f.mu.Lock()
 				bridges := len(f.bridges)
+				// The phone waits for its NOTIFY: only what the outcome
+				// depends on comes before it.
+				var path []string
+				if i := slices.Index(f.calls, "hangup "+b2+" normal"); i >= 0 {
+					path = f.calls[i:min(i+4, len(f.calls))]
+				}
 				f.mu.Unlock()
 				if bridges != 1 {
 					t.Errorf("%d bridges after the transfer, want 1 (consultation bridge destroyed)\n%s", bridges, f.snapshot())
+				}
+				want := []string{"hangup " + b2 + " normal", "remove ? " + x1, "add ? " + k, "transfer-progress " + x1 + " " + progressAnswered}
+				if !matchCommands(path, want) {
+					t.Errorf("commands from the consultation hangup on: %q, want %q\n%s", path, want, f.snapshot())
 				}
 				f.hangsUp(k)
 				f.eventually("everything gone", func() bool { return noneLeft(f) })
@@ -61,20 +73,21 @@ func TestAttendedTransfer(t *testing.T) {
 			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
 				f.destroysSlowly(b2)
 				f.attendedRefers(x1, "A", b2, k)
-				f.eventually("A and 103 bridged, consultation leg hung up, displays updated", func() bool {
-					return bridgedLocked(f, "A", k) && f.channels[b2] == nil &&
-						f.connected[k] == "<101>" && f.connected["A"] == "<103>"
+				f.eventually("A and 103 bridged, consultation leg hung up", func() bool {
+					return bridgedLocked(f, "A", k) && f.channels[b2] == nil
 				})
+				time.Sleep(50 * time.Millisecond) // (anything else the engine would do comes now)
 				f.mu.Lock()
-				told, x1Left := len(f.progress[x1]) > 0, f.channels[x1] != nil
+				told, x1Left, shown := len(f.progress[x1]) > 0, f.channels[x1] != nil, f.connected[k] != ""
 				f.mu.Unlock()
-				if told || !x1Left {
-					t.Fatalf("102 told %v, first leg present %v before the consultation leg was destroyed; want nothing told, leg kept\n%s",
-						told, x1Left, f.snapshot())
+				if told || !x1Left || shown {
+					t.Fatalf("102 told %v, first leg present %v, displays updated %v before the consultation leg was destroyed; want nothing told, leg kept, displays after the NOTIFY\n%s",
+						told, x1Left, shown, f.snapshot())
 				}
 				f.destroyed(b2)
-				f.eventually("102 told 200, its first leg hung up", func() bool {
-					return slices.Equal(f.progress[x1], []string{progressAnswered}) && f.channels[x1] == nil
+				f.eventually("102 told 200, its first leg hung up, displays updated", func() bool {
+					return slices.Equal(f.progress[x1], []string{progressAnswered}) && f.channels[x1] == nil &&
+						f.connected[k] == "<101>" && f.connected["A"] == "<103>"
 				})
 				f.mu.Lock()
 				hangup := slices.Index(f.calls, "hangup "+b2+" normal")
@@ -108,6 +121,26 @@ func TestAttendedTransfer(t *testing.T) {
 				}
 				f.hangsUp(k)
 				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
+			// The caller's bridge refuses the colleague (Asterisk lost it):
+			// nobody can be connected; the transferer's phone is not sent a
+			// NOTIFY while its consultation leg is being destroyed.
+			name:   "REFER with Replaces: colleague cannot join the caller, everything ends, nothing left",
+			answer: true,
+			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {
+				f.mu.Lock()
+				f.failOp["add"] = errors.New("bridge lost")
+				f.mu.Unlock()
+				f.attendedRefers(x1, "A", b2, k)
+				f.eventually("every leg hung up, no bridge left", func() bool { return noneLeft(f) })
+				f.mu.Lock()
+				told := f.progress[x1]
+				f.mu.Unlock()
+				if len(told) > 0 {
+					t.Errorf("102 told %v while its consultation leg was being destroyed\n%s", told, f.snapshot())
+				}
 			},
 		},
 		{
@@ -318,4 +351,24 @@ func TestAttendedTransfer(t *testing.T) {
 			tt.run(t, f, x1, b2, k)
 		})
 	}
+}
+
+// matchCommands reports whether got are the commands want, where a "?"
+// word matches any one word (an ID the test does not know).
+func matchCommands(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range want {
+		g, w := strings.Fields(got[i]), strings.Fields(want[i])
+		if len(g) != len(w) {
+			return false
+		}
+		for j := range w {
+			if w[j] != "?" && w[j] != g[j] {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -588,6 +588,9 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
 	c.cancelVoicemailEntry()
+	// (Set first: what a deferred outcome does after the phone is told
+	// must not treat the call as going on.)
+	c.state = stateEnded
 	c.flushDeferredProgress(ctx)
 	if c.xfer != nil {
 		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeCancelled, "the call ended during the transfer")

@@ -405,6 +405,11 @@ func (f *fakeAsterisk) AddToBridge(_ context.Context, bridgeID, id string) error
 	if f.channels[id] == nil {
 		return &ari.Error{Op: "add channel", ID: bridgeID, Status: http.StatusUnprocessableEntity, Message: "Channel not found"}
 	}
+	// ARI moves a channel: adding it to a bridge takes it out of the
+	// Stasis bridge it was in (control_swap_channel_in_bridge).
+	for _, members := range f.bridges {
+		delete(members, id)
+	}
 	f.bridges[bridgeID][id] = true
 	return nil
 }
