@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -22,6 +23,10 @@ type EventBase struct {
 }
 
 func (e EventBase) EventType() string { return e.Type }
+
+// decodedType is the "type" an event's frame had (EventType is the Go
+// type's).
+func (e *EventBase) decodedType() string { return e.Type }
 
 // UnknownEvent is an event type this client does not model (one Asterisk
 // added later, say). It is delivered, never dropped and never an error.
@@ -54,6 +59,23 @@ func EventTypes() []string {
 // DecodeEvent decodes one WebSocket frame. A frame that is not a JSON
 // object with a "type" is an error; an unmodelled type is an *UnknownEvent.
 func DecodeEvent(data []byte) (Event, error) {
+	// Fast path: the type read off the text without parsing it, then one
+	// parse into that type's struct, confirmed by the type it decoded (a
+	// nested "type" key guessed wrong takes the full path below). Parsing
+	// the frame once rather than twice was about a tenth of transferd's
+	// CPU under load.
+	if newEvent, ok := eventTypes[string(typeField(data))]; ok {
+		ev := newEvent()
+		if err := json.Unmarshal(data, ev); err == nil && ev.(interface{ decodedType() string }).decodedType() == ev.EventType() {
+			return ev, nil
+		}
+	}
+	return decodeEventFully(data)
+}
+
+// decodeEventFully is DecodeEvent without its fast path: the type parsed
+// out first, then the frame parsed into that type.
+func decodeEventFully(data []byte) (Event, error) {
 	var base EventBase
 	if err := json.Unmarshal(data, &base); err != nil {
 		return nil, fmt.Errorf("ari: decode event: %w", err)
@@ -70,4 +92,27 @@ func DecodeEvent(data []byte) (Event, error) {
 		return nil, fmt.Errorf("ari: decode %s event: %w", base.Type, err)
 	}
 	return ev, nil
+}
+
+// typeField returns the value of the first "type" key in an event's JSON
+// text (Asterisk's events put theirs at the top level, but in no fixed
+// position), or nil. It is a guess that DecodeEvent checks.
+func typeField(data []byte) []byte {
+	i := bytes.Index(data, []byte(`"type"`))
+	if i < 0 {
+		return nil
+	}
+	rest := bytes.TrimLeft(data[i+len(`"type"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return nil
+	}
+	end := bytes.IndexByte(rest[1:], '"')
+	if end < 0 {
+		return nil
+	}
+	return rest[1 : 1+end]
 }

@@ -271,12 +271,49 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"Dial","peer":null}`))
 	f.Add([]byte(`{"type":5}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"userevent":{"type":"StasisEnd"},"type":"ChannelUserevent","eventname":"x"}`))
+	f.Add([]byte(`{ "type" : "StasisEnd", "channel": {"id": "a"} }`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeEvent(data)
 		if err == nil && ev == nil {
 			t.Fatal("nil event without error")
 		}
+		// The fast path decodes exactly what the full one does.
+		full, fullErr := decodeEventFully(data)
+		if (err == nil) != (fullErr == nil) || !reflect.DeepEqual(ev, full) {
+			t.Fatalf("DecodeEvent = %#v, %v; decoded fully: %#v, %v", ev, err, full, fullErr)
+		}
 	})
+}
+
+func TestDecodeEventTypeGuesses(t *testing.T) {
+	tests := []struct {
+		name, frame, want string // want: the decoded type, or "error"
+	}{
+		{"compact", `{"type":"StasisEnd","channel":{"id":"a"}}`, "StasisEnd"},
+		{"type last", `{"channel":{"id":"a"},"type":"StasisEnd"}`, "StasisEnd"},
+		{"pretty-printed (ari.conf pretty = yes)", "{\n  \"type\" : \"StasisEnd\",\n  \"channel\": {\"id\": \"a\"}\n}", "StasisEnd"},
+		{"a nested type key first", `{"userevent":{"type":"StasisEnd"},"type":"ChannelUserevent","eventname":"x"}`, "ChannelUserevent"},
+		{"a nested type key, no top-level type", `{"userevent":{"type":"StasisEnd"}}`, "error"},
+		{"type not a string", `{"type":5}`, "error"},
+		{"unmodelled type", `{"type":"SomethingNew"}`, "SomethingNew"},
+		{"malformed after the type", `{"type":"StasisEnd","channel":`, "error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := DecodeEvent([]byte(tt.frame))
+			got := "error"
+			if err == nil {
+				got = ev.EventType()
+			}
+			if got != tt.want {
+				t.Errorf("DecodeEvent(%s) = %s (err %v), want %s", tt.frame, got, err, tt.want)
+			}
+			if ue, ok := ev.(*ChannelUserevent); ok && ue.Eventname != "x" {
+				t.Errorf("ChannelUserevent decoded as %#v", ue)
+			}
+		})
+	}
 }
 
 func BenchmarkDecodeStasisStart(b *testing.B) {
