@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -25,6 +26,10 @@ type blindTransfer struct {
 // ChannelTransfer carrying that state, and those are filtered out before
 // they become inputs.
 func (c *call) onTransfer(ctx context.Context, in transferRequested) {
+	if c.referredAt == nil {
+		c.referredAt = make(map[string]time.Time, 1)
+	}
+	c.referredAt[in.transfererID] = time.Now()
 	transferer := c.legByID(in.transfererID)
 	if c.state != stateTalking || transferer == nil || !transferer.live() {
 		c.log.Info("transfer refused: call is not in a state to transfer",
@@ -237,6 +242,11 @@ func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
 func (c *call) progress(ctx context.Context, channelID, state string) {
 	if l := c.legByID(channelID); l != nil && l.local {
 		return // core handling: Asterisk has told the phone itself
+	}
+	if at, ok := c.referredAt[channelID]; ok {
+		// (Even when transferd is stopping: the wait is short, and
+		// Asterisk's crash would end every call.)
+		time.Sleep(c.e.referSettle - time.Since(at))
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -105,6 +106,9 @@ type call struct {
 	// deferred: an attended transfer's outcome waiting for the
 	// consultation leg to be destroyed (tellWhenDestroyed).
 	deferred *deferredProgress
+	// referredAt: when each of the call's phones last sent a REFER (its
+	// ChannelTransfer), for progress (referSettle).
+	referredAt map[string]time.Time
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int

@@ -47,6 +47,10 @@ type fakeAsterisk struct {
 	// destroyed(id) after their hangup; undestroyed holds their causes.
 	slowDestroy map[string]bool
 	undestroyed map[string]int
+	// referred: when each phone's last REFER was sent (its
+	// ChannelTransfer), to catch a progress report sooner than
+	// referSettle, which Asterisk 22.10.1 may crash on.
+	referred map[string]time.Time
 }
 
 type fakeChannel struct {
@@ -73,6 +77,7 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		vars:      map[string]map[string]string{},
 		names:     map[string]string{},
 		failOp:    map[string]error{},
+		referred:  map[string]time.Time{},
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
@@ -265,6 +270,9 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 	}
 	if f.channels[id] == nil {
 		return notFound("transfer progress", id, "Channel")
+	}
+	if at, ok := f.referred[id]; ok && time.Since(at) < referSettle {
+		f.t.Errorf("progress %s reported to %s %v after its REFER, sooner than referSettle (%v)", state, id, time.Since(at), referSettle)
 	}
 	f.progress[id] = append(f.progress[id], state)
 	// Asterisk echoes every posted state as a ChannelTransfer with state.
@@ -489,6 +497,7 @@ func (f *fakeAsterisk) hangsUp(id string) {
 
 // refers: the phone of channel transferer sends a blind REFER.
 func (f *fakeAsterisk) refers(transferer, transferee, destination string) {
+	f.referSent(transferer)
 	f.events <- &ari.ChannelTransfer{
 		ReferTo: ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: destination}},
 		ReferredBy: ari.ReferredBy{
@@ -506,7 +515,14 @@ func (f *fakeAsterisk) holds(id string) {
 // attendedRefers: the phone of channel transferer sends REFER with
 // Replaces naming its consultation channel consult, whose other party is
 // target. consult "" is a Replaces Asterisk found no dialog for.
+func (f *fakeAsterisk) referSent(transferer string) {
+	f.mu.Lock()
+	f.referred[transferer] = time.Now()
+	f.mu.Unlock()
+}
+
 func (f *fakeAsterisk) attendedRefers(transferer, transferee, consult, target string) {
+	f.referSent(transferer)
 	ev := &ari.ChannelTransfer{
 		ReferTo: ari.ReferTo{RequestedDestination: ari.RequiredDestination{ProtocolID: "consult-call-id@phone"}},
 		ReferredBy: ari.ReferredBy{
