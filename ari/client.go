@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,10 +50,14 @@ type Config struct {
 // Client is a typed ARI client: REST calls and one ordered event stream.
 // It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	base string // URL + "/ari"
-	http *http.Client
-	log  *zap.Logger
+	cfg    Config
+	base   string // URL + "/ari"
+	origin string // scheme://host of URL
+	path   string // URL's path + "/ari": REST paths are under it
+	auth   string // Authorization header value (basic auth)
+	http   *http.Client
+	rest   *restPool // REST requests over http:// (nil for https://)
+	log    *zap.Logger
 
 	mu     sync.Mutex
 	cancel []context.CancelFunc
@@ -78,12 +83,19 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Client{
-		cfg:  cfg,
-		base: strings.TrimRight(cfg.URL, "/") + "/ari",
-		http: &http.Client{Transport: transport(cfg.TLS)},
-		log:  log,
-	}, nil
+	c := &Client{
+		cfg:    cfg,
+		base:   strings.TrimRight(cfg.URL, "/") + "/ari",
+		origin: u.Scheme + "://" + u.Host,
+		path:   strings.TrimRight(u.EscapedPath(), "/") + "/ari",
+		auth:   "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
+		http:   &http.Client{Transport: transport(cfg.TLS)},
+		log:    log,
+	}
+	if u.Scheme == "http" {
+		c.rest = newRestPool(u, c.auth, log)
+	}
+	return c, nil
 }
 
 // maxConns bounds transferd's connections to Asterisk's HTTP server, all
@@ -97,10 +109,13 @@ func New(cfg Config) (*Client, error) {
 const maxConns = 32
 
 // IdleConnTimeout is how long a kept-alive connection to Asterisk may stay
-// unused before it is closed.
+// unused before it is closed. Asterisk itself closes one unused for
+// http.conf's session_keep_alive (15 s by default); a request that races
+// that close is sent again on a new connection.
 const IdleConnTimeout = 15 * time.Second
 
-// transport is the HTTP transport of REST calls and the event WebSocket.
+// transport is the HTTP transport of the event WebSocket, and of REST
+// calls over https:// (see restPool for http://).
 func transport(tlsConfig *tls.Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = maxConns
@@ -112,6 +127,33 @@ func transport(tlsConfig *tls.Config) *http.Transport {
 		t.TLSClientConfig = tlsConfig.Clone()
 	}
 	return t
+}
+
+// sendHTTPS sends a REST request with net/http, the https:// path, and
+// reads the answer. uri is the path and query.
+func (c *Client) sendHTTPS(ctx context.Context, method, uri string, body []byte) (answer, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.origin+uri, rd)
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Authorization", c.auth)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.send(ctx, req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return answer{status: resp.StatusCode}, fmt.Errorf("read response: %w", err)
+	}
+	return answer{status: resp.StatusCode, body: data}, nil
 }
 
 // send sends req, retrying twice when the connection broke without an
@@ -145,7 +187,9 @@ func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, e
 	return nil, err
 }
 
-// Close stops every subscription and waits for its goroutines.
+// Close stops every subscription, waits for its goroutines, and closes
+// idle connections. REST calls made afterwards still work, without
+// keeping their connection.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	cancels := c.cancel
@@ -155,56 +199,65 @@ func (c *Client) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
+	if c.rest != nil {
+		c.rest.close()
+	}
+	c.http.CloseIdleConnections()
 	return nil
 }
 
 // do performs one REST request. query may be nil; body, when non-nil, is
 // sent as JSON; out, when non-nil, receives the decoded 2xx response.
 func (c *Client) do(ctx context.Context, op, id, method, path string, query url.Values, body, out any) error {
-	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > c.cfg.Timeout {
-		// (Callers with a sooner deadline of their own, the engine's
-		// commands, are spared a second timer per request.)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
-	}
-	u := c.base + path
+	var uri string // path and query
 	if len(query) > 0 {
-		u += "?" + query.Encode()
+		uri = c.path + path + "?" + query.Encode()
+	} else {
+		uri = c.path + path
 	}
-	var rd io.Reader
+	var data []byte
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("ari: %s %s: encode body: %w", op, id, err)
 		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return fmt.Errorf("ari: %s %s: %w", op, id, err)
-	}
-	req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	start := time.Now()
-	resp, err := c.send(ctx, req)
+	deadline := start.Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	var resp answer
+	var err error
+	if c.rest != nil {
+		// (The deadline goes to the connection as is: no timer, no
+		// context per request.)
+		resp, err = c.rest.send(ctx, deadline, method, uri, data)
+	} else {
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
+			// (Callers with a sooner deadline of their own, the
+			// engine's commands, are spared a second timer.)
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		resp, err = c.sendHTTPS(ctx, method, uri, data)
+	}
+	if resp.status != 0 {
+		// (Checked first: building the fields costs more than the
+		// request path itself when debug logging is off.)
+		if ce := c.log.Check(zap.DebugLevel, "ari request"); ce != nil {
+			ce.Write(zap.String("method", method), zap.String("path", path), zap.Int("status", resp.status),
+				zap.Duration("took", time.Since(start)))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("ari: %s %s: %w", op, id, err)
 	}
-	defer resp.Body.Close()
-	// (Checked first: building the fields costs more than the request
-	// path itself when debug logging is off.)
-	if ce := c.log.Check(zap.DebugLevel, "ari request"); ce != nil {
-		ce.Write(zap.String("method", method), zap.String("path", path), zap.Int("status", resp.StatusCode),
-			zap.Duration("took", time.Since(start)))
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("ari: %s %s: read response: %w", op, id, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	// The body may lie in the connection's buffer until done.
+	defer resp.done()
+	data = resp.body
+	if resp.status < 200 || resp.status > 299 {
 		// Asterisk answers {"message": "..."} or {"error": "..."}.
 		var msg struct{ Message, Error string }
 		json.Unmarshal(data, &msg)
@@ -213,9 +266,9 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 			text = msg.Error
 		}
 		if text == "" {
-			text = http.StatusText(resp.StatusCode)
+			text = http.StatusText(resp.status)
 		}
-		return &Error{Op: op, ID: id, Status: resp.StatusCode, Message: text}
+		return &Error{Op: op, ID: id, Status: resp.status, Message: text}
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {

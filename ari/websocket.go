@@ -2,7 +2,6 @@ package ari
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -53,12 +52,11 @@ func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 	u := strings.Replace(c.base, "http", "ws", 1) + "/events?" + url.Values{
 		"app": {c.cfg.App}, "subscribeAll": {"false"},
 	}.Encode()
-	auth := base64.StdEncoding.EncodeToString([]byte(c.cfg.Username + ":" + c.cfg.Password))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{
 		HTTPClient: c.http,
-		HTTPHeader: http.Header{"Authorization": {"Basic " + auth}},
+		HTTPHeader: http.Header{"Authorization": {c.auth}},
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
