@@ -107,7 +107,7 @@ type call struct {
 	// consultation leg to be destroyed (tellWhenDestroyed).
 	deferred *deferredProgress
 	// referredAt: when each of the call's phones last sent a REFER (its
-	// ChannelTransfer), for progress (referSettle).
+	// ChannelTransfer), for progress (Config.ReferSettle).
 	referredAt map[string]time.Time
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord

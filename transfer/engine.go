@@ -45,26 +45,9 @@ type Engine struct {
 	// first (owners add, retire and merge remove).
 	byExten map[string][]*call
 
-	// referSettle is referSettle, but for tests.
+	// referSettle is cfg.ReferSettle, 0 for none (Config.ReferSettle).
 	referSettle time.Duration
 }
-
-// referSettle is how long after a phone's REFER arrives transferd waits,
-// at least, before reporting its progress.
-//
-// Why: with ari-only handling, Asterisk 22.10.1 (res_pjsip_refer,
-// refer_incoming_ari_request) publishes the ChannelTransfer event before it
-// stores the transfer's state where the progress report reads it
-// (progress->ari_state). A transfer_progress arriving in between makes
-// refer_ari_progress_framehook write through a NULL pointer: Asterisk
-// crashes (load harness, 50 concurrent calls, two processors for
-// transferd: once in about 10,000 transfers; kernel log: segfault at 80 in
-// res_pjsip_refer.so). The gap is two instructions unless the PJSIP thread
-// is preempted between them; no event marks its end, so transferd leaves
-// the preempted thread this long. A blind transfer's create request takes
-// part of it anyway, an attended transfer's wait for the consultation leg
-// to be destroyed (tellWhenDestroyed) often all of it.
-const referSettle = 20 * time.Millisecond
 
 // Options are the engine's optional collaborators.
 type Options struct {
@@ -88,7 +71,7 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
 		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
-		referSettle: referSettle,
+		referSettle: max(cfg.ReferSettle, 0),
 	}
 	e.boot = "c" + strconv.FormatInt(time.Now().Unix(), 36)
 	e.ctx, e.cancel = context.WithCancel(context.Background())

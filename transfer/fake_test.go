@@ -49,7 +49,7 @@ type fakeAsterisk struct {
 	undestroyed map[string]int
 	// referred: when each phone's last REFER was sent (its
 	// ChannelTransfer), to catch a progress report sooner than
-	// referSettle, which Asterisk 22.10.1 may crash on.
+	// Config.ReferSettle, which Asterisk 22.10.1 may crash on.
 	referred map[string]time.Time
 }
 
@@ -271,8 +271,8 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 	if f.channels[id] == nil {
 		return notFound("transfer progress", id, "Channel")
 	}
-	if at, ok := f.referred[id]; ok && time.Since(at) < referSettle {
-		f.t.Errorf("progress %s reported to %s %v after its REFER, sooner than referSettle (%v)", state, id, time.Since(at), referSettle)
+	if at, ok := f.referred[id]; ok && time.Since(at) < DefaultReferSettle {
+		f.t.Errorf("progress %s reported to %s %v after its REFER, sooner than DefaultReferSettle (%v)", state, id, time.Since(at), DefaultReferSettle)
 	}
 	f.progress[id] = append(f.progress[id], state)
 	// Asterisk echoes every posted state as a ChannelTransfer with state.
