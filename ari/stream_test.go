@@ -1,0 +1,77 @@
+package ari_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// The event stream reads every frame into one buffer: an event must not
+// keep pointing into it, or a later frame would rewrite events already
+// delivered.
+func TestEventsKeepTheirContentsWhenLaterFramesArrive(t *testing.T) {
+	frames := []string{
+		`{"type":"StasisStart","application":"transferd","channel":{"id":"first-channel","name":"PJSIP/101-00000001","dialplan":{"exten":"102"}}}`,
+		`{"type":"ChannelUserevent","application":"transferd","eventname":"note","userevent":{"type":"raw-json-kept"}}`,
+		`{"type":"SomethingNew","application":"transferd","detail":"unknown-kept"}`,
+		// Later frames of other lengths reuse the buffer.
+		`{"type":"StasisEnd","application":"transferd","channel":{"id":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}`,
+		`{"type":"StasisEnd","channel":{"id":"y"}}`,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ari/events", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		for _, f := range frames {
+			if err := conn.Write(r.Context(), websocket.MessageText, []byte(f)); err != nil {
+				return
+			}
+		}
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client, err := ari.New(ari.Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	stream, err := client.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []ari.Event
+	timeout := time.After(5 * time.Second)
+	for len(got) < len(frames) {
+		select {
+		case ev := <-stream:
+			got = append(got, ev)
+		case <-timeout:
+			t.Fatalf("%d of %d events arrived", len(got), len(frames))
+		}
+	}
+	start, ok := got[0].(*ari.StasisStart)
+	if !ok || start.Channel.ID != "first-channel" || start.Channel.Name != "PJSIP/101-00000001" || start.Channel.Dialplan.Exten != "102" {
+		t.Errorf("first event now %#v", got[0])
+	}
+	user, ok := got[1].(*ari.ChannelUserevent)
+	if !ok || user.Eventname != "note" || string(user.Userevent) != `{"type":"raw-json-kept"}` {
+		t.Errorf("second event now %#v", got[1])
+	}
+	unknown, ok := got[2].(*ari.UnknownEvent)
+	if !ok || unknown.Type != "SomethingNew" || string(unknown.Raw) != frames[2] {
+		t.Errorf("third event now %#v", got[2])
+	}
+	if end, ok := got[4].(*ari.StasisEnd); !ok || end.Channel.ID != "y" {
+		t.Errorf("last event %#v", got[4])
+	}
+}
