@@ -245,8 +245,9 @@ func (c *call) progress(ctx context.Context, channelID, state string) {
 	}
 	if at, ok := c.referredAt[channelID]; ok {
 		// (Even when transferd is stopping: the wait is short, and
-		// Asterisk's crash would end every call.)
-		time.Sleep(c.e.referSettle - time.Since(at))
+		// Asterisk's crash would end every call. NoReferSettle, being
+		// negative, waits for nothing.)
+		time.Sleep(c.e.cfg.ReferSettle - time.Since(at))
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()

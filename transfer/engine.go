@@ -44,9 +44,6 @@ type Engine struct {
 	// byExten lists the calls that have a leg of an extension, oldest
 	// first (owners add, retire and merge remove).
 	byExten map[string][]*call
-
-	// referSettle is cfg.ReferSettle, 0 for none (Config.ReferSettle).
-	referSettle time.Duration
 }
 
 // Options are the engine's optional collaborators.
@@ -71,7 +68,6 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
 		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
-		referSettle: max(cfg.ReferSettle, 0),
 	}
 	e.boot = "c" + strconv.FormatInt(time.Now().Unix(), 36)
 	e.ctx, e.cancel = context.WithCancel(context.Background())

@@ -13,16 +13,7 @@ import (
 // The daemon's log is buffered, but an error is written at once with what
 // came before it, and nothing is lost on the way out.
 func TestLoggerBuffersButWritesErrorsAtOnceAndEverythingOnFlush(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	log, flush, err := newLogger("info", "json", f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, flush, path := fileLogger(t, "json")
 	written := func() string {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -51,16 +42,7 @@ func TestLoggerBuffersButWritesErrorsAtOnceAndEverythingOnFlush(t *testing.T) {
 }
 
 func TestLoggerWritesBufferedLinesWithinTheFlushInterval(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	log, flush, err := newLogger("info", "console", f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, flush, path := fileLogger(t, "console")
 	defer flush()
 	log.Info("waiting line")
 	deadline := time.Now().Add(logFlushInterval + 2*time.Second)
@@ -80,4 +62,21 @@ func TestLoggerRejectsAnUnknownLevel(t *testing.T) {
 	if _, _, err := newLogger("loud", "json", os.Stderr); err == nil || !strings.Contains(err.Error(), "log.level") {
 		t.Errorf("newLogger(loud) error = %v, want one naming log.level", err)
 	}
+}
+
+// fileLogger is the daemon's logger at level info, writing to a file whose
+// path it returns.
+func fileLogger(t *testing.T, format string) (*zap.Logger, func(), string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	log, flush, err := newLogger("info", format, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, flush, path
 }
