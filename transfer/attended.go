@@ -262,9 +262,7 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	// transferer's first leg leaves the held call; the consultation
 	// bridge goes.
 	c.leaveBridge(ctx, c.bridge, transferer)
-	if transferer.holding {
-		c.stopMusic(ctx, transferee)
-	}
+	c.stopHoldMusic(ctx, transferer, transferee)
 	if a.party.inBridge {
 		c.leaveBridge(ctx, a.bridge, a.party)
 	}
@@ -303,12 +301,7 @@ func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, trans
 	c.caller, c.callee, c.target = transferee, a.party, nil
 	a.party.role = "callee"
 	after := func(ctx context.Context) {
-		// Asterisk stops the hold music when the holding channel leaves
-		// the bridge; once in 150 transfers under load it did not (load
-		// harness), so transferd stops it too.
-		if transferer.holding && transferee.live() {
-			c.stopMusic(ctx, transferee)
-		}
+		c.stopHoldMusic(ctx, transferer, transferee)
 		c.destroyBridge(ctx, a.bridge)
 		if c.state == stateTalking && !transferer.local {
 			// (Asterisk's own transfer has updated both displays already.)

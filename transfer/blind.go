@@ -113,13 +113,7 @@ func (c *call) dialTarget(ctx context.Context, req Request, originator string) (
 // while the target rings.
 func (c *call) finishBlindStart(ctx context.Context, transferer *leg) {
 	c.hangup(ctx, transferer, "normal")
-	if transferer.holding {
-		// Asterisk stops the hold music when the holding channel leaves
-		// the bridge; once in about 3,700 transfers under load it did not
-		// (load harness: the transferee heard music, not the target, for
-		// the rest of the call), so transferd stops it too.
-		c.stopMusic(ctx, c.caller)
-	}
+	c.stopHoldMusic(ctx, transferer, c.caller)
 	c.startRingback(ctx)
 	c.state = stateTransferRinging
 }
