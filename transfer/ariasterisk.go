@@ -54,6 +54,17 @@ func (a *ARIAsterisk) Continue(ctx context.Context, id, dialplanContext, exten s
 	return a.c.Continue(ctx, id, dialplanContext, exten, 1)
 }
 func (a *ARIAsterisk) RingStop(ctx context.Context, id string) error { return a.c.RingStop(ctx, id) }
+
+// AwaitReferHandled reads CHANNEL(endpoint) of the phone's channel.
+// chan_pjsip answers that read on the SIP session's serializer, the one
+// thread that handles the session's requests in order, including the
+// REFER: so the answer comes only after that thread finished with the
+// REFER (res_pjsip_refer, refer_incoming_ari_request).
+func (a *ARIAsterisk) AwaitReferHandled(ctx context.Context, id string) error {
+	_, err := a.c.Variable(ctx, id, "CHANNEL(endpoint)")
+	return err
+}
+
 func (a *ARIAsterisk) TransferProgress(ctx context.Context, id, state string) error {
 	return a.c.TransferProgress(ctx, id, state)
 }

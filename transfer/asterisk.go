@@ -41,6 +41,11 @@ type Asterisk interface {
 	// (ari-only transfer handling): "channel_progress", "channel_answered",
 	// "channel_unavailable" or "channel_declined".
 	TransferProgress(ctx context.Context, channelID, state string) error
+	// AwaitReferHandled returns once Asterisk has finished taking in the
+	// latest REFER of the phone on channelID, the ChannelTransfer event
+	// having been sent while it was still at it. The first progress
+	// report of a REFER must wait for it: see call.progress.
+	AwaitReferHandled(ctx context.Context, channelID string) error
 	// StartMusic plays music on hold to a channel (not in a bridge);
 	// StopMusic ends it.
 	StartMusic(ctx context.Context, channelID string) error

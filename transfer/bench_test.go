@@ -71,6 +71,7 @@ func (*scriptedAsterisk) Ring(context.Context, string) error                    
 func (*scriptedAsterisk) RingStop(context.Context, string) error                 { return nil }
 func (*scriptedAsterisk) Continue(context.Context, string, string, string) error { return nil }
 func (*scriptedAsterisk) TransferProgress(context.Context, string, string) error { return nil }
+func (*scriptedAsterisk) AwaitReferHandled(context.Context, string) error        { return nil }
 func (*scriptedAsterisk) StartMusic(context.Context, string) error               { return nil }
 func (*scriptedAsterisk) StopMusic(context.Context, string) error                { return nil }
 func (*scriptedAsterisk) Play(context.Context, string, string, string) error     { return nil }
@@ -93,9 +94,7 @@ func BenchmarkEngineBlindTransferCalls(b *testing.B) {
 	var completed countingObserver
 	events := make(chan ari.Event, 4096)
 	ast := &scriptedAsterisk{events: events}
-	// (No ReferSettle: idle time Asterisk 22.10.1 needs, not work, it
-	// would only stretch the wall clock events per second are measured on.)
-	e, err := New(Config{ReferSettle: NoReferSettle}, ast, Options{Logger: zap.NewNop(), Observer: &completed})
+	e, err := New(Config{}, ast, Options{Logger: zap.NewNop(), Observer: &completed})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -106,9 +105,9 @@ type call struct {
 	// deferred: an attended transfer's outcome waiting for the
 	// consultation leg to be destroyed (tellWhenDestroyed).
 	deferred *deferredProgress
-	// referredAt: when each of the call's phones last sent a REFER (its
-	// ChannelTransfer), for progress (Config.ReferSettle).
-	referredAt map[string]time.Time
+	// referPending: the call's phones whose latest REFER has had no
+	// progress report yet (call.progress).
+	referPending map[string]bool
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int

@@ -41,14 +41,6 @@ const (
 	// DefaultCommandTimeout bounds one ARI request: Asterisk answers in
 	// milliseconds; seconds mean it is stuck.
 	DefaultCommandTimeout = 5 * time.Second
-	// DefaultReferSettle is the least time between a phone's REFER and
-	// transferd's report of its progress, for Asterisk 22.10.1: see
-	// Config.ReferSettle.
-	DefaultReferSettle = 20 * time.Millisecond
-	// NoReferSettle as Config.ReferSettle reports progress as soon as it
-	// is known: for an Asterisk whose res_pjsip_refer stores a transfer's
-	// state before announcing it.
-	NoReferSettle = -1
 )
 
 // What happens to a call nobody answered.
@@ -103,24 +95,6 @@ type Config struct {
 	VoicemailContext string
 	// CommandTimeout bounds each ARI request.
 	CommandTimeout time.Duration
-	// ReferSettle is the least time between a phone's REFER reaching
-	// transferd and transferd reporting its progress (0:
-	// DefaultReferSettle; NoReferSettle: none).
-	//
-	// Why: with ari-only handling, Asterisk 22.10.1 (res_pjsip_refer,
-	// refer_incoming_ari_request) announces the transfer (the
-	// ChannelTransfer event) before it stores the state its progress
-	// reports write to (progress->ari_state). A transfer_progress reaching
-	// the channel in between makes refer_ari_progress_framehook write
-	// through a NULL pointer and Asterisk crashes (load harness, 50
-	// concurrent calls, transferd on two processors: once in about 10,000
-	// transfers; kernel log "segfault at 80 ... in res_pjsip_refer.so").
-	// The gap is two instructions unless the PJSIP thread is preempted
-	// between them, and no event marks its end, so transferd gives the
-	// preempted thread this long. A blind transfer's dialling and an
-	// attended transfer's wait for the consultation leg's destruction
-	// count towards it.
-	ReferSettle time.Duration
 
 	// VoicemailCode is the DTMF feature code that starts a voicemail
 	// transfer during a call, and the prefix of a REFER destination that
@@ -236,13 +210,6 @@ func (c *Config) Validate() error {
 	}
 	if c.CommandTimeout < 0 {
 		return errors.New("ari.command_timeout: must be positive")
-	}
-	switch {
-	case c.ReferSettle == 0:
-		c.ReferSettle = DefaultReferSettle
-	case c.ReferSettle == NoReferSettle:
-	case c.ReferSettle < 0 || c.ReferSettle > time.Second:
-		return fmt.Errorf("transfer.refer_settle %s: must be between 0s and 1s", c.ReferSettle)
 	}
 	return nil
 }

@@ -47,10 +47,10 @@ type fakeAsterisk struct {
 	// destroyed(id) after their hangup; undestroyed holds their causes.
 	slowDestroy map[string]bool
 	undestroyed map[string]int
-	// referred: when each phone's last REFER was sent (its
-	// ChannelTransfer), to catch a progress report sooner than
-	// Config.ReferSettle, which Asterisk 22.10.1 may crash on.
-	referred map[string]time.Time
+	// referPending: phones whose latest REFER was sent (its
+	// ChannelTransfer) and not yet awaited (AwaitReferHandled): a progress
+	// report then is one Asterisk 22.10.1 may crash on.
+	referPending map[string]bool
 }
 
 type fakeChannel struct {
@@ -60,24 +60,24 @@ type fakeChannel struct {
 
 func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 	return &fakeAsterisk{
-		t:         t,
-		events:    make(chan ari.Event, 1000),
-		endpoints: map[string]bool{"PJSIP/101": true, "PJSIP/102": true, "PJSIP/103": true, "PJSIP/104": true},
-		offline:   map[string]bool{"PJSIP/105": true},
-		channels:  map[string]*fakeChannel{},
-		bridges:   map[string]map[string]bool{},
-		ringing:   map[string]bool{},
-		hungUp:    map[string]string{},
-		continued: map[string]string{},
-		progress:  map[string][]string{},
-		connected: map[string]string{},
-		music:     map[string]bool{},
-		played:    map[string][]string{},
-		mailboxes: map[string]bool{"101@default": true, "102@default": true, "103@default": true},
-		vars:      map[string]map[string]string{},
-		names:     map[string]string{},
-		failOp:    map[string]error{},
-		referred:  map[string]time.Time{},
+		t:            t,
+		events:       make(chan ari.Event, 1000),
+		endpoints:    map[string]bool{"PJSIP/101": true, "PJSIP/102": true, "PJSIP/103": true, "PJSIP/104": true},
+		offline:      map[string]bool{"PJSIP/105": true},
+		channels:     map[string]*fakeChannel{},
+		bridges:      map[string]map[string]bool{},
+		ringing:      map[string]bool{},
+		hungUp:       map[string]string{},
+		continued:    map[string]string{},
+		progress:     map[string][]string{},
+		connected:    map[string]string{},
+		music:        map[string]bool{},
+		played:       map[string][]string{},
+		mailboxes:    map[string]bool{"101@default": true, "102@default": true, "103@default": true},
+		vars:         map[string]map[string]string{},
+		names:        map[string]string{},
+		failOp:       map[string]error{},
+		referPending: map[string]bool{},
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
@@ -271,12 +271,25 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 	if f.channels[id] == nil {
 		return notFound("transfer progress", id, "Channel")
 	}
-	if at, ok := f.referred[id]; ok && time.Since(at) < DefaultReferSettle {
-		f.t.Errorf("progress %s reported to %s %v after its REFER, sooner than DefaultReferSettle (%v)", state, id, time.Since(at), DefaultReferSettle)
+	if f.referPending[id] {
+		f.t.Errorf("progress %s reported to %s before waiting for Asterisk to finish taking its REFER (AwaitReferHandled)", state, id)
 	}
 	f.progress[id] = append(f.progress[id], state)
 	// Asterisk echoes every posted state as a ChannelTransfer with state.
 	f.events <- &ari.ChannelTransfer{State: state, ReferredBy: ari.ReferredBy{SourceChannel: ari.Channel{ID: id}}}
+	return nil
+}
+
+func (f *fakeAsterisk) AwaitReferHandled(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("await-refer", id); err != nil {
+		return err
+	}
+	if f.channels[id] == nil {
+		return notFound("get channel variable", id, "Channel")
+	}
+	delete(f.referPending, id)
 	return nil
 }
 
@@ -517,7 +530,7 @@ func (f *fakeAsterisk) holds(id string) {
 // target. consult "" is a Replaces Asterisk found no dialog for.
 func (f *fakeAsterisk) referSent(transferer string) {
 	f.mu.Lock()
-	f.referred[transferer] = time.Now()
+	f.referPending[transferer] = true
 	f.mu.Unlock()
 }
 

@@ -52,8 +52,6 @@ type Config struct {
 		// CoreExtensions: phones whose REFERs Asterisk handles itself.
 		CoreExtensions string `mapstructure:"core_extensions"`
 		Context        string `mapstructure:"context"`
-		// ReferSettle: see transfer.Config; 0s here means none.
-		ReferSettle time.Duration `mapstructure:"refer_settle"`
 	} `mapstructure:"transfer"`
 	Voicemail struct {
 		Context        string        `mapstructure:"context"`
@@ -102,7 +100,6 @@ var defaults = map[string]any{
 	"transfer.transferer_hangup": transfer.TransfererHangupComplete,
 	"transfer.core_extensions":   "",
 	"transfer.context":           transfer.DefaultTransferContext,
-	"transfer.refer_settle":      transfer.DefaultReferSettle,
 	"voicemail.context":          transfer.DefaultVoicemailContext,
 	"voicemail.mailbox_context":  transfer.DefaultMailboxContext,
 	"voicemail.code":             transfer.DefaultVoicemailCode,
@@ -243,12 +240,7 @@ func (c *Config) Validate() error {
 
 // Engine returns the engine's part of the configuration.
 func (c *Config) Engine() transfer.Config {
-	settle := c.Transfer.ReferSettle
-	if settle == 0 {
-		settle = transfer.NoReferSettle
-	}
 	return transfer.Config{
-		ReferSettle:       settle,
 		App:               c.ARI.App,
 		DialTemplate:      c.Calls.DialTemplate,
 		ExtensionPattern:  c.Calls.ExtensionPattern,

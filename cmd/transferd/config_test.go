@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"github.com/transferd/transferd/transfer"
 )
 
 func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
@@ -41,7 +39,6 @@ func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
 		{name: "bad listen address", file: good + "http:\n  listen: loopback\n", wantErr: `http.listen "loopback"`},
 		{name: "bad log format", file: good + "log:\n  format: xml\n", wantErr: `log.format "xml"`},
 		{name: "bad voicemail code", file: good + "voicemail:\n  code: \"*x\"\n", wantErr: `voicemail.code "*x"`},
-		{name: "refer settle too long", file: good + "transfer:\n  refer_settle: 2s\n", wantErr: "transfer.refer_settle 2s"},
 		{name: "bad digit timeout", file: good + "voicemail:\n  digit_timeout: 5m\n", wantErr: "voicemail.digit_timeout 5m0s"},
 		{name: "bad transferer hangup", file: good + "transfer:\n  transferer_hangup: drop\n", wantErr: `transfer.transferer_hangup "drop"`},
 		{name: "missing CA file", file: good + "  ca_file: /nonexistent/ca.pem\n", wantErr: "ari.ca_file: open /nonexistent/ca.pem"},
@@ -162,41 +159,5 @@ func TestConfigCheckCommand(t *testing.T) {
 		} else if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("error leaks a password: %v", err)
 		}
-	}
-}
-
-func TestReferSettleReachesTheEngine(t *testing.T) {
-	good := "ari:\n  username: transferd\n  password: s3cret\n"
-	tests := []struct {
-		name, file string
-		want       time.Duration
-	}{
-		{"default: Asterisk 22.10.1's crash avoided", good, transfer.DefaultReferSettle},
-		{"0s: none, for a fixed Asterisk", good + "transfer:\n  refer_settle: 0s\n", transfer.NoReferSettle},
-		{"a longer wait", good + "transfer:\n  refer_settle: 50ms\n", 50 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "transferd.yaml")
-			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
-			addConfigFlags(fs)
-			if err := fs.Parse([]string{"--config", path}); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := loadConfig(fs, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			engine := cfg.Engine()
-			if err := engine.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			if engine.ReferSettle != tt.want {
-				t.Errorf("engine ReferSettle = %v, want %v", engine.ReferSettle, tt.want)
-			}
-		})
 	}
 }
