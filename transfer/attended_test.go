@@ -49,15 +49,21 @@ func TestAttendedTransfer(t *testing.T) {
 				bridges := len(f.bridges)
 				// The phone waits for its NOTIFY: only what the outcome
 				// depends on comes before it.
+				// (The wait for Asterisk to take the REFER in runs beside
+				// these, from the REFER on.)
 				var path []string
 				if i := slices.Index(f.calls, "hangup "+b2+" normal"); i >= 0 {
-					path = f.calls[i:min(i+5, len(f.calls))]
+					for _, cmd := range f.calls[i:] {
+						if len(path) < 4 && !strings.HasPrefix(cmd, "await-refer ") {
+							path = append(path, cmd)
+						}
+					}
 				}
 				f.mu.Unlock()
 				if bridges != 1 {
 					t.Errorf("%d bridges after the transfer, want 1 (consultation bridge destroyed)\n%s", bridges, f.snapshot())
 				}
-				want := []string{"hangup " + b2 + " normal", "remove ? " + x1, "add ? " + k, "await-refer " + x1, "transfer-progress " + x1 + " " + progressAnswered}
+				want := []string{"hangup " + b2 + " normal", "remove ? " + x1, "add ? " + k, "transfer-progress " + x1 + " " + progressAnswered}
 				if !matchCommands(path, want) {
 					t.Errorf("commands from the consultation hangup on: %q, want %q\n%s", path, want, f.snapshot())
 				}

@@ -25,10 +25,7 @@ type blindTransfer struct {
 // ChannelTransfer carrying that state, and those are filtered out before
 // they become inputs.
 func (c *call) onTransfer(ctx context.Context, in transferRequested) {
-	if c.referPending == nil {
-		c.referPending = make(map[string]bool, 1)
-	}
-	c.referPending[in.transfererID] = true
+	c.awaitReferTaken(ctx, in.transfererID)
 	transferer := c.legByID(in.transfererID)
 	if c.state != stateTalking || transferer == nil || !transferer.live() {
 		c.log.Info("transfer refused: call is not in a state to transfer",
@@ -231,6 +228,39 @@ func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
 	}
 }
 
+// awaitReferTaken starts waiting, beside the transfer's own requests, for
+// Asterisk to finish taking in the REFER the phone on channelID just sent;
+// the REFER's first progress report waits for it (progress).
+//
+// Why: Asterisk 22.10.1 (res_pjsip_refer, refer_incoming_ari_request)
+// sends the ChannelTransfer event before it stores the state a progress
+// report writes to (progress->ari_state). A report that reaches the
+// channel in between makes refer_ari_progress_framehook write through a
+// NULL pointer, and Asterisk crashes ("segfault at 80 ... in
+// res_pjsip_refer.so"; load harness, 50 concurrent calls: once in about
+// 10,000 transfers). The gap is two instructions unless the SIP thread is
+// preempted between them. No event marks its end, but a request answered
+// by that same thread does (Asterisk.AwaitReferHandled). It runs in its own
+// goroutine so that it costs the phone no round trip: it touches no call
+// state, and the owner goroutine only waits for it to end.
+func (c *call) awaitReferTaken(ctx context.Context, channelID string) {
+	taken := make(chan struct{})
+	if c.referTaken == nil {
+		c.referTaken = make(map[string]chan struct{}, 1)
+	}
+	c.referTaken[channelID] = taken
+	cctx, cancel := c.cmdCtx(ctx)
+	ast, log := c.e.ast, c.log
+	go func() {
+		defer close(taken)
+		defer cancel()
+		if err := ast.AwaitReferHandled(cctx, channelID); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("could not wait for Asterisk to finish taking a REFER in; its progress is reported anyway",
+				zap.String("channel", channelID), zap.Error(err))
+		}
+	}()
+}
+
 // progress reports a transfer's progress to the transferer's phone.
 func (c *call) progress(ctx context.Context, channelID, state string) {
 	if l := c.legByID(channelID); l != nil && l.local {
@@ -238,22 +268,9 @@ func (c *call) progress(ctx context.Context, channelID, state string) {
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if c.referPending[channelID] {
-		// Asterisk 22.10.1 (res_pjsip_refer, refer_incoming_ari_request)
-		// sends the ChannelTransfer event before it stores the state a
-		// progress report writes to (progress->ari_state). A report that
-		// reaches the channel in between makes refer_ari_progress_framehook
-		// write through a NULL pointer, and Asterisk crashes ("segfault
-		// at 80 ... in res_pjsip_refer.so"; load harness, 50 concurrent
-		// calls: once in about 10,000 transfers). The gap is two
-		// instructions unless the SIP thread is preempted between them; no
-		// event marks its end, but a request answered by that same thread
-		// does.
-		delete(c.referPending, channelID)
-		if err := c.e.ast.AwaitReferHandled(cctx, channelID); err != nil && !errors.Is(err, context.Canceled) {
-			c.log.Warn("could not wait for Asterisk to finish taking the REFER; reporting its progress anyway",
-				zap.String("channel", channelID), zap.Error(err))
-		}
+	if taken, ok := c.referTaken[channelID]; ok {
+		delete(c.referTaken, channelID)
+		<-taken // bounded by the command timeout
 	}
 	if err := c.e.ast.TransferProgress(cctx, channelID, state); err != nil && !errors.Is(err, context.Canceled) {
 		c.log.Warn("transfer progress not delivered", zap.String("state", state), zap.Error(err))

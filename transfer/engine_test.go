@@ -209,6 +209,32 @@ func TestGivenTalkingWhenCalleeBlindTransfersThenCallerHearsRingbackThenTalksToT
 	f.eventually("everything removed", func() bool { return noneLeft(f) })
 }
 
+// Asterisk 22.10.1 crashes on a progress report that reaches a phone's
+// channel before it finished taking the phone's REFER in (awaitReferTaken).
+func TestGivenAsteriskStillTakingAREFERInThenItsProgressWaits(t *testing.T) {
+	f := startEngine(t, Config{})
+	caller, callee := talking(t, f)
+	taken := f.takesReferIn(callee)
+	f.refers(callee, caller, "103")
+	f.eventually("target dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+	time.Sleep(50 * time.Millisecond) // (a report would come now)
+	f.mu.Lock()
+	told := len(f.progress[callee])
+	f.mu.Unlock()
+	if told != 0 {
+		t.Fatalf("transferer told %d times while Asterisk was still taking its REFER in, want 0\n%s", told, f.snapshot())
+	}
+	taken()
+	f.eventually("transferer told and gone, caller hears ringback", func() bool {
+		return slices.Equal(f.progress[callee], []string{progressAnswered}) && f.hungUp[callee] != "" && f.ringing[caller]
+	})
+	target := f.createdChannel("PJSIP/103")
+	f.answers(target)
+	f.eventually("caller and target talk", func() bool { return bridgedLocked(f, caller, target) })
+	f.hangsUp(target)
+	f.eventually("everything removed", func() bool { return noneLeft(f) })
+}
+
 // Asterisk stops the music on hold when the holding phone's channel leaves
 // the bridge, but not always (load harness, about once in 3,700 transfers);
 // the fake never does, so only transferd can stop it here.

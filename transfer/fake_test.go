@@ -51,6 +51,9 @@ type fakeAsterisk struct {
 	// ChannelTransfer) and not yet awaited (AwaitReferHandled): a progress
 	// report then is one Asterisk 22.10.1 may crash on.
 	referPending map[string]bool
+	// referBusy: phones whose REFER Asterisk is still taking in: their
+	// AwaitReferHandled returns once the channel is closed (takesReferIn).
+	referBusy map[string]chan struct{}
 }
 
 type fakeChannel struct {
@@ -78,6 +81,7 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		names:        map[string]string{},
 		failOp:       map[string]error{},
 		referPending: map[string]bool{},
+		referBusy:    map[string]chan struct{}{},
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
@@ -280,7 +284,17 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 	return nil
 }
 
-func (f *fakeAsterisk) AwaitReferHandled(_ context.Context, id string) error {
+func (f *fakeAsterisk) AwaitReferHandled(ctx context.Context, id string) error {
+	f.mu.Lock()
+	busy := f.referBusy[id]
+	f.mu.Unlock()
+	if busy != nil {
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("await-refer", id); err != nil {
@@ -291,6 +305,16 @@ func (f *fakeAsterisk) AwaitReferHandled(_ context.Context, id string) error {
 	}
 	delete(f.referPending, id)
 	return nil
+}
+
+// takesReferIn: Asterisk is slow to finish taking in the next REFER of
+// the phone on channel id, until the returned function is called.
+func (f *fakeAsterisk) takesReferIn(id string) (done func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	busy := make(chan struct{})
+	f.referBusy[id] = busy
+	return func() { close(busy) }
 }
 
 func (f *fakeAsterisk) SetConnectedLine(_ context.Context, id, name, number string) error {
