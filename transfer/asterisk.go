@@ -44,7 +44,7 @@ type Asterisk interface {
 	// AwaitReferHandled returns once Asterisk has finished taking in the
 	// latest REFER of the phone on channelID, the ChannelTransfer event
 	// having been sent while it was still at it. The first progress
-	// report of a REFER must wait for it: see call.progress.
+	// report of a REFER must wait for it: see call.awaitReferHandled.
 	AwaitReferHandled(ctx context.Context, channelID string) error
 	// StartMusic plays music on hold to a channel (not in a bridge);
 	// StopMusic ends it.

@@ -25,7 +25,7 @@ type blindTransfer struct {
 // ChannelTransfer carrying that state, and those are filtered out before
 // they become inputs.
 func (c *call) onTransfer(ctx context.Context, in transferRequested) {
-	c.awaitReferTaken(ctx, in.transfererID)
+	c.awaitReferHandled(ctx, in.transfererID)
 	transferer := c.legByID(in.transfererID)
 	if c.state != stateTalking || transferer == nil || !transferer.live() {
 		c.log.Info("transfer refused: call is not in a state to transfer",
@@ -228,7 +228,7 @@ func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
 	}
 }
 
-// awaitReferTaken starts waiting, beside the transfer's own requests, for
+// awaitReferHandled starts waiting, beside the transfer's own requests, for
 // Asterisk to finish taking in the REFER the phone on channelID just sent;
 // the REFER's first progress report waits for it (progress).
 //
@@ -243,16 +243,16 @@ func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
 // by that same thread does (Asterisk.AwaitReferHandled). It runs in its own
 // goroutine so that it costs the phone no round trip: it touches no call
 // state, and the owner goroutine only waits for it to end.
-func (c *call) awaitReferTaken(ctx context.Context, channelID string) {
-	taken := make(chan struct{})
-	if c.referTaken == nil {
-		c.referTaken = make(map[string]chan struct{}, 1)
+func (c *call) awaitReferHandled(ctx context.Context, channelID string) {
+	handled := make(chan struct{})
+	if c.referHandled == nil {
+		c.referHandled = make(map[string]chan struct{}, 1)
 	}
-	c.referTaken[channelID] = taken
+	c.referHandled[channelID] = handled
 	cctx, cancel := c.cmdCtx(ctx)
 	ast, log := c.e.ast, c.log
 	go func() {
-		defer close(taken)
+		defer close(handled)
 		defer cancel()
 		if err := ast.AwaitReferHandled(cctx, channelID); err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("could not wait for Asterisk to finish taking a REFER in; its progress is reported anyway",
@@ -266,12 +266,12 @@ func (c *call) progress(ctx context.Context, channelID, state string) {
 	if l := c.legByID(channelID); l != nil && l.local {
 		return // core handling: Asterisk has told the phone itself
 	}
+	if handled, ok := c.referHandled[channelID]; ok {
+		delete(c.referHandled, channelID)
+		<-handled // bounded by the command timeout
+	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if taken, ok := c.referTaken[channelID]; ok {
-		delete(c.referTaken, channelID)
-		<-taken // bounded by the command timeout
-	}
 	if err := c.e.ast.TransferProgress(cctx, channelID, state); err != nil && !errors.Is(err, context.Canceled) {
 		c.log.Warn("transfer progress not delivered", zap.String("state", state), zap.Error(err))
 	}

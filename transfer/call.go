@@ -105,10 +105,10 @@ type call struct {
 	// deferred: an attended transfer's outcome waiting for the
 	// consultation leg to be destroyed (tellWhenDestroyed).
 	deferred *deferredProgress
-	// referTaken: for each of the call's phones whose latest REFER has
+	// referHandled: for each of the call's phones whose latest REFER has
 	// had no progress report yet, closed once Asterisk finished taking
-	// that REFER in (awaitReferTaken, progress).
-	referTaken map[string]chan struct{}
+	// that REFER in (awaitReferHandled, progress).
+	referHandled map[string]chan struct{}
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int

@@ -210,7 +210,7 @@ func TestGivenTalkingWhenCalleeBlindTransfersThenCallerHearsRingbackThenTalksToT
 }
 
 // Asterisk 22.10.1 crashes on a progress report that reaches a phone's
-// channel before it finished taking the phone's REFER in (awaitReferTaken).
+// channel before it finished taking the phone's REFER in (awaitReferHandled).
 func TestGivenAsteriskStillTakingAREFERInThenItsProgressWaits(t *testing.T) {
 	f := startEngine(t, Config{})
 	caller, callee := talking(t, f)
