@@ -290,7 +290,8 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 // up (Asterisk takes it out of its bridge and starts destroying it, which
 // the NOTIFY must wait for: tellWhenDestroyed), the transferer's first leg
 // leaves the held call's bridge and the colleague moves into it (ARI takes
-// a channel out of its Stasis bridge when it is added to another). What
+// a channel out of its Stasis bridge when it is added to another); the
+// three requests go out at once. What
 // the phones do not wait for (stopping the hold music, destroying the
 // emptied consultation bridge, the displays) comes after the NOTIFY.
 func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, transferer, transferee *leg, a absorbed, log *zap.Logger) {
@@ -558,8 +559,8 @@ func (c *call) showEachOther(ctx context.Context, a, b *leg) {
 // together runs steps at once, the first in the calling goroutine, and
 // returns when all have. For a call's requests that concern different legs
 // and channels, which a phone waits for: each step may touch only its own
-// leg, and the owner goroutine waits, so the call's state has one writer
-// at a time.
+// leg, so each leg has one writer, and the owner goroutine reads them only
+// once all steps have returned.
 func together(steps ...func()) {
 	var wg sync.WaitGroup
 	for _, step := range steps[1:] {
