@@ -291,9 +291,9 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 // the NOTIFY must wait for: tellWhenDestroyed), the transferer's first leg
 // leaves the held call's bridge and the colleague moves into it (ARI takes
 // a channel out of its Stasis bridge when it is added to another); the
-// three requests go out at once. What
-// the phones do not wait for (stopping the hold music, destroying the
-// emptied consultation bridge, the displays) comes after the NOTIFY.
+// three requests go out at once. What the phones do not wait for
+// (stopping the hold music, destroying the emptied consultation bridge,
+// the displays) comes after the NOTIFY.
 func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, transferer, transferee *leg, a absorbed, log *zap.Logger) {
 	consultLive := a.consult.live()
 	// The phone's NOTIFY waits for these three requests. Each concerns
