@@ -78,13 +78,8 @@ func (d *demo) say(format string, args ...any) {
 // sandbox's Asterisk (transferd connected).
 func waitForApp(ctx context.Context, sb *sandbox.Sandbox, app string) error {
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.ARIURL+"/ari/applications/"+app, nil)
-		req.SetBasicAuth(sb.ARIUser, sb.ARIPassword)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if appStatus(ctx, sb, app) == http.StatusOK {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -92,6 +87,19 @@ func waitForApp(ctx context.Context, sb *sandbox.Sandbox, app string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// appStatus is the HTTP status of Asterisk's answer about app (200: it is
+// registered, 404: it is not), 0 when Asterisk did not answer.
+func appStatus(ctx context.Context, sb *sandbox.Sandbox, app string) int {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.ARIURL+"/ari/applications/"+app, nil)
+	req.SetBasicAuth(sb.ARIUser, sb.ARIPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // call has from call to, to answer, and both hear each other.

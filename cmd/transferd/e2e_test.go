@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 func (b *bed) startProcess() (kill func()) {
 	b.t.Helper()
 	b.stopDaemon()
+	waitAppGone(b.ctx, b.t, b.sb, "transferd")
 	cmd := exec.Command(os.Args[0], "--log-level", "debug", "--log-format", "console")
 	cmd.Env = append(os.Environ(), "TRANSFERD_E2E_RUN_MAIN=1",
 		"TRANSFERD_ARI_URL="+b.sb.ARIURL, "TRANSFERD_ARI_USERNAME="+b.sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+b.sb.ARIPassword,
@@ -177,6 +178,24 @@ func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, a
 	t.Helper()
 	if err := waitForApp(ctx, sb, app); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitAppGone waits until Asterisk no longer has app, which had no
+// channels. A transferd that stopped has closed its event WebSocket, but
+// Asterisk drops the app a moment later: until then, waiting for a
+// successor's app would find the old one, and a call placed then finds no
+// app at all (seen in CI: "Stasis app 'transferd' doesn't exist", the
+// caller heard all-circuits-busy). (An app that still has channels stays
+// in Asterisk, deactivated, until they leave.)
+func waitAppGone(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, app string) {
+	t.Helper()
+	for appStatus(ctx, sb, app) != http.StatusNotFound {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Asterisk still has app %q after transferd stopped: %v", app, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
