@@ -40,6 +40,12 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 			dialled:     ev.Channel.Dialplan.Exten,
 		}
 	case *ari.ChannelStateChange:
+		// The answer of a channel the engine dialled. The Dial event's
+		// ANSWER cannot replace it: Asterisk publishes that for an ARI
+		// dial only when the answer is read while the channel is in a
+		// bridge (bridge_handle_trip), not when it is read between
+		// bridges. Answering on Dial alone lost the target's answer in 3
+		// of 2,655 load-test scenarios at 50 calls.
 		if ev.Channel.State == "Up" {
 			return []string{ev.Channel.ID}, legAnswered{channelID: ev.Channel.ID}
 		}
