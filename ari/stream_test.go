@@ -75,3 +75,54 @@ func TestEventsKeepTheirContentsWhenLaterFramesArrive(t *testing.T) {
 		t.Errorf("last event %#v", got[4])
 	}
 }
+
+// A quiet stream (no call, no event) still ends at once when its context
+// does or the client closes: the read waiting for the next frame is
+// interrupted, and the stream's channel is closed.
+func TestAQuietStreamEndsWhenItsContextEndsOrTheClientCloses(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(cancel context.CancelFunc, client *ari.Client)
+	}{
+		{"context cancelled", func(cancel context.CancelFunc, _ *ari.Client) { cancel() }},
+		{"client closed", func(_ context.CancelFunc, client *ari.Client) { client.Close() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /ari/events", func(w http.ResponseWriter, r *http.Request) {
+				conn, err := websocket.Accept(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer conn.CloseNow()
+				<-r.Context().Done() // never a frame
+			})
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			client, err := ari.New(ari.Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stream, err := client.Subscribe(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // the read is waiting
+			// (In a goroutine: Close waits for the stream, and a stream
+			// that does not end must fail the test, not hang it.)
+			go tt.end(cancel, client)
+			select {
+			case ev, open := <-stream:
+				if open {
+					t.Fatalf("event %#v after the end, want the stream closed", ev)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("stream still open 2 s after the end")
+			}
+			client.Close()
+		})
+	}
+}

@@ -126,8 +126,13 @@ func (c *Client) read(ctx context.Context, conn *websocket.Conn, send func(Event
 	// fresh buffer per frame (conn.Read) was a fifth of the stream's
 	// allocations.
 	var buf bytes.Buffer
+	// ctx's end closes the connection, which ends the read in progress:
+	// one AfterFunc for the connection rather than the one Reader(ctx)
+	// would set up and tear down for every frame.
+	stop := context.AfterFunc(ctx, func() { conn.CloseNow() })
+	defer stop()
 	for {
-		_, r, err := conn.Reader(ctx)
+		_, r, err := conn.Reader(context.Background())
 		if err != nil {
 			return err
 		}
