@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -59,12 +60,7 @@ func TestUnknownEventTypesArriveRawNotAsErrors(t *testing.T) {
 // documents is lost on the way.
 func TestEveryShippedEventTypeDecodes(t *testing.T) {
 	models := shippedModels(t)
-	names := slices.Clone(models["Event"].SubTypes)
-	for _, name := range models["Message"].SubTypes {
-		if name != "Event" {
-			names = append(names, name)
-		}
-	}
+	names := shippedMessageNames(models)
 	if len(names) < 45 {
 		t.Fatalf("only %d message models in events.json", len(names))
 	}
@@ -135,6 +131,9 @@ func TestEventTypesTable(t *testing.T) {
 		if got := reflect.TypeOf(newEvent()).String(); got != "*ari."+name {
 			t.Errorf("eventTypes[%q] makes a %s", name, got)
 		}
+		if _, ok := newEvent().(objectDecoder); !ok {
+			t.Errorf("%s has no generated decoder: run go generate ./ari", name)
+		}
 		ev, err := DecodeEvent([]byte(`{"type":"` + name + `","application":"transferd"}`))
 		if err != nil || reflect.TypeOf(ev) != reflect.TypeOf(newEvent()) || ev.EventType() != name {
 			t.Errorf("%s decoded as %#v, %v", name, ev, err)
@@ -152,36 +151,61 @@ type swaggerModel struct {
 
 // shippedModels reads the models of every swagger file Asterisk ships,
 // skipping the test when the sandbox root filesystem is not built.
-func shippedModels(t *testing.T) map[string]swaggerModel {
+func shippedModels(t testing.TB) map[string]swaggerModel {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(specDir(t), "*.json"))
-	if len(files) == 0 {
+	models, err := loadShippedModels(specDir(t))
+	if errors.Is(err, errNoSwaggerFiles) {
 		t.Skip("swagger files not available: built with the sandbox root filesystem")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return models
+}
+
+var errNoSwaggerFiles = errors.New("no swagger files")
+
+func loadShippedModels(dir string) (map[string]swaggerModel, error) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: %w", dir, errNoSwaggerFiles)
 	}
 	models := map[string]swaggerModel{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		var spec struct {
 			Models map[string]swaggerModel `json:"models"`
 		}
 		if err := json.Unmarshal(data, &spec); err != nil {
-			t.Fatalf("%s: %v", f, err)
+			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		maps.Copy(models, spec.Models)
 	}
 	if _, ok := models["Event"]; !ok {
-		t.Fatal("no Event model in the swagger files")
+		return nil, fmt.Errorf("%s: no Event model in the swagger files", dir)
 	}
-	return models
+	return models, nil
+}
+
+// shippedMessageNames are the message models of events.json: every Event
+// subtype, and MissingParams.
+func shippedMessageNames(models map[string]swaggerModel) []string {
+	names := slices.Clone(models["Event"].SubTypes)
+	for _, name := range models["Message"].SubTypes {
+		if name != "Event" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // example is a value of swagger type typ with every property set: strings
 // are the property's name, numbers 7 (1.5 for double), booleans true, lists
 // one element long.
-func example(t *testing.T, models map[string]swaggerModel, typ, prop string) any {
+func example(t testing.TB, models map[string]swaggerModel, typ, prop string) any {
 	if inner, ok := strings.CutPrefix(typ, "List["); ok {
 		return []any{example(t, models, strings.TrimSuffix(inner, "]"), prop)}
 	}
@@ -210,7 +234,7 @@ func example(t *testing.T, models map[string]swaggerModel, typ, prop string) any
 	return obj
 }
 
-func exampleFrame(t *testing.T, models map[string]swaggerModel, name string) map[string]any {
+func exampleFrame(t testing.TB, models map[string]swaggerModel, name string) map[string]any {
 	frame := example(t, models, name, name).(map[string]any)
 	frame["type"] = name
 	return frame
@@ -257,7 +281,7 @@ func jsonDiff(path string, want, got any) []string {
 	return []string{fmt.Sprintf("%s: sent %v, decoded and encoded again %v", path, want, got)}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	data, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
@@ -273,6 +297,9 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"userevent":{"type":"StasisEnd"},"type":"ChannelUserevent","eventname":"x"}`))
 	f.Add([]byte(`{ "type" : "StasisEnd", "channel": {"id": "a"} }`))
+	for _, frame := range fastDecoderSeeds(f) {
+		f.Add(frame)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeEvent(data)
 		if err == nil && ev == nil {
@@ -316,13 +343,67 @@ func TestDecodeEventTypeGuesses(t *testing.T) {
 	}
 }
 
-func BenchmarkDecodeStasisStart(b *testing.B) {
-	frame := []byte(`{"type":"StasisStart","timestamp":"2026-11-25T03:00:00.000+0000","args":[],"channel":{"id":"1764039600.42","name":"PJSIP/101-0000002a","state":"Ring","protocol_id":"abc@127.0.0.1","caller":{"name":"Phone 101","number":"101"},"connected":{"name":"","number":""},"accountcode":"","dialplan":{"context":"transferd","exten":"102","priority":2,"app_name":"Stasis","app_data":"transferd"},"creationtime":"2026-11-25T03:00:00.000+0000","language":"en"},"asterisk_id":"00:11:22:33:44:55","application":"transferd"}`)
+// Frames shaped as Asterisk 22 sends them to transferd (compact, keys in
+// Asterisk's order; written by hand, not captured): a call entering the
+// application, a blind transfer's REFER, and transferd's dial of the
+// transfer target.
+var (
+	stasisStartFrame = []byte(`{"type":"StasisStart","timestamp":"2026-11-25T03:00:00.000+0000","args":[],"channel":{"id":"1764039600.42","name":"PJSIP/101-0000002a","state":"Ring","protocol_id":"abc@127.0.0.1","caller":{"name":"Phone 101","number":"101"},"connected":{"name":"","number":""},"accountcode":"","dialplan":{"context":"transferd","exten":"102","priority":2,"app_name":"Stasis","app_data":"transferd"},"creationtime":"2026-11-25T03:00:00.000+0000","language":"en"},"asterisk_id":"00:11:22:33:44:55","application":"transferd"}`)
+
+	channelTransferFrame = []byte(`{"type":"ChannelTransfer","timestamp":"2026-11-25T03:00:09.517+0000","refer_to":{"requested_destination":{"destination":"103"}},"referred_by":{"source_channel":{"id":"td-b-01KAW5Q0X3","name":"PJSIP/102-0000002b","state":"Up","protocol_id":"def@127.0.0.1","caller":{"name":"Phone 102","number":"102"},"connected":{"name":"Phone 101","number":"101"},"accountcode":"","dialplan":{"context":"transferd","exten":"s","priority":1,"app_name":"AppDial2","app_data":"(Outgoing Line)"},"creationtime":"2026-11-25T03:00:00.012+0000","language":"en"},"connected_channel":{"id":"1764039600.42","name":"PJSIP/101-0000002a","state":"Up","protocol_id":"abc@127.0.0.1","caller":{"name":"Phone 101","number":"101"},"connected":{"name":"Phone 102","number":"102"},"accountcode":"","dialplan":{"context":"transferd","exten":"102","priority":2,"app_name":"Stasis","app_data":"transferd"},"creationtime":"2026-11-25T03:00:00.000+0000","language":"en"},"bridge":{"id":"td-br-01KAW5Q0X1","technology":"simple_bridge","bridge_type":"mixing","bridge_class":"stasis","creator":"Stasis","name":"transferd","channels":["1764039600.42","td-b-01KAW5Q0X3"],"creationtime":"2026-11-25T03:00:00.009+0000","video_mode":"none"}},"asterisk_id":"00:11:22:33:44:55","application":"transferd"}`)
+
+	dialFrame = []byte(`{"type":"Dial","timestamp":"2026-11-25T03:00:09.640+0000","dialstatus":"RINGING","caller":{"id":"1764039600.42","name":"PJSIP/101-0000002a","state":"Up","protocol_id":"abc@127.0.0.1","caller":{"name":"Phone 101","number":"101"},"connected":{"name":"Phone 102","number":"102"},"accountcode":"","dialplan":{"context":"transferd","exten":"102","priority":2,"app_name":"Stasis","app_data":"transferd"},"creationtime":"2026-11-25T03:00:00.000+0000","language":"en"},"peer":{"id":"td-c-01KAW5Q9ZK","name":"PJSIP/103-0000002c","state":"Ringing","protocol_id":"","caller":{"name":"Phone 101","number":"101"},"connected":{"name":"","number":"103"},"accountcode":"","dialplan":{"context":"transferd","exten":"s","priority":1,"app_name":"AppDial2","app_data":"(Outgoing Line)"},"creationtime":"2026-11-25T03:00:09.601+0000","language":"en"},"asterisk_id":"00:11:22:33:44:55","application":"transferd"}`)
+)
+
+func BenchmarkDecodeStasisStart(b *testing.B) { benchmarkDecode(b, stasisStartFrame) }
+
+func BenchmarkDecodeChannelTransfer(b *testing.B) { benchmarkDecode(b, channelTransferFrame) }
+
+func BenchmarkDecodeDial(b *testing.B) { benchmarkDecode(b, dialFrame) }
+
+func benchmarkDecode(b *testing.B, frame []byte) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
 		if _, err := DecodeEvent(frame); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The generated decoder, not encoding/json, decodes what Asterisk 22 sends:
+// every shipped event type with every documented property, pretty-printed
+// too (ari.conf pretty = yes), and the frames above. Without this the
+// speed-up could vanish behind the fallback without a test failing.
+func TestFastDecoderTakesEveryShippedEventType(t *testing.T) {
+	frames := map[string][]byte{
+		"StasisStart (Asterisk 22)":     stasisStartFrame,
+		"ChannelTransfer (Asterisk 22)": channelTransferFrame,
+		"Dial (Asterisk 22)":            dialFrame,
+	}
+	models := shippedModels(t)
+	for _, name := range shippedMessageNames(models) {
+		frame := exampleFrame(t, models, name)
+		frame["application"] = "transferd"
+		frame["timestamp"] = "2026-11-25T10:00:00.000+0000"
+		frame["asterisk_id"] = "00:11:22:33:44:55"
+		frames[name] = mustJSON(t, frame)
+		pretty, err := json.MarshalIndent(frame, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames[name+" pretty-printed"] = pretty
+	}
+	for _, name := range slices.Sorted(maps.Keys(frames)) {
+		frame := frames[name]
+		fast, err := decodeEventFast(frame, typeField(frame))
+		if err != nil {
+			t.Errorf("%s: the fast decoder gave up: %v", name, err)
+			continue
+		}
+		full, err := decodeEventFully(frame)
+		if err != nil || !reflect.DeepEqual(fast, full) {
+			t.Errorf("%s: fast decoder: %#v\nencoding/json: %#v, %v", name, fast, full, err)
 		}
 	}
 }
@@ -381,11 +462,11 @@ func TestGeneratedEventsMatchTheShippedSpec(t *testing.T) {
 }
 
 // specDir is the rest-api directory of the sandbox's root filesystem.
-func specDir(t *testing.T) string {
+func specDir(t testing.TB) string {
 	return filepath.Join(rootfsDir(t), "usr", "share", "asterisk", "rest-api")
 }
 
-func rootfsDir(t *testing.T) string {
+func rootfsDir(t testing.TB) string {
 	if c := os.Getenv("TRANSFERD_CACHE"); c != "" {
 		return filepath.Join(c, "rootfs")
 	}
