@@ -45,6 +45,12 @@ type Config struct {
 	// channels and bridges, most of them ChannelVarset: filtering spares
 	// Asterisk the sending and the client the decoding.
 	Events []string
+	// OnEvent, when set, sees every event of a Subscribe stream in order
+	// (Disconnected and Reconnected included) as the stream reads it,
+	// before it is delivered: for metrics and readiness, without a
+	// goroutine of the caller's relaying the stream. It runs on the
+	// stream's goroutine and must not block.
+	OnEvent func(Event)
 }
 
 // Client is a typed ARI client: REST calls and one ordered event stream.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +127,62 @@ func TestAQuietStreamEndsWhenItsContextEndsOrTheClientCloses(t *testing.T) {
 			}
 			client.Close()
 		})
+	}
+}
+
+// Config.OnEvent sees the stream as the consumer will, in the same order:
+// events, the break, the return.
+func TestOnEventSeesEveryEventOfTheStreamInOrder(t *testing.T) {
+	var connections atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /ari/applications/transferd/eventFilter", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("GET /ari/events", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		if connections.Add(1) == 1 {
+			conn.Write(r.Context(), websocket.MessageText, []byte(`{"type":"StasisStart","channel":{"id":"a"}}`))
+			conn.Write(r.Context(), websocket.MessageText, []byte(`{"type":"StasisEnd","channel":{"id":"a"}}`))
+			conn.Close(websocket.StatusGoingAway, "restarting") // the stream breaks
+			return
+		}
+		conn.Write(r.Context(), websocket.MessageText, []byte(`{"type":"StasisStart","channel":{"id":"b"}}`))
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var mu sync.Mutex
+	var seen []string
+	client, err := ari.New(ari.Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd",
+		OnEvent: func(ev ari.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, ev.EventType())
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	stream, err := client.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"StasisStart", "StasisEnd", "transferd.Disconnected", "transferd.Reconnected", "StasisStart"}
+	var delivered []string
+	timeout := time.After(10 * time.Second)
+	for len(delivered) < len(want) {
+		select {
+		case ev := <-stream:
+			delivered = append(delivered, ev.EventType())
+		case <-timeout:
+			t.Fatalf("delivered only %v", delivered)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(delivered, want) || !slices.Equal(seen, want) {
+		t.Errorf("delivered %v, OnEvent saw %v; want both %v", delivered, seen, want)
 	}
 }

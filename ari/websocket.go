@@ -79,6 +79,9 @@ func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 // pump reads frames until ctx ends, reconnecting as needed.
 func (c *Client) pump(ctx context.Context, conn *websocket.Conn, out chan<- Event) {
 	send := func(ev Event) bool {
+		if c.cfg.OnEvent != nil {
+			c.cfg.OnEvent(ev)
+		}
 		select {
 		case out <- ev:
 			return true

@@ -28,8 +28,10 @@ type ops struct {
 	duration   *prometheus.HistogramVec
 	reconnects prometheus.Counter
 	lag        prometheus.Histogram
-	// ready: the ARI event stream is connected, so new calls reach us.
-	ready atomic.Bool
+	// running: the engine handles events (set once calls in progress
+	// were adopted); streamDown: the ARI event stream broke and is not
+	// back yet. Ready is the one without the other: new calls reach us.
+	running, streamDown atomic.Bool
 }
 
 // newOps registers transferd's metrics; activeCalls is read at scrape time.
@@ -54,7 +56,7 @@ func newOps(log *zap.Logger, activeCalls func() int) *ops {
 		}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "transferd_event_lag_seconds",
-			Help:    "Delay between Asterisk raising an event and transferd routing it.",
+			Help:    "Delay between Asterisk raising an event and transferd reading it.",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 		}),
 	}
@@ -66,7 +68,7 @@ func newOps(log *zap.Logger, activeCalls func() int) *ops {
 		Name: "transferd_ari_connected",
 		Help: "1 while the ARI event stream is connected.",
 	}, func() float64 {
-		if o.ready.Load() {
+		if o.ready() {
 			return 1
 		}
 		return 0
@@ -85,31 +87,22 @@ func (o *ops) TransferEvent(ev transfer.TransferEvent) {
 	o.duration.WithLabelValues(string(ev.Kind)).Observe(ev.Elapsed.Seconds())
 }
 
-// watch forwards the ARI event stream to the engine, in order, tracking
-// readiness, reconnects and lag on the way.
-func (o *ops) watch(ctx context.Context, in <-chan ari.Event) <-chan ari.Event {
-	out := make(chan ari.Event)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			switch ev := ev.(type) {
-			case *ari.Disconnected:
-				o.ready.Store(false)
-			case *ari.Reconnected:
-				o.reconnects.Inc()
-				o.ready.Store(true)
-			default:
-				o.observeLag(ev)
-			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
+// observe tracks readiness, reconnects and lag from the ARI event stream
+// (ari.Config.OnEvent: on the stream's goroutine, in order).
+func (o *ops) observe(ev ari.Event) {
+	switch ev.(type) {
+	case *ari.Disconnected:
+		o.streamDown.Store(true)
+	case *ari.Reconnected:
+		o.reconnects.Inc()
+		o.streamDown.Store(false)
+	default:
+		o.observeLag(ev)
+	}
 }
+
+// ready: the ARI event stream is connected and the engine handles it.
+func (o *ops) ready() bool { return o.running.Load() && !o.streamDown.Load() }
 
 func (o *ops) observeLag(ev ari.Event) {
 	if stamped, ok := ev.(interface{ Time() (time.Time, bool) }); ok {
@@ -131,7 +124,7 @@ func (o *ops) handler(extra func(*http.ServeMux)) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !o.ready.Load() {
+		if !o.ready() {
 			http.Error(w, "not ready: ARI event stream not connected", http.StatusServiceUnavailable)
 			return
 		}
