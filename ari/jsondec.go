@@ -108,37 +108,12 @@ func (d *jsonDecoder) enter() bool {
 
 // openObject reads a '{' and says whether a member follows; an empty
 // object is read whole.
-func (d *jsonDecoder) openObject() bool {
-	if d.peek() != '{' {
-		d.giveUp("not an object")
-		return false
-	}
-	d.pos++
-	if !d.enter() {
-		return false
-	}
-	if d.peek() == '}' {
-		d.pos++
-		d.depth--
-		return false
-	}
-	return true
-}
+func (d *jsonDecoder) openObject() bool { return d.open('{', '}', "not an object") }
 
 // nextMember reads the ',' or '}' after a member's value and says whether
 // another member follows.
 func (d *jsonDecoder) nextMember() bool {
-	switch d.peek() {
-	case ',':
-		d.pos++
-		return true
-	case '}':
-		d.pos++
-		d.depth--
-		return false
-	}
-	d.giveUp("not a ',' or '}' after an object member")
-	return false
+	return d.next('}', "not a ',' or '}' after an object member")
 }
 
 // key reads a member's key and its ':'. The key is unquoted as
@@ -159,16 +134,26 @@ func (d *jsonDecoder) key() []byte {
 
 // openArray reads a '[' and says whether an element follows; an empty
 // array is read whole.
-func (d *jsonDecoder) openArray() bool {
-	if d.peek() != '[' {
-		d.giveUp("not an array")
+func (d *jsonDecoder) openArray() bool { return d.open('[', ']', "not an array") }
+
+// nextElement reads the ',' or ']' after an array element and says
+// whether another element follows.
+func (d *jsonDecoder) nextElement() bool {
+	return d.next(']', "not a ',' or ']' after an array element")
+}
+
+// open reads the opening bracket of an object or array and says whether
+// a member or element follows; an empty one is read whole.
+func (d *jsonDecoder) open(opening, closing byte, notOne string) bool {
+	if d.peek() != opening {
+		d.giveUp(notOne)
 		return false
 	}
 	d.pos++
 	if !d.enter() {
 		return false
 	}
-	if d.peek() == ']' {
+	if d.peek() == closing {
 		d.pos++
 		d.depth--
 		return false
@@ -176,19 +161,19 @@ func (d *jsonDecoder) openArray() bool {
 	return true
 }
 
-// nextElement reads the ',' or ']' after an array element and says
-// whether another element follows.
-func (d *jsonDecoder) nextElement() bool {
+// next reads the ',' or closing bracket after a member or element and
+// says whether another follows.
+func (d *jsonDecoder) next(closing byte, notOne string) bool {
 	switch d.peek() {
 	case ',':
 		d.pos++
 		return true
-	case ']':
+	case closing:
 		d.pos++
 		d.depth--
 		return false
 	}
-	d.giveUp("not a ',' or ']' after an array element")
+	d.giveUp(notOne)
 	return false
 }
 
