@@ -263,7 +263,7 @@ func fields(name string, m model, isMessage bool) []goField {
 	var out []goField
 	for _, p := range props {
 		prop := m.Properties[p]
-		field := goField{name: goName(p), typ: goType(prop.Type, prop.Required), tag: p, key: p, description: prop.Description}
+		field := goField{name: goName(p), typ: goType(prop.Type, prop.Required), tag: p, description: prop.Description}
 		if !prop.Required {
 			field.tag += ",omitempty"
 		}
@@ -272,6 +272,8 @@ func fields(name string, m model, isMessage bool) []goField {
 			field.typ = cmp.Or(o.typ, field.typ)
 			field.tag = cmp.Or(o.tag, field.tag)
 		}
+		// (From the tag, as encoding/json reads it, overrides included.)
+		field.key, _, _ = strings.Cut(field.tag, ",")
 		out = append(out, field)
 	}
 	return out
