@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -178,6 +179,35 @@ func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, a
 	t.Helper()
 	if err := waitForApp(ctx, sb, app); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitReady waits until the bed's transferd answers /readyz with 200: its
+// event stream is connected, so Asterisk's app is its own, and the calls
+// in progress are adopted. After a SIGKILL, waitAppRegistered is not
+// enough: the killed transferd's app stays registered, deactivated, while
+// it has calls, until the successor takes it over.
+func (b *bed) waitReady() {
+	b.t.Helper()
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, b.ops+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error() // (not listening yet)
+		}
+		select {
+		case <-b.ctx.Done():
+			b.t.Fatalf("transferd not ready: /readyz: %s", last)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
@@ -1015,7 +1045,7 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	b.hears("101 (transferd dead)", a, "102")
 	b.hears("102 (transferd dead)", c, "101")
 	b.stopDaemon = b.startDaemon() // ...and a new one takes over
-	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	b.waitReady()
 	b.hears("101 (after adoption)", a, "102")
 	// A transfer on the adopted call works.
 	in := b.toldThenRings(b.blindTransferOn(a, c, "103"), c, "103")
@@ -1042,7 +1072,7 @@ func testKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.
 	a, first, second, colleague := b.consult(true)
 	kill()
 	b.stopDaemon = b.startDaemon()
-	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	b.waitReady()
 	b.hearsMusic("101 (still held after the restart)", a)
 	b.hears("102 (consulting after the restart)", second, "103")
 	tr, err := first.AttendedTransfer(b.ctx, second)
@@ -1060,7 +1090,7 @@ func TestKilledDuringABlindTransferTheTargetStillConnects(t *testing.T) {
 	in := b.toldThenRings(tr, c, "103")
 	kill()
 	b.stopDaemon = b.startDaemon()
-	waitAppRegistered(b.ctx, t, b.sb, "transferd")
+	b.waitReady()
 	b.hearsMusic("101 (ringback after adoption)", a)
 	in.Answer(b.ctx)
 	b.talkThenHangUp("103", in, "101", a)
