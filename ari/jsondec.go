@@ -522,11 +522,9 @@ func (d *jsonDecoder) readStringMap(p *map[string]string) {
 		*p = nil
 		return
 	}
-	if d.peek() != '{' {
-		d.giveUp("not an object")
-		return
-	}
 	if *p == nil {
+		// (Harmless if what follows is no object: openObject gives up,
+		// and nothing of a frame given up on is kept.)
 		*p = map[string]string{}
 	}
 	for more := d.openObject(); more; more = d.nextMember() {
