@@ -53,6 +53,14 @@ func (a *ARIAsterisk) Hangup(ctx context.Context, id, reason string) error {
 func (a *ARIAsterisk) Continue(ctx context.Context, id, dialplanContext, exten string) error {
 	return a.c.Continue(ctx, id, dialplanContext, exten, 1)
 }
+func (a *ARIAsterisk) Version(ctx context.Context) (string, error) {
+	info, err := a.c.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	return info.System.Version, nil
+}
+
 func (a *ARIAsterisk) RingStop(ctx context.Context, id string) error { return a.c.RingStop(ctx, id) }
 
 // AwaitReferHandled reads CHANNEL(endpoint) of the phone's channel.

@@ -56,6 +56,9 @@ type Asterisk interface {
 	// exists, asking on behalf of a channel (app_voicemail answers only
 	// in a channel's context).
 	MailboxExists(ctx context.Context, channelID, mailbox string) (bool, error)
+	// Version returns Asterisk's version as ARI reports it
+	// (GET /asterisk/info: "22.11.0").
+	Version(ctx context.Context) (string, error)
 	// Snapshot lists the channels in the application's Stasis (with their
 	// TRANSFERD_CALL variable) and the bridges: what Asterisk holds.
 	Snapshot(ctx context.Context) (Snapshot, error)

@@ -320,18 +320,7 @@ func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, trans
 		}
 	}
 	if !joined {
-		log.Warn("attended transfer failed: colleague cannot join the caller")
-		after(ctx)
-		switch {
-		case !transferer.live():
-		case consultLive:
-			// With the consultation leg being destroyed no progress may be
-			// posted (tellWhenDestroyed): the phone sees its legs end.
-			c.hangup(ctx, transferer, "normal")
-		case !at.hungUp:
-			c.progress(ctx, transferer.id, progressUnavailable)
-		}
-		c.end(ctx)
+		c.colleagueLeftAtCompletion(ctx, at, transferer, transferee, a, consultLive, log)
 		return
 	}
 	c.state = stateTalking
@@ -341,6 +330,44 @@ func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, trans
 		c.transferEnded(KindAttended, Request{}, OutcomeCompleted, "")
 	}
 	c.releaseTransferer(ctx, at, transferer, a.consult, consultLive, after)
+}
+
+// colleagueLeftAtCompletion: the colleague hung up in the instant the
+// transferer completed (its REFER crossed the colleague's BYE), so the
+// colleague could not join the caller. The transfer failed, and the
+// caller must not be dropped for it: the transferer's leg goes back to
+// the caller, who hears music on hold again (the phone still holds), and
+// the phone is told 503, as for a colleague who left before the REFER:
+// its user resumes the caller.
+func (c *call) colleagueLeftAtCompletion(ctx context.Context, at *attendedTransfer, transferer, transferee *leg, a absorbed, consultLive bool, log *zap.Logger) {
+	log.Info("attended transfer failed: the colleague left as it completed; the caller goes back to the transferer")
+	c.caller, c.callee, c.target = transferee, transferer, nil
+	if a.party.live() {
+		c.hangup(ctx, a.party, "normal")
+	}
+	c.destroyBridge(ctx, a.bridge)
+	if c.xfer != nil {
+		c.transferEnded(KindAttended, Request{}, OutcomeFailed, "the colleague hung up as the transfer completed")
+	}
+	if at.hungUp || !transferer.live() || !c.join(ctx, transferer) {
+		// Nobody is left to take the caller back.
+		c.end(ctx)
+		return
+	}
+	c.state = stateTalking
+	if transferer.holding {
+		// Asterisk stopped the hold music when the transferer's leg left
+		// the bridge, and does not restart it when the leg comes back
+		// (its phone still holds): transferd plays it until the phone
+		// resumes (holdChanged).
+		c.startMusic(ctx, transferee)
+	}
+	if consultLive {
+		// The consultation leg is being destroyed: tellWhenDestroyed.
+		c.tellWhenDestroyed(transferer, a.consult.id, progressUnavailable, false, nil)
+		return
+	}
+	c.progress(ctx, transferer.id, progressUnavailable)
 }
 
 // releaseTransferer tells the transferer's phone that its attended
@@ -361,7 +388,7 @@ func (c *call) releaseTransferer(ctx context.Context, at *attendedTransfer, tran
 	case consultHungUp:
 		// The REFER's Replaces named the consultation leg: see
 		// tellWhenDestroyed.
-		c.tellWhenDestroyed(transferer, consult.id, progressAnswered, after)
+		c.tellWhenDestroyed(transferer, consult.id, progressAnswered, true, after)
 		after = nil
 	default:
 		c.progress(ctx, transferer.id, progressAnswered)
@@ -385,7 +412,10 @@ type deferredProgress struct {
 	transferer *leg
 	consultID  string
 	state      string
-	timer      *time.Timer
+	// hangUp: hang the transferer's leg up once told (a completed
+	// transfer); a failed one leaves it with the caller.
+	hangUp bool
+	timer  *time.Timer
 	// after runs once the phone has been told (or could not be: it ran
 	// out of time, or its leg is gone).
 	after func(context.Context)
@@ -403,7 +433,7 @@ const destroyWait = 2 * time.Second
 
 // tellWhenDestroyed tells the transferer's phone an attended transfer's
 // outcome once Asterisk has destroyed the consultation leg its REFER's
-// Replaces named, then hangs the transferer's leg up.
+// Replaces named, then (with hangUp) hangs the transferer's leg up.
 //
 // Why wait: with ari-only handling, Asterisk 22.10.1 (res_pjsip_refer)
 // reports every transfer_progress back as a ChannelTransfer event built
@@ -416,9 +446,9 @@ const destroyWait = 2 * time.Second
 // from its dialog, and the report names no channel. Asterisk's own
 // attended transfers also hang the consultation up before the final
 // NOTIFY.
-func (c *call) tellWhenDestroyed(transferer *leg, consultID, state string, after func(context.Context)) {
+func (c *call) tellWhenDestroyed(transferer *leg, consultID, state string, hangUp bool, after func(context.Context)) {
 	box := c.box
-	c.deferred = &deferredProgress{transferer: transferer, consultID: consultID, state: state, after: after,
+	c.deferred = &deferredProgress{transferer: transferer, consultID: consultID, state: state, hangUp: hangUp, after: after,
 		timer: time.AfterFunc(destroyWait, func() { box.put(deferredProgressDue{consultID: consultID}) })}
 }
 
@@ -445,7 +475,9 @@ func (c *call) flushDeferredProgress(ctx context.Context) {
 	d.timer.Stop()
 	if d.transferer.live() {
 		c.progress(ctx, d.transferer.id, d.state)
-		c.hangup(ctx, d.transferer, "normal")
+		if d.hangUp {
+			c.hangup(ctx, d.transferer, "normal")
+		}
 	}
 	if d.after != nil {
 		d.after(ctx)

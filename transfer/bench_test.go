@@ -33,6 +33,8 @@ func (a *scriptedAsterisk) emit(evs ...ari.Event) {
 	}
 }
 
+func (a *scriptedAsterisk) Version(context.Context) (string, error) { return "22.11.0", nil }
+
 func up(id string) ari.Channel { return ari.Channel{ID: id, State: "Up"} }
 
 func (a *scriptedAsterisk) CreateChannel(_ context.Context, s ChannelSpec) error {

@@ -64,6 +64,9 @@ type leg struct {
 	// handedOff: sent on into the dialplan (voicemail); no longer ours.
 	handedOff bool
 	holding   bool // this leg's phone has put the call on hold
+	// musicUntilResume: transferd plays music on hold to this leg, to be
+	// stopped when the party holding it resumes.
+	musicUntilResume bool
 	// local: a Local channel Asterisk put in place of this party's phone
 	// (core transfer handling); no REFER of it reaches transferd.
 	local     bool
@@ -203,6 +206,10 @@ func (c *call) step(ctx context.Context, in input) {
 		if l := c.legByID(in.channelID); l != nil {
 			l.holding = in.onHold
 			c.rememberHold(ctx, l)
+			if held := c.otherParty(l); !in.onHold && held.live() && held.musicUntilResume {
+				held.musicUntilResume = false
+				c.stopMusic(ctx, held)
+			}
 		}
 		c.log.Info("hold", zap.String("channel", in.channelID), zap.Bool("on_hold", in.onHold))
 	case handOverRequest:
@@ -284,7 +291,7 @@ func (c *call) start(ctx context.Context, in callArrived) {
 		c.log.Warn("mark caller channel failed", zap.Error(err))
 	}
 	cancel()
-	if c.e.cfg.handling(in.callerExten) == handlingCore {
+	if c.e.handlingOf(in.callerExten) == HandlingCore {
 		// The dialplan chose ari-only for every phone; this one falls back.
 		for k, v := range c.transferHandlingVars(in.callerExten) {
 			cctx, cancel := c.cmdCtx(ctx)

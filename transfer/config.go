@@ -83,6 +83,10 @@ type Config struct {
 	// call during a consultation without pressing Tran:
 	// TransfererHangupComplete or TransfererHangupRecall.
 	TransfererHangup string
+	// Handling chooses who performs phones' transfers: HandlingAuto (the
+	// default: ari-only unless the connected Asterisk has a known ari-only
+	// crash), HandlingARIOnly or HandlingCore.
+	Handling string
 	// CoreExtensions is a regular expression of the extensions whose
 	// phones' REFERs Asterisk handles itself (PJSIP_TRANSFER_HANDLING
 	// "core", the fallback to the default "ari-only"); "" means none, "."
@@ -115,20 +119,6 @@ type Config struct {
 	coreRE      *regexp.Regexp // nil: no phone uses core handling
 }
 
-// Transfer handling modes (PJSIP_TRANSFER_HANDLING()).
-const (
-	handlingARI  = "ari-only"
-	handlingCore = "core"
-)
-
-// handling returns the transfer handling of the phone with extension exten.
-func (c *Config) handling(exten string) string {
-	if c.coreRE != nil && c.coreRE.MatchString(exten) {
-		return handlingCore
-	}
-	return handlingARI
-}
-
 // Validate fills defaults and returns an error naming the first bad key.
 func (c *Config) Validate() error {
 	if c.App == "" {
@@ -154,6 +144,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("transfer.core_extensions %q: %w", c.CoreExtensions, err)
 		}
 		c.coreRE = re
+	}
+	switch c.Handling {
+	case "":
+		c.Handling = HandlingAuto
+	case HandlingAuto, HandlingARIOnly, HandlingCore:
+	default:
+		return fmt.Errorf("transfer.handling %q: must be %q, %q or %q", c.Handling, HandlingAuto, HandlingARIOnly, HandlingCore)
 	}
 	if c.TransferContext == "" {
 		c.TransferContext = DefaultTransferContext

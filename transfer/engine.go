@@ -31,8 +31,11 @@ type Engine struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	boot   string // start time in base 36, prefix of call ids
-	nextID atomic.Uint64
-	wg     sync.WaitGroup
+	// decision is the transfer handling chosen for the connected Asterisk
+	// (CheckAsterisk; nil until then). Owners read it, Run writes it.
+	decision atomic.Pointer[HandlingDecision]
+	nextID   atomic.Uint64
+	wg       sync.WaitGroup
 
 	// owners maps every channel and bridge id a call owns to that call.
 	// Owners claim ids before creating the resource (so its first event
@@ -95,6 +98,9 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 		e.cancel()
 		e.wg.Wait()
 	}()
+	if e.decision.Load() == nil {
+		e.CheckAsterisk(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,6 +110,8 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 				return nil
 			}
 			if _, ok := ev.(*ari.Reconnected); ok {
+				// Asterisk may have been upgraded or replaced meanwhile.
+				e.CheckAsterisk(ctx)
 				// Events were lost while disconnected: catch up with what
 				// Asterisk holds before handling newer ones.
 				if err := e.Reconcile(ctx); err != nil {
@@ -114,6 +122,61 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 			e.Handle(ev)
 		}
 	}
+}
+
+// CheckAsterisk reads the connected Asterisk's version and decides the
+// transfer handling phones get from now on (DecideHandling), logging the
+// decision when it is new or changed. Run calls it when it starts (unless
+// the caller did) and after every reconnect.
+func (e *Engine) CheckAsterisk(ctx context.Context) HandlingDecision {
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
+	version, err := e.ast.Version(cctx)
+	cancel()
+	d := DecideHandling(e.cfg.Handling, version, err)
+	old := e.decision.Swap(&d)
+	if old != nil && old.Mode == d.Mode && old.Asterisk == d.Asterisk {
+		return d
+	}
+	fields := []zap.Field{zap.String("handling", d.Mode), zap.String("configured", d.Configured),
+		zap.String("asterisk", d.Asterisk), zap.String("reason", d.Reason)}
+	for _, def := range d.Defects {
+		fields = append(fields, zap.String("defect_"+def.ID, def.Summary))
+	}
+	switch {
+	case d.Mode == HandlingARIOnly && strings.Contains(d.Reason, "known crash"):
+		e.log.Error("transfer handling chosen: ari-only on an Asterisk that a phone can crash", fields...)
+	case d.Mode == HandlingCore && d.Configured == HandlingAuto:
+		e.log.Warn("transfer handling chosen: Asterisk's own (core)", fields...)
+	default:
+		e.log.Info("transfer handling chosen", fields...)
+	}
+	return d
+}
+
+// Handling returns the transfer handling in use and why (the zero value
+// before the first CheckAsterisk).
+func (e *Engine) Handling() HandlingDecision {
+	if d := e.decision.Load(); d != nil {
+		return *d
+	}
+	return HandlingDecision{}
+}
+
+// handlingOf returns the transfer handling of the phone with extension
+// exten: core for Config.CoreExtensions, else the decision for the
+// connected Asterisk; before there is one, core unless ari-only is forced
+// (no phone is left one REFER away from a crash).
+func (e *Engine) handlingOf(exten string) string {
+	if e.cfg.coreRE != nil && e.cfg.coreRE.MatchString(exten) {
+		return HandlingCore
+	}
+	if d := e.decision.Load(); d != nil {
+		return d.Mode
+	}
+	if e.cfg.Handling == HandlingARIOnly {
+		return HandlingARIOnly
+	}
+	return HandlingCore
 }
 
 // Handle routes one event. It must be called from one goroutine, in the

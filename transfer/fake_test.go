@@ -54,6 +54,8 @@ type fakeAsterisk struct {
 	// referBusy: phones whose REFER Asterisk is still taking in: their
 	// AwaitReferHandled returns once the channel is closed (takesReferIn).
 	referBusy map[string]chan struct{}
+	// version is what Version reports ("22.11.0" unless a test says).
+	version string
 }
 
 type fakeChannel struct {
@@ -82,6 +84,7 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		failOp:       map[string]error{},
 		referPending: map[string]bool{},
 		referBusy:    map[string]chan struct{}{},
+		version:      "22.11.0",
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
@@ -315,6 +318,15 @@ func (f *fakeAsterisk) takesReferIn(id string) (done func()) {
 	busy := make(chan struct{})
 	f.referBusy[id] = busy
 	return func() { close(busy) }
+}
+
+func (f *fakeAsterisk) Version(_ context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failOp["version"]; err != nil {
+		return "", err
+	}
+	return f.version, nil
 }
 
 func (f *fakeAsterisk) SetConnectedLine(_ context.Context, id, name, number string) error {

@@ -30,14 +30,14 @@ import (
 // transferHandlingVars are the channel variables that give the phone of
 // exten its transfer handling.
 func (c *call) transferHandlingVars(exten string) map[string]string {
-	if c.e.cfg.handling(exten) == handlingCore {
+	if c.e.handlingOf(exten) == HandlingCore {
 		return map[string]string{
-			"PJSIP_TRANSFER_HANDLING()": handlingCore,
+			"PJSIP_TRANSFER_HANDLING()": HandlingCore,
 			// Where Asterisk looks a blind transfer's number up.
 			"TRANSFER_CONTEXT": c.e.cfg.TransferContext,
 		}
 	}
-	return map[string]string{"PJSIP_TRANSFER_HANDLING()": handlingARI}
+	return map[string]string{"PJSIP_TRANSFER_HANDLING()": HandlingARIOnly}
 }
 
 // localKey is the routing key of a Local channel by name: the call holding

@@ -260,6 +260,20 @@ func (c *call) stopHoldMusic(ctx context.Context, holder, held *leg) {
 	}
 }
 
+// startMusic plays music on hold to l, which transferd stops when l's
+// holder resumes (musicUntilResume).
+func (c *call) startMusic(ctx context.Context, l *leg) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.StartMusic(cctx, l.id); err != nil {
+		if !isGone(err) {
+			c.log.Warn("music on hold failed", zap.String("channel", l.id), zap.Error(err))
+		}
+		return
+	}
+	l.musicUntilResume = true
+}
+
 func (c *call) stopMusic(ctx context.Context, l *leg) {
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()

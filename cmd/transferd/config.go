@@ -49,6 +49,8 @@ type Config struct {
 		NoAnswer string `mapstructure:"no_answer"`
 		// TransfererHangup: "complete" or "recall" (see transfer.Config).
 		TransfererHangup string `mapstructure:"transferer_hangup"`
+		// Handling: "auto", "ari-only" or "core" (see transfer.Config).
+		Handling string `mapstructure:"handling"`
 		// CoreExtensions: phones whose REFERs Asterisk handles itself.
 		CoreExtensions string `mapstructure:"core_extensions"`
 		Context        string `mapstructure:"context"`
@@ -98,6 +100,7 @@ var defaults = map[string]any{
 	"calls.no_answer":            transfer.NoAnswerVoicemail,
 	"transfer.no_answer":         transfer.NoAnswerVoicemail,
 	"transfer.transferer_hangup": transfer.TransfererHangupComplete,
+	"transfer.handling":          transfer.HandlingAuto,
 	"transfer.core_extensions":   "",
 	"transfer.context":           transfer.DefaultTransferContext,
 	"voicemail.context":          transfer.DefaultVoicemailContext,
@@ -248,6 +251,7 @@ func (c *Config) Engine() transfer.Config {
 		NoAnswer:          c.Calls.NoAnswer,
 		TransferNoAnswer:  c.Transfer.NoAnswer,
 		TransfererHangup:  c.Transfer.TransfererHangup,
+		Handling:          c.Transfer.Handling,
 		CoreExtensions:    c.Transfer.CoreExtensions,
 		TransferContext:   c.Transfer.Context,
 		VoicemailContext:  c.Voicemail.Context,

@@ -30,6 +30,7 @@ func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
 		{name: "too short ring", file: good + "calls:\n  answer_timeout: 10ms\n", wantErr: "calls.answer_timeout 10ms: must be at least 1s"},
 		{name: "bad no-answer", file: good + "calls:\n  no_answer: forward\n", wantErr: `calls.no_answer "forward"`},
 		{name: "bad transfer no-answer", file: good + "transfer:\n  no_answer: hangup\n", wantErr: `transfer.no_answer "hangup"`},
+		{name: "bad transfer handling", file: good, env: map[string]string{"TRANSFERD_TRANSFER_HANDLING": "native"}, wantErr: `transfer.handling "native": must be "auto", "ari-only" or "core"`},
 		{name: "bad pattern", file: good + "calls:\n  extension_pattern: \"[\"\n", wantErr: "calls.extension_pattern"},
 		{name: "template without exten", file: good + "calls:\n  dial_template: PJSIP/100\n", wantErr: "calls.dial_template"},
 		{name: "bad log level", file: good, args: []string{"--log-level", "loud"}, wantErr: `log.level "loud"`},

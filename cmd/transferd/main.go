@@ -71,8 +71,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "config ok: ari %s as %s (password set), app %q, dial %s, no answer → %s, transfer no answer → %s, operator endpoints %q\n",
-			cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.App, cfg.Calls.DialTemplate, cfg.Calls.NoAnswer, cfg.Transfer.NoAnswer, cfg.HTTP.Listen)
+		fmt.Fprintf(stdout, "config ok: ari %s as %s (password set), app %q, dial %s, no answer → %s, transfer no answer → %s, transfer handling %s, operator endpoints %q\n",
+			cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.App, cfg.Calls.DialTemplate, cfg.Calls.NoAnswer, cfg.Transfer.NoAnswer, cfg.Transfer.Handling, cfg.HTTP.Listen)
 		return nil
 	case len(rest) > 0:
 		return fmt.Errorf("unknown command %q (want no command, or \"config check\")", rest)
@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // Asterisk is not up yet, serve waits for it, unready, rather than exit.
 func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	var engine *transfer.Engine
-	o := newOps(log.Named("ops"), func() int { return engine.ActiveCalls() })
+	o := newOps(log.Named("ops"), func() int { return engine.ActiveCalls() }, func() transfer.HandlingDecision { return engine.Handling() })
 	client, err := ari.New(ari.Config{
 		URL:      cfg.ARI.URL,
 		Username: cfg.ARI.Username,
@@ -173,6 +173,9 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		}
 		return err
 	}
+	// Which transfer handling this Asterisk gets (logged), before any
+	// call is adopted or arrives.
+	engine.CheckAsterisk(ctx)
 	// Calls a previous transferd left (restart, crash) are taken over
 	// before new events are handled.
 	if n, err := engine.Adopt(ctx); err != nil {

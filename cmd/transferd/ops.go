@@ -32,13 +32,18 @@ type ops struct {
 	// were adopted); streamDown: the ARI event stream broke and is not
 	// back yet. Ready is the one without the other: new calls reach us.
 	running, streamDown atomic.Bool
+	// handling is the engine's transfer handling decision (read at scrape
+	// and /readyz time).
+	handling func() transfer.HandlingDecision
 }
 
-// newOps registers transferd's metrics; activeCalls is read at scrape time.
-func newOps(log *zap.Logger, activeCalls func() int) *ops {
+// newOps registers transferd's metrics; activeCalls and handling are read
+// at scrape time.
+func newOps(log *zap.Logger, activeCalls func() int, handling func() transfer.HandlingDecision) *ops {
 	o := &ops{
-		log: log,
-		reg: prometheus.NewRegistry(),
+		log:      log,
+		handling: handling,
+		reg:      prometheus.NewRegistry(),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transferd_transfers_total",
 			Help: "Transfers that ended, by kind (blind, attended, voicemail) and outcome (completed, voicemail, recalled, refused, failed, cancelled).",
@@ -73,7 +78,7 @@ func newOps(log *zap.Logger, activeCalls func() int) *ops {
 		}
 		return 0
 	})
-	o.reg.MustRegister(o.transfers, o.duration, o.reconnects, o.lag, active, connected,
+	o.reg.MustRegister(o.transfers, o.duration, o.reconnects, o.lag, active, connected, handlingCollector{o.handling},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
 }
@@ -124,13 +129,42 @@ func (o *ops) handler(extra func(*http.ServeMux)) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		// The body also says how phones' transfers are handled and why:
+		// what an operator checks after upgrading Asterisk.
+		handling := ""
+		if d := o.handling(); d.Mode != "" {
+			handling = d.String() + "\n"
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !o.ready() {
-			http.Error(w, "not ready: ARI event stream not connected", http.StatusServiceUnavailable)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: ARI event stream not connected\n" + handling))
 			return
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte("ready\n" + handling))
 	})
 	return mux
+}
+
+// handlingCollector exposes the transfer handling in use as
+// transferd_transfer_handling{mode,configured,asterisk} 1: a label, so an
+// alert can fire when a PBX runs on the core fallback.
+type handlingCollector struct {
+	decision func() transfer.HandlingDecision
+}
+
+var handlingDesc = prometheus.NewDesc("transferd_transfer_handling",
+	"Transfer handling in use (1): mode (ari-only or core), as configured (auto, ari-only, core), for the Asterisk version connected.",
+	[]string{"mode", "configured", "asterisk"}, nil)
+
+func (handlingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- handlingDesc }
+
+func (c handlingCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.decision()
+	if d.Mode == "" {
+		return // not connected yet
+	}
+	ch <- prometheus.MustNewConstMetric(handlingDesc, prometheus.GaugeValue, 1, d.Mode, d.Configured, d.Asterisk)
 }
 
 // servePprof adds Go's profiler (http.pprof): CPU, heap, goroutines.

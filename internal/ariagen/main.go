@@ -119,7 +119,7 @@ func defaultSpecDir() string {
 		}
 		cache = filepath.Join(base, "transferd")
 	}
-	return filepath.Join(cache, "rootfs", "usr", "share", "asterisk", "rest-api")
+	return filepath.Join(cache, "rootfs-newest", "usr", "share", "asterisk", "rest-api")
 }
 
 // generate returns the generated files by name.

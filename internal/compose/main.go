@@ -1,8 +1,9 @@
 // Command compose builds the two local images docker-compose.yml runs,
 // without any image registry:
 //
-//   - transferd/asterisk:22 — Asterisk 22 from Debian sid: the cached root
-//     filesystem of the test sandbox, imported with `docker import`, plus
+//   - transferd/asterisk:22 — the newest Asterisk 22 Debian offers (or
+//     sid's with TRANSFERD_ASTERISK=sid): the cached root filesystem of the
+//     test sandbox, imported with `docker import`, plus
 //     the sandbox's configuration (ARI on 127.0.0.1:8088, SIP on
 //     127.0.0.1:5060, demo phones 101-103 with mailboxes, calls to
 //     transferd) and the product dialplan;
@@ -24,7 +25,9 @@ import (
 )
 
 const (
-	baseImage      = "transferd/asterisk-base:22"
+	// baseImage is tagged with the Asterisk version it holds, so a root
+	// filesystem with another Asterisk is imported anew.
+	baseImage      = "transferd/asterisk-base"
 	asteriskImage  = "transferd/asterisk:22"
 	transferdImage = "transferd/transferd:dev"
 	// pbxDir is where the image keeps Asterisk's configuration and state.
@@ -46,14 +49,15 @@ func main() {
 
 func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
 	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
-	cache, err := sandbox.DefaultCacheDir()
+	opts := sandbox.RootFSOptionsFromEnv()
+	opts.Logf = logf
+	installed, err := sandbox.EnsureRootFS(ctx, opts)
 	if err != nil {
 		return err
 	}
-	rootfs, err := sandbox.EnsureRootFS(ctx, cache, logf)
-	if err != nil {
-		return err
-	}
+	rootfs := installed.Dir
+	baseImage := baseImage + ":" + installed.AsteriskVersion()
+	logf("compose: Asterisk %s (Debian %s)", installed.AsteriskVersion(), installed.Suite)
 	if rebuildBase || run(ctx, "", "docker", "image", "inspect", baseImage) != nil {
 		logf("compose: importing %s as %s", rootfs, baseImage)
 		// The sandboxes' private directories are not part of the image.

@@ -40,6 +40,9 @@ const defaultStartTimeout = 90 * time.Second
 type Options struct {
 	// CacheDir holds the Asterisk root filesystem (DefaultCacheDir when empty).
 	CacheDir string
+	// Asterisk chooses the Asterisk 22 to run: AsteriskNewest or
+	// AsteriskSid (when empty: $TRANSFERD_ASTERISK, else AsteriskNewest).
+	Asterisk string
 	// PhoneContext is the dialplan context of the phones' calls:
 	// "sandbox-direct" (plain Asterisk Dial, the default) or "transferd".
 	PhoneContext string
@@ -71,6 +74,8 @@ type Sandbox struct {
 	Dir string
 	// RootFS is the shared root filesystem the sandbox runs in.
 	RootFS string
+	// Installed says which Asterisk the root filesystem holds.
+	Installed RootFS
 
 	chrootDir string // Dir as seen inside the chroot
 	logf      func(string, ...any)
@@ -134,23 +139,26 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cacheDir := opts.CacheDir
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+	rootOpts := RootFSOptionsFromEnv()
+	rootOpts.Logf = logf
+	if opts.CacheDir != "" {
+		rootOpts.CacheDir = opts.CacheDir
 	}
-	root, err := EnsureRootFS(ctx, cacheDir, logf)
+	if opts.Asterisk != "" {
+		rootOpts.Asterisk = opts.Asterisk
+	}
+	installed, err := EnsureRootFS(ctx, rootOpts)
 	if err != nil {
 		return nil, err
 	}
+	root := installed.Dir
 	id := randomID()
 	sb := &Sandbox{
 		ARIUser:     "transferd",
 		ARIPassword: "sandbox-" + randomID(),
 		App:         "transferd",
 		RootFS:      root,
+		Installed:   installed,
 		chrootDir:   path.Join("/var/tmp/transferd-sandbox", id),
 		logf:        logf,
 		timeout:     opts.StartTimeout,

@@ -336,26 +336,79 @@ func (c *Call) WaitPeer(ctx context.Context, number string) (string, error) {
 }
 
 // Transfer is a REFER this phone sent.
-type Transfer struct{ c *Call }
+type Transfer struct {
+	c *Call
+	// NoNotify: the REFER asked for no implicit subscription and the
+	// server agreed (202 with Refer-Sub: false, RFC 4488): no NOTIFY
+	// will tell the outcome.
+	NoNotify bool
+}
 
-// BlindTransfer sends REFER to ext (no Replaces) and returns after 202.
-func (c *Call) BlindTransfer(ctx context.Context, ext string) (*Transfer, error) {
-	req, err := c.request("REFER", "",
-		"Refer-To: <"+c.p.uri(ext)+">",
-		"Referred-By: <"+c.p.uri(c.p.cfg.Ext)+">")
+// ReferOption changes a REFER the way some phones send it.
+type ReferOption func(*[]string)
+
+// WithoutReferSub asks for no NOTIFYs about the transfer ("Refer-Sub:
+// false" with "Supported: norefersub", RFC 4488), as some softphones, SBCs
+// and UC clients do: the phone hangs up after the 202 and never learns
+// the outcome.
+func WithoutReferSub() ReferOption {
+	return func(h *[]string) { *h = append(*h, "Refer-Sub: false", "Supported: norefersub") }
+}
+
+// BlindTransfer sends REFER to ext (no Replaces) and returns after 202 (or
+// 200, for a REFER without subscription).
+func (c *Call) BlindTransfer(ctx context.Context, ext string, opts ...ReferOption) (*Transfer, error) {
+	headers := []string{"Refer-To: <" + c.p.uri(ext) + ">", "Referred-By: <" + c.p.uri(c.p.cfg.Ext) + ">"}
+	for _, o := range opts {
+		o(&headers)
+	}
+	return c.refer(ctx, "REFER", headers)
+}
+
+// refer sends a REFER with headers and returns the transfer once 202.
+func (c *Call) refer(ctx context.Context, what string, headers []string) (*Transfer, error) {
+	req, err := c.request("REFER", "", headers...)
 	if err != nil {
 		return nil, err
 	}
 	c.p.subscribeEarly(c)
 	res, err := c.p.do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, err)
+		return nil, fmt.Errorf("sipphone %s: %s: %w", c.p.cfg.Ext, what, err)
 	}
-	if res.StatusCode != 202 {
-		return nil, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, &StatusError{res.StatusCode, res.Reason})
+	if res.StatusCode < 200 || res.StatusCode >= 300 {
+		return nil, fmt.Errorf("sipphone %s: %s: %w", c.p.cfg.Ext, what, &StatusError{res.StatusCode, res.Reason})
 	}
 	c.p.subscribe(c)
-	return &Transfer{c: c}, nil
+	t := &Transfer{c: c}
+	// RFC 4488: a server that creates no subscription says so with
+	// Refer-Sub: false in its 2xx (Asterisk answers 200 then, not 202).
+	if h := res.GetHeader("Refer-Sub"); h != nil && strings.EqualFold(strings.TrimSpace(h.Value()), "false") {
+		t.NoNotify = true
+	}
+	return t, nil
+}
+
+// SendRefer sends a REFER on the call with exactly the given headers (none
+// added: a REFER without Refer-To, or with garbage in it, as a broken or
+// hostile phone may send) and returns the status Asterisk answered.
+func (c *Call) SendRefer(ctx context.Context, headers ...string) (int, error) {
+	req, err := c.request("REFER", "")
+	if err != nil {
+		return 0, err
+	}
+	// Added after parsing, as they are: the parser would refuse the
+	// garbage this is for.
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.AppendHeader(sip.NewHeader(strings.TrimSpace(name), strings.TrimSpace(value)))
+	}
+	c.p.subscribeEarly(c)
+	res, err := c.p.do(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("sipphone %s: REFER: %w", c.p.cfg.Ext, err)
+	}
+	return res.StatusCode, nil
 }
 
 // AttendedTransfer completes a two-step transfer the way desk phones do:
@@ -368,34 +421,25 @@ func (c *Call) AttendedTransfer(ctx context.Context, consult *Call) (*Transfer, 
 	// our remote tag), from-tag ours, whichever side sent the INVITE.
 	replaces := url.QueryEscape(consult.callID + ";to-tag=" + consult.remoteTag + ";from-tag=" + consult.localTag)
 	consult.mu.Unlock()
-	req, err := c.request("REFER", "",
-		"Refer-To: <"+target+"?Replaces="+replaces+">",
-		"Referred-By: <"+c.p.uri(c.p.cfg.Ext)+">")
-	if err != nil {
-		return nil, err
-	}
-	c.p.subscribeEarly(c)
-	res, err := c.p.do(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("sipphone %s: REFER with Replaces: %w", c.p.cfg.Ext, err)
-	}
-	if res.StatusCode != 202 {
-		return nil, fmt.Errorf("sipphone %s: REFER with Replaces: %w", c.p.cfg.Ext, &StatusError{res.StatusCode, res.Reason})
-	}
-	c.p.subscribe(c)
-	return &Transfer{c: c}, nil
+	return c.refer(ctx, "REFER with Replaces", []string{
+		"Refer-To: <" + target + "?Replaces=" + replaces + ">",
+		"Referred-By: <" + c.p.uri(c.p.cfg.Ext) + ">"})
 }
 
 // WaitFinal waits for the NOTIFY carrying the transfer's final status.
-func (t *Transfer) WaitFinal(ctx context.Context) (int, error) {
+func (t *Transfer) WaitFinal(ctx context.Context) (int, error) { return t.c.WaitNotify(ctx) }
+
+// WaitNotify waits for a NOTIFY with a final status of a REFER sent on c
+// (by SendRefer, say).
+func (c *Call) WaitNotify(ctx context.Context) (int, error) {
 	for {
 		select {
-		case code := <-t.c.notifies:
+		case code := <-c.notifies:
 			if code >= 200 {
 				return code, nil
 			}
 		case <-ctx.Done():
-			return 0, fmt.Errorf("sipphone %s: no final NOTIFY: %w", t.c.p.cfg.Ext, ctx.Err())
+			return 0, fmt.Errorf("sipphone %s: no final NOTIFY: %w", c.p.cfg.Ext, ctx.Err())
 		}
 	}
 }

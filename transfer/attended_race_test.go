@@ -1,0 +1,44 @@
+package transfer
+
+import (
+	"slices"
+	"testing"
+)
+
+// Given a consultation, when the colleague hangs up in the instant the
+// transferer's REFER with Replaces arrives (Asterisk has the channel gone
+// before its hangup events reach transferd), then the caller is not
+// dropped: it goes back to the transferer, hears music on hold (the phone
+// still holds), and the phone is told 503 once the consultation leg is
+// destroyed, its own leg left up so its user can resume the caller.
+func TestAttendedTransferColleagueLeavesAsItCompletes(t *testing.T) {
+	f := startEngine(t, Config{})
+	x1, b2, k := consulting(t, f, true)
+	f.mu.Lock()
+	delete(f.channels, k) // gone in Asterisk; its events come later
+	for _, members := range f.bridges {
+		delete(members, k)
+	}
+	f.mu.Unlock()
+	f.attendedRefers(x1, "A", b2, k)
+	f.eventually("the caller back with the transferer, hearing music", func() bool {
+		return bridgedLocked(f, "A", x1) && f.music["A"]
+	})
+	f.eventually("102 told 503 after its consultation leg is gone", func() bool {
+		return slices.Contains(f.progress[x1], progressUnavailable) && f.channels[b2] == nil
+	})
+	f.mu.Lock()
+	f.gone(k, 16)
+	f.mu.Unlock()
+	f.mu.Lock()
+	_, x1Up := f.channels[x1]
+	_, aUp := f.channels["A"]
+	answered := slices.Contains(f.progress[x1], progressAnswered)
+	f.mu.Unlock()
+	if !x1Up || !aUp || answered {
+		t.Fatalf("after the failed completion: 102's leg up %v, caller up %v, told 200 %v; want both up, no 200\n%s", x1Up, aUp, answered, f.snapshot())
+	}
+	// 102 resumes and hangs up: the call ends cleanly.
+	f.hangsUp("A")
+	f.eventually("nothing left", func() bool { return len(f.channels) == 0 && len(f.bridges) == 0 })
+}
