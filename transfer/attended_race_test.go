@@ -3,6 +3,8 @@ package transfer
 import (
 	"slices"
 	"testing"
+
+	"github.com/transferd/transferd/ari"
 )
 
 // Given a consultation, when the colleague hangs up in the instant the
@@ -41,4 +43,18 @@ func TestAttendedTransferColleagueLeavesAsItCompletes(t *testing.T) {
 	// 102 resumes and hangs up: the call ends cleanly.
 	f.hangsUp("A")
 	f.eventually("nothing left", func() bool { return len(f.channels) == 0 && len(f.bridges) == 0 })
+}
+
+// Given core handling and a consultation, when Asterisk's own attended
+// transfer fails (it took the transferer's channel off hold as it
+// started), then the caller hears music on hold again until the phone
+// resumes, instead of silence.
+func TestCoreAttendedTransferFailedGivesTheCallerMusicUntilResumed(t *testing.T) {
+	f := startEngine(t, coreConfig())
+	x1, _, _ := consulting(t, f, true)
+	f.unholds(x1) // Asterisk's transfer code, not the phone
+	f.events <- &ari.BridgeAttendedTransfer{Result: "Fail", TransfererFirstLeg: ari.Channel{ID: x1}}
+	f.eventually("the caller hears music", func() bool { return f.music["A"] })
+	f.unholds(x1) // the phone resumes
+	f.eventually("the music stops", func() bool { return !f.music["A"] })
 }

@@ -81,7 +81,7 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 		}
 		return []string{req.transfererID, req.consultID, req.transfereeID}, req
 	case *ari.BridgeAttendedTransfer:
-		in := nativeAttended{result: ev.Result, destinationType: ev.DestinationType}
+		in := nativeAttended{result: ev.Result, destinationType: ev.DestinationType, transfererFirstLeg: ev.TransfererFirstLeg.ID}
 		if ev.DestinationLinkFirstLeg != nil && ev.DestinationLinkSecondLeg != nil {
 			in.links = [2]string{ev.DestinationLinkFirstLeg.ID, ev.DestinationLinkSecondLeg.ID}
 		}

@@ -561,6 +561,11 @@ func (f *fakeAsterisk) holds(id string) {
 	f.events <- &ari.ChannelHold{Channel: ari.Channel{ID: id, State: "Up"}}
 }
 
+// unholds: Asterisk reports channel id taken off hold.
+func (f *fakeAsterisk) unholds(id string) {
+	f.events <- &ari.ChannelUnhold{Channel: ari.Channel{ID: id, State: "Up"}}
+}
+
 // attendedRefers: the phone of channel transferer sends REFER with
 // Replaces naming its consultation channel consult, whose other party is
 // target. consult "" is a Replaces Asterisk found no dialog for.

@@ -56,6 +56,8 @@ type nativeAttended struct {
 	result          string    // "Success" when Asterisk did it
 	destinationType string    // "link" (two bridges) or "application" (a bridge and a ringing call)
 	links           [2]string // the Local pair's channel ids, for "link"
+	// transfererFirstLeg: the channel of the phone's held call (REFER).
+	transfererFirstLeg string
 }
 
 // dtmfReceived: a digit arrived on a channel in the call's bridge.

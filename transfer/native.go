@@ -138,6 +138,21 @@ func (c *call) recallAfterNative(ctx context.Context, transferer, transferee *le
 	c.state = stateTransferRinging
 }
 
+// resumeHoldMusic gives the party a transferer holds music on hold again
+// after Asterisk's own attended transfer failed: Asterisk took the
+// transferer's channel off hold as it started (ChannelUnhold) and, when
+// the transfer failed (the colleague hung up at that instant, say), left
+// the held caller in silence while the phone still holds. transferd plays
+// the music until the phone resumes.
+func (c *call) resumeHoldMusic(ctx context.Context, transferer *leg) {
+	if !transferer.live() || transferer.local || transferer.holding {
+		return
+	}
+	if held := c.otherParty(transferer); held.live() && held.inBridge {
+		c.startMusic(ctx, held)
+	}
+}
+
 // onNativeAttended follows an attended transfer Asterisk completed by
 // linking the transferer's two bridges with a Local pair: this call holds
 // one half; the call holding the other hands itself over.
@@ -146,6 +161,7 @@ func (c *call) onNativeAttended(ctx context.Context, in nativeAttended) {
 		zap.String("destination_type", in.destinationType))
 	if in.result != "Success" {
 		log.Info("Asterisk's attended transfer did not happen; nothing changed")
+		c.resumeHoldMusic(ctx, c.legByID(in.transfererFirstLeg))
 		return
 	}
 	var mine *leg
