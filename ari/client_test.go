@@ -13,6 +13,13 @@ import (
 	"time"
 )
 
+func TestA400InvalidStatesIsNotGone(t *testing.T) {
+	err := &Error{Op: "transfer progress", ID: "c1", Status: 400, Message: "Invalid states value"}
+	if errors.Is(err, ErrNotFound) || !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("%v: matches ErrNotFound %v, ErrBadRequest %v; want only ErrBadRequest", err, errors.Is(err, ErrNotFound), errors.Is(err, ErrBadRequest))
+	}
+}
+
 func TestErrorsCarryStatusAndAsteriskMessageAndMatchSentinels(t *testing.T) {
 	tests := []struct {
 		status  int
@@ -23,6 +30,8 @@ func TestErrorsCarryStatusAndAsteriskMessageAndMatchSentinels(t *testing.T) {
 		{404, `{"message":"Channel not found"}`, ErrNotFound, "ari: hangup channel c1: 404 Channel not found"},
 		{409, `{"message":"Channel not in Stasis application"}`, ErrNotInStasis, "ari: hangup channel c1: 409 Channel not in Stasis application"},
 		{400, `{"message":"Invalid states value"}`, ErrBadRequest, "ari: hangup channel c1: 400 Invalid states value"},
+		// A bridge's removeChannel for a channel already gone answers 400.
+		{400, `{"message":"Channel not found"}`, ErrNotFound, "ari: hangup channel c1: 400 Channel not found"},
 		{422, `{"message":"Channel not in bridge"}`, ErrUnprocessable, "ari: hangup channel c1: 422 Channel not in bridge"},
 		{500, `{"error":"Allocation failed"}`, nil, "ari: hangup channel c1: 500 Allocation failed"},
 		{503, `not json`, nil, "ari: hangup channel c1: 503 Service Unavailable"},
@@ -49,8 +58,8 @@ func TestErrorsCarryStatusAndAsteriskMessageAndMatchSentinels(t *testing.T) {
 		if tt.want != nil && !errors.Is(err, tt.want) {
 			t.Errorf("status %d: errors.Is(%v) = false", tt.status, tt.want)
 		}
-		if tt.status != 404 && IsGone(err) {
-			t.Errorf("status %d reported as gone", tt.status)
+		if tt.want != ErrNotFound && IsGone(err) {
+			t.Errorf("status %d (%s) reported as gone", tt.status, tt.body)
 		}
 	}
 }

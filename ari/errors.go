@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is a failed ARI request: what was being done, to which resource,
@@ -25,9 +26,21 @@ func (e *Error) Error() string {
 }
 
 // Is makes errors.Is(err, ErrNotFound) and friends match by status.
+//
+// A 400 whose message says something was not found ("Channel not found")
+// also matches ErrNotFound: Asterisk answers a bridge's addChannel and
+// removeChannel for a channel that no longer exists with 400, not 404
+// (res/ari/resource_bridges.c), and a gone channel is a fact the engine
+// acts on, not a failure to log.
 func (e *Error) Is(target error) bool {
 	s, ok := target.(statusError)
-	return ok && int(s) == e.Status
+	if !ok {
+		return false
+	}
+	if s == ErrNotFound && e.Status == http.StatusBadRequest && strings.HasSuffix(strings.ToLower(e.Message), " not found") {
+		return true
+	}
+	return int(s) == e.Status
 }
 
 type statusError int

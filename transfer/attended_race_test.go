@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/transferd/transferd/ari"
@@ -57,4 +58,41 @@ func TestCoreAttendedTransferFailedGivesTheCallerMusicUntilResumed(t *testing.T)
 	f.eventually("the caller hears music", func() bool { return f.music["A"] })
 	f.unholds(x1) // the phone resumes
 	f.eventually("the music stops", func() bool { return !f.music["A"] })
+}
+
+// Given a blind transfer under way, when Asterisk raises ChannelTransfer
+// once more for the same REFER (the phone's BYE beat the progress report),
+// then it is not taken for a new REFER: no second target, no report posted
+// to the phone's gone channel.
+func TestEchoedChannelTransferAfterTheTransfererLeftIsIgnored(t *testing.T) {
+	f := startEngine(t, Config{})
+	_, b := talking(t, f)
+	f.holds(b)
+	f.refers(b, "A", "103")
+	f.eventually("103 rings, 102's leg hung up", func() bool {
+		return f.ringingLocked("PJSIP/103") && f.channels[b] == nil
+	})
+	f.mu.Lock()
+	delete(f.referPending, b) // (the echo is no REFER the fake waits on)
+	f.mu.Unlock()
+	f.events <- &ari.ChannelTransfer{
+		ReferTo:    ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: "103"}},
+		ReferredBy: ari.ReferredBy{SourceChannel: ari.Channel{ID: b}, ConnectedChannel: &ari.Channel{ID: "A"}},
+	}
+	f.answers(f.createdChannel("PJSIP/103"))
+	f.eventually("A talks to 103", func() bool { return bridgedLocked(f, "A", f.createdChannelLocked("PJSIP/103")) })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	creates, reports := 0, 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "create ") && strings.HasSuffix(c, " PJSIP/103") {
+			creates++
+		}
+		if strings.HasPrefix(c, "transfer-progress "+b+" ") {
+			reports++
+		}
+	}
+	if creates != 1 || reports != 1 {
+		t.Fatalf("103 dialled %d times, %d reports sent to 102's channel; want 1 and 1 (its 200)", creates, reports)
+	}
 }

@@ -25,9 +25,19 @@ type blindTransfer struct {
 // ChannelTransfer carrying that state, and those are filtered out before
 // they become inputs.
 func (c *call) onTransfer(ctx context.Context, in transferRequested) {
-	c.awaitReferHandled(ctx, in.transfererID)
 	transferer := c.legByID(in.transfererID)
-	if c.state != stateTalking || transferer == nil || !transferer.live() {
+	if !transferer.live() {
+		// Asterisk raises ChannelTransfer once more for a REFER already
+		// handled when the phone's BYE beats the progress report (seen
+		// with linphone and baresip after every transfer): the leg has
+		// left, its phone has hung up, nobody is there to answer. Not a
+		// new REFER.
+		c.log.Debug("ChannelTransfer for a leg that has left the call ignored (a REFER already handled)",
+			zap.String("transferer", in.transfererID))
+		return
+	}
+	c.awaitReferHandled(ctx, in.transfererID)
+	if c.state != stateTalking {
 		c.log.Info("transfer refused: call is not in a state to transfer",
 			zap.Stringer("state", c.state), zap.String("transferer", in.transfererID))
 		c.progress(ctx, in.transfererID, progressDeclined)
