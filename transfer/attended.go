@@ -314,8 +314,9 @@ func (c *call) completeAttended(ctx context.Context, at *attendedTransfer, trans
 	after := func(ctx context.Context) {
 		c.stopHoldMusic(ctx, transferer, transferee)
 		c.destroyBridge(ctx, a.bridge)
-		if c.state == stateTalking && !transferer.local {
-			// (Asterisk's own transfer has updated both displays already.)
+		if c.state == stateTalking {
+			// (Also after Asterisk's own transfer: it updated the
+			// colleague's display but never the caller's.)
 			c.showEachOther(ctx, transferee, a.party)
 		}
 	}
@@ -578,13 +579,20 @@ func (c *call) destroyBridge(ctx context.Context, bridge string) {
 // showEachOther updates both phones' displays (connected line) after a
 // transfer joined them.
 func (c *call) showEachOther(ctx context.Context, a, b *leg) {
-	for _, pair := range [][2]*leg{{a, b}, {b, a}} {
-		cctx, cancel := c.cmdCtx(ctx)
-		err := c.e.ast.SetConnectedLine(cctx, pair[0].id, pair[1].name, pair[1].exten)
-		cancel()
-		if err != nil && !isGone(err) {
-			c.log.Warn("connected line update failed", zap.String("channel", pair[0].id), zap.Error(err))
-		}
+	c.showConnected(ctx, a, b)
+	c.showConnected(ctx, b, a)
+}
+
+// showConnected updates viewer's phone display to show party.
+func (c *call) showConnected(ctx context.Context, viewer, party *leg) {
+	if party.exten == "" {
+		return // (nothing better to show than what it shows)
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	err := c.e.ast.SetConnectedLine(cctx, viewer.id, party.name, party.exten)
+	cancel()
+	if err != nil && !isGone(err) {
+		c.log.Warn("connected line update failed", zap.String("channel", viewer.id), zap.Error(err))
 	}
 }
 

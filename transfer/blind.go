@@ -164,6 +164,10 @@ func (c *call) blindAnswered(ctx context.Context) {
 		c.end(ctx)
 		return
 	}
+	// The transferee's phone still shows the transferer: tell it who it
+	// talks to now. (The target's phone showed the transferee from its
+	// first ring: dialLeg.)
+	c.showConnected(ctx, c.caller, c.target)
 	c.log.Info("blind transfer completed", zap.String("target", c.target.id), zap.Bool("recall", c.blind.recalling))
 	c.transferAnswered()
 	if c.xfer != nil {

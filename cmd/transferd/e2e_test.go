@@ -500,7 +500,19 @@ func testBlindTransferAnsweredCallerTalksToTarget(t *testing.T, mode string) {
 	if err := in.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}
+	b.displays("101", a, "103")
 	b.talkThenHangUp("101", a, "103", in)
+}
+
+// displays checks that who's phone shows number as the party it talks to
+// (connected line: P-Asserted-Identity in a re-INVITE or UPDATE).
+func (b *bed) displays(who string, c *sipphone.Call, number string) {
+	b.t.Helper()
+	peer, err := c.WaitPeer(b.ctx, number)
+	if err != nil {
+		b.t.Fatalf("%s's display is not updated to %s: %v", who, number, err)
+	}
+	b.t.Logf("%s displays %s", who, peer)
 }
 
 func TestBlindTransferToRefusedOrUnknownDestinationKeepsTheCall(t *testing.T) {
@@ -646,6 +658,7 @@ func testAttendedTransferCompletedCallerTalksToColleague(t *testing.T, mode stri
 	c := colleague.incoming
 	b.hears("101", a, "103")
 	b.hears("103", c, "101")
+	b.displays("101", a, "103")
 	if peer, err := c.WaitPeer(b.ctx, "101"); err != nil {
 		t.Fatalf("103's display is not updated to the caller: %v", err)
 	} else {
@@ -698,6 +711,7 @@ func testAttendedTransferCompletedWhileColleagueRings(t *testing.T, mode string)
 	if err := in.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}
+	b.displays("101", a, "103")
 	b.talkThenHangUp("101", a, "103", in)
 }
 

@@ -210,8 +210,8 @@ func (b *bed) keepTalking(firstExt string, first *sipphone.Call, secondExt strin
 
 // Given a call on hold, when the phone sends two blind REFERs at once, or
 // a REFER while its own re-INVITE is in progress, then Asterisk stays up
-// and the caller ends up with the target or back with the transferer,
-// never alone.
+// and the caller ends up with the target (once) or, when the REFER was
+// refused, back with the transferer: never alone.
 func TestConcurrentREFERsLeaveAsteriskUp(t *testing.T) {
 	inEachMode(t, testConcurrentREFERsLeaveAsteriskUp)
 }
@@ -245,8 +245,21 @@ func testConcurrentREFERsLeaveAsteriskUp(t *testing.T, mode string) {
 			wg.Wait()
 			t.Logf("REFER: %v; second request: %v", referErr, secondErr)
 			b.asteriskUp(pid)
-			if referErr != nil && secondErr != nil && strings.Contains(tt.name, "two REFERs") {
-				t.Fatalf("both REFERs failed: %v; %v", referErr, secondErr)
+			twoREFERs := strings.Contains(tt.name, "two REFERs")
+			if referErr != nil && (!twoREFERs || secondErr != nil) {
+				// Refused (Asterisk answers a REFER that crosses the
+				// re-INVITE "500 Invalid CSeq"): nothing moved; the
+				// transferer resumes the caller.
+				if err := c.Unhold(b.ctx); err != nil {
+					t.Fatal(err)
+				}
+				b.keepTalking("101", a, "102", c)
+				a.Hangup(b.ctx)
+				if err := c.WaitEnded(b.ctx); err != nil {
+					t.Fatal(err)
+				}
+				b.asteriskUp(pid)
+				return
 			}
 			if tr != nil && !tr.NoNotify {
 				if code, err := tr.WaitFinal(b.ctx); err != nil {
