@@ -137,13 +137,14 @@ func (e *Engine) CheckAsterisk(ctx context.Context) HandlingDecision {
 	if old != nil && old.Mode == d.Mode && old.Asterisk == d.Asterisk {
 		return d
 	}
-	fields := []zap.Field{zap.String("handling", d.Mode), zap.String("configured", d.Configured),
-		zap.String("asterisk", d.Asterisk), zap.String("reason", d.Reason)}
+	var defects []string
 	for _, def := range d.Defects {
-		fields = append(fields, zap.String("defect_"+def.ID, def.Summary))
+		defects = append(defects, def.ID+": "+def.Summary)
 	}
+	fields := []zap.Field{zap.String("handling", d.Mode), zap.String("configured", d.Configured),
+		zap.String("asterisk", d.Asterisk), zap.String("reason", d.Reason), zap.Strings("known_defects", defects)}
 	switch {
-	case d.Mode == HandlingARIOnly && strings.Contains(d.Reason, "known crash"):
+	case d.CrashRisk:
 		e.log.Error("transfer handling chosen: ari-only on an Asterisk that a phone can crash", fields...)
 	case d.Mode == HandlingCore && d.Configured == HandlingAuto:
 		e.log.Warn("transfer handling chosen: Asterisk's own (core)", fields...)

@@ -186,6 +186,9 @@ type HandlingDecision struct {
 	Reason string
 	// Defects are the known ari-only defects of that version.
 	Defects []Defect
+	// CrashRisk: ari-only is in use (forced) although a known defect of
+	// this version lets a phone crash Asterisk.
+	CrashRisk bool
 }
 
 // String is the decision as an operator reads it in /readyz and logs.
@@ -227,6 +230,7 @@ func DecideHandling(configured, version string, versionErr error) HandlingDecisi
 			d.Reason = fmt.Sprintf("forced by transfer.handling, but Asterisk %s has no ari-only transfer handling "+
 				"(22.3.0, 21.8.0, 20.13.0 and later have): Asterisk will perform REFERs itself", v)
 		case len(crashes) > 0:
+			d.CrashRisk = true
 			d.Reason = fmt.Sprintf("forced by transfer.handling although Asterisk %s has a known crash in ari-only mode (%s); "+
 				"upgrade Asterisk or set transfer.handling: auto", v, strings.Join(crashes, "; "))
 		default:

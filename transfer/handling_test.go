@@ -72,6 +72,9 @@ func TestDecideHandlingByAsteriskVersion(t *testing.T) {
 		{HandlingCore, "22.11.0", nil, HandlingCore, []string{"forced"}},
 	} {
 		d := DecideHandling(tt.configured, tt.version, tt.versionErr)
+		if wantRisk := tt.configured == HandlingARIOnly && tt.version == "22.10.1"; d.CrashRisk != wantRisk {
+			t.Errorf("DecideHandling(%s, %q).CrashRisk = %v, want %v", tt.configured, tt.version, d.CrashRisk, wantRisk)
+		}
 		if d.Mode != tt.wantMode {
 			t.Errorf("DecideHandling(%s, %q) = %s (%s), want %s", tt.configured, tt.version, d.Mode, d.Reason, tt.wantMode)
 		}
