@@ -85,11 +85,7 @@ func TestBlindReferWithoutSubscriptionTransfersAndAsteriskStaysUp(t *testing.T) 
 	b.hears("101", a, "103")
 	b.hears("103", target, "101")
 	b.asteriskUp(pid)
-	a.Hangup(b.ctx)
-	if err := target.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
-	}
-	b.asteriskUp(pid)
+	b.endsAndAsteriskStaysUp(a, target, pid)
 }
 
 // Given a talking call, when the phone sends a REFER that is broken, then
@@ -130,11 +126,7 @@ func testMalformedREFERsLeaveTheCallTalking(t *testing.T, mode string) {
 			}
 			b.asteriskUp(pid)
 			b.keepTalking("101", a, "102", c)
-			a.Hangup(b.ctx)
-			if err := c.WaitEnded(b.ctx); err != nil {
-				t.Fatal(err)
-			}
-			b.asteriskUp(pid)
+			b.endsAndAsteriskStaysUp(a, c, pid)
 		})
 	}
 }
@@ -182,9 +174,16 @@ func testReplacesNamingADialogThatJustEnded(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	b.keepTalking("101", a, "102", first)
+	b.endsAndAsteriskStaysUp(a, first, pid)
+}
+
+// endsAndAsteriskStaysUp: 101 (a) hangs up, the other party's call ends
+// with it, and Asterisk is still the process it was.
+func (b *bed) endsAndAsteriskStaysUp(a, other *sipphone.Call, pid int) {
+	b.t.Helper()
 	a.Hangup(b.ctx)
-	if err := first.WaitEnded(b.ctx); err != nil {
-		t.Fatal(err)
+	if err := other.WaitEnded(b.ctx); err != nil {
+		b.t.Fatalf("the call does not end after 101 hung up: %v", err)
 	}
 	b.asteriskUp(pid)
 }
@@ -254,11 +253,7 @@ func testConcurrentREFERsLeaveAsteriskUp(t *testing.T, mode string) {
 					t.Fatal(err)
 				}
 				b.keepTalking("101", a, "102", c)
-				a.Hangup(b.ctx)
-				if err := c.WaitEnded(b.ctx); err != nil {
-					t.Fatal(err)
-				}
-				b.asteriskUp(pid)
+				b.endsAndAsteriskStaysUp(a, c, pid)
 				return
 			}
 			if tr != nil && !tr.NoNotify {
@@ -282,11 +277,7 @@ func testConcurrentREFERsLeaveAsteriskUp(t *testing.T, mode string) {
 				}
 			case <-b.ctx.Done():
 			}
-			a.Hangup(b.ctx)
-			if err := target.WaitEnded(b.ctx); err != nil {
-				t.Fatal(err)
-			}
-			b.asteriskUp(pid)
+			b.endsAndAsteriskStaysUp(a, target, pid)
 		})
 	}
 }
