@@ -361,7 +361,7 @@ func (c *call) colleagueLeftAtCompletion(ctx context.Context, at *attendedTransf
 		// the bridge, and does not restart it when the leg comes back
 		// (its phone still holds): transferd plays it until the phone
 		// resumes (holdChanged).
-		c.startMusic(ctx, transferee)
+		c.musicUntilResumed(ctx, transferee)
 	}
 	if consultLive {
 		// The consultation leg is being destroyed: tellWhenDestroyed.

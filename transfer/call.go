@@ -65,7 +65,7 @@ type leg struct {
 	handedOff bool
 	holding   bool // this leg's phone has put the call on hold
 	// musicUntilResume: transferd plays music on hold to this leg, to be
-	// stopped when the party holding it resumes.
+	// stopped when the party holding it resumes (musicUntilResumed).
 	musicUntilResume bool
 	// local: a Local channel Asterisk put in place of this party's phone
 	// (core transfer handling); no REFER of it reaches transferd.

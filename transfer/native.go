@@ -149,7 +149,7 @@ func (c *call) resumeHoldMusic(ctx context.Context, transferer *leg) {
 		return
 	}
 	if held := c.otherParty(transferer); held.live() && held.inBridge {
-		c.startMusic(ctx, held)
+		c.musicUntilResumed(ctx, held)
 	}
 }
 

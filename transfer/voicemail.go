@@ -241,11 +241,7 @@ func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *le
 // hold while the user keys a number.
 func (c *call) holdWithMusic(ctx context.Context, l *leg) {
 	c.leaveBridge(ctx, c.bridge, l)
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	if err := c.e.ast.StartMusic(cctx, l.id); err != nil && !isGone(err) {
-		c.log.Warn("music on hold failed", zap.String("channel", l.id), zap.Error(err))
-	}
+	c.startMusic(ctx, l)
 }
 
 // stopHoldMusic stops the music held hears once holder, who put it on
@@ -260,18 +256,23 @@ func (c *call) stopHoldMusic(ctx context.Context, holder, held *leg) {
 	}
 }
 
-// startMusic plays music on hold to l, which transferd stops when l's
-// holder resumes (musicUntilResume).
-func (c *call) startMusic(ctx context.Context, l *leg) {
+// startMusic plays music on hold to l and reports whether it plays.
+func (c *call) startMusic(ctx context.Context, l *leg) bool {
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.StartMusic(cctx, l.id); err != nil {
-		if !isGone(err) {
-			c.log.Warn("music on hold failed", zap.String("channel", l.id), zap.Error(err))
-		}
-		return
+	err := c.e.ast.StartMusic(cctx, l.id)
+	if err != nil && !isGone(err) {
+		c.log.Warn("music on hold failed", zap.String("channel", l.id), zap.Error(err))
 	}
-	l.musicUntilResume = true
+	return err == nil
+}
+
+// musicUntilResumed plays music on hold to l until the party holding it
+// resumes (holdChanged stops it).
+func (c *call) musicUntilResumed(ctx context.Context, l *leg) {
+	if c.startMusic(ctx, l) {
+		l.musicUntilResume = true
+	}
 }
 
 func (c *call) stopMusic(ctx context.Context, l *leg) {

@@ -92,12 +92,15 @@ type RootFS struct {
 }
 
 // AsteriskVersion is the upstream part of Version: "22.11.0-rc2".
-func (r RootFS) AsteriskVersion() string {
-	v := r.Version
-	if _, after, ok := strings.Cut(v, ":"); ok {
-		v = after
+func (r RootFS) AsteriskVersion() string { return upstreamVersion(r.Version) }
+
+// upstreamVersion is a Debian version without its epoch and packaging
+// suffix: "1:22.11.0-rc2+dfsg+~cs6.17.60671434-1" → "22.11.0-rc2".
+func upstreamVersion(debian string) string {
+	if _, after, ok := strings.Cut(debian, ":"); ok {
+		debian = after
 	}
-	v, _, _ = strings.Cut(v, "+")
+	v, _, _ := strings.Cut(debian, "+")
 	return v
 }
 
@@ -175,11 +178,7 @@ func EnsureRootFS(ctx context.Context, opts RootFSOptions) (RootFS, error) {
 	if r, ok := readRootFS(opts.CacheDir, opts.Asterisk); ok { // another process built it while we waited
 		return r, nil
 	}
-	r, err := buildRootFS(ctx, opts, root, logf)
-	if err != nil {
-		return RootFS{}, err
-	}
-	return r, nil
+	return buildRootFS(ctx, opts, root, logf)
 }
 
 // readRootFS returns the complete root filesystem of choice, if there is one.
@@ -378,18 +377,12 @@ func suiteVersion(ctx context.Context, root, pkg, suite string) (string, error) 
 }
 
 // isAsterisk22 reports whether a Debian version of asterisk is 22.x.
-func isAsterisk22(version string) bool {
-	if _, after, ok := strings.Cut(version, ":"); ok {
-		version = after
-	}
-	return strings.HasPrefix(version, "22.")
-}
+func isAsterisk22(version string) bool { return strings.HasPrefix(upstreamVersion(version), "22.") }
 
 // versionNewer compares Debian versions the way dpkg does (22.11.0-rc2
 // sorts before 22.11.0 only where Debian writes it 22.11.0~rc2).
 func versionNewer(ctx context.Context, root, a, b string) (bool, error) {
-	cmd := exec.CommandContext(ctx, "chroot", root, "dpkg", "--compare-versions", a, "gt", b)
-	err := cmd.Run()
+	_, err := chrootRun(ctx, root, "dpkg", "--compare-versions", a, "gt", b)
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
