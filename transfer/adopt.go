@@ -56,13 +56,13 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 		}
 		var members, others []SnapshotChannel
 		for _, id := range b.Channels {
-			if ch, ok := byID[id]; ok {
+			if ch, ok := byID[id]; ok && ch.Call != departedCall {
 				members = append(members, ch)
 				claimed[id] = true
 			}
 		}
 		for _, ch := range snap.Channels {
-			if !claimed[ch.ID] && (ch.Call == callID || strings.HasPrefix(ch.ID, e.cfg.App+"-"+callID+"-")) {
+			if !claimed[ch.ID] && ch.Call != departedCall && (ch.Call == callID || strings.HasPrefix(ch.ID, e.cfg.App+"-"+callID+"-")) {
 				others = append(others, ch)
 				claimed[ch.ID] = true
 			}
@@ -73,8 +73,10 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 	// Callers whose arrival the previous transferd never handled (or whose
 	// StasisStart arrived while nobody listened) are new calls.
 	for _, ch := range snap.Channels {
-		if claimed[ch.ID] || strings.HasPrefix(ch.ID, e.cfg.App+"-") {
+		if claimed[ch.ID] || strings.HasPrefix(ch.ID, e.cfg.App+"-") || ch.Call == departedCall {
 			if !claimed[ch.ID] {
+				// (Or a transferer's leg whose phone had not hung up
+				// yet: letPhoneHangUp.)
 				e.log.Info("adopt: hanging up a leg of a call that is gone", zap.String("channel", ch.ID))
 				cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
 				e.ast.Hangup(cctx, ch.ID, "normal")

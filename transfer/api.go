@@ -213,7 +213,7 @@ func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, er
 		zap.String("party", party.id), zap.String("destination", cmd.Destination))
 	switch cmd.Kind {
 	case KindVoicemail:
-		if err := c.voicemailTransfer(ctx, other, party, cmd.Destination, func() {}); err != nil {
+		if err := c.voicemailTransfer(ctx, other, party, cmd.Destination, false); err != nil {
 			return "", err
 		}
 		return c.id + "-t" + fmt.Sprint(c.xferSeq), nil

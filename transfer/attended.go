@@ -183,6 +183,7 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 	// (An outcome still owed to an earlier transfer's phone is told now:
 	// this call's inputs go elsewhere from here.)
 	c.flushDeferredProgress(ctx)
+	c.hangUpDeparting(ctx)
 	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, consult: consult, party: party, ids: c.ids, extens: c.extens}
 	if !c.e.merge(c, r.from, a, c.rest) {
 		// The requesting call ended meanwhile: the consultation goes on.
@@ -278,6 +279,19 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	if c.xfer != nil {
 		c.xfer.ev.Destination = a.party.exten
 		c.transferRinging()
+	}
+	if a.consult.live() && !a.consult.created {
+		// The transferer's consultation call never connected. Hung up
+		// as it is, chan_pjsip would end it with 603 Decline (its answer
+		// for any cause it has no SIP code for; none of ARI's hangup
+		// reasons gives 487), and the phone shows "Call declined" for a
+		// transfer that worked. Answered first, it ends with a BYE like
+		// any completed transfer's call.
+		cctx, cancel := c.cmdCtx(ctx)
+		if err := c.e.ast.Answer(cctx, a.consult.id); err != nil && !isGone(err) {
+			log.Warn("answer consultation leg before hanging it up failed", zap.String("consult", a.consult.id), zap.Error(err))
+		}
+		cancel()
 	}
 	c.releaseTransferer(ctx, at, transferer, a.consult, false, nil)
 }
@@ -393,9 +407,7 @@ func (c *call) releaseTransferer(ctx context.Context, at *attendedTransfer, tran
 		after = nil
 	default:
 		c.progress(ctx, transferer.id, progressAnswered)
-		if transferer.live() {
-			c.hangup(ctx, transferer, "normal")
-		}
+		c.letPhoneHangUp(ctx, transferer)
 	}
 	if transferer.local {
 		// Core handling: Asterisk has told the phone and hung up the
@@ -477,7 +489,7 @@ func (c *call) flushDeferredProgress(ctx context.Context) {
 	if d.transferer.live() {
 		c.progress(ctx, d.transferer.id, d.state)
 		if d.hangUp {
-			c.hangup(ctx, d.transferer, "normal")
+			c.letPhoneHangUp(ctx, d.transferer)
 		}
 	}
 	if d.after != nil {

@@ -118,7 +118,7 @@ func (c *call) dialTarget(ctx context.Context, req Request, originator string) (
 // finishBlindStart: the transferer leaves and the transferee hears ringing
 // while the target rings.
 func (c *call) finishBlindStart(ctx context.Context, transferer *leg) {
-	c.hangup(ctx, transferer, "normal")
+	c.letPhoneHangUp(ctx, transferer)
 	c.stopHoldMusic(ctx, transferer, c.caller)
 	c.startRingback(ctx)
 	c.state = stateTransferRinging

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -108,6 +109,9 @@ type call struct {
 	// deferred: an attended transfer's outcome waiting for the
 	// consultation leg to be destroyed (tellWhenDestroyed).
 	deferred *deferredProgress
+	// departing: transferers' legs that left the call, waiting for their
+	// phones' BYE (letPhoneHangUp), each with its timer.
+	departing map[string]*time.Timer
 	// referHandled: for each of the call's phones whose latest REFER has
 	// had no progress report yet, closed once Asterisk finished taking
 	// that REFER in (awaitReferHandled, progress).
@@ -150,7 +154,7 @@ func (c *call) run(ctx context.Context) {
 			}
 		}
 		c.rest = nil
-		if c.state == stateEnded && c.e.retire(c) {
+		if c.state == stateEnded && len(c.departing) == 0 && c.e.retire(c) {
 			return
 		}
 	}
@@ -159,6 +163,9 @@ func (c *call) run(ctx context.Context) {
 // step applies one input and logs the transition in one place.
 func (c *call) step(ctx context.Context, in input) {
 	before := c.state
+	if c.onDeparture(ctx, in) {
+		return
+	}
 	if c.state == stateEnded {
 		if a, ok := in.(absorbed); ok {
 			// A consultation merged into this call just as it ended: it

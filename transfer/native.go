@@ -108,7 +108,7 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 	c.leaveBridge(ctx, c.bridge, transferer)
 	c.hangup(ctx, transferer, "normal")
 	if mailbox, ok := c.voicemailDestination(destination); ok {
-		if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, func() {}); err != nil {
+		if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, false); err != nil {
 			c.recallAfterNative(ctx, transferer, transferee)
 		}
 		return

@@ -208,17 +208,16 @@ func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (strin
 // voicemailByRefer handles a blind transfer to the feature code and an
 // extension ("*8103"): the transferee goes to that voicemail.
 func (c *call) voicemailByRefer(ctx context.Context, transferer, transferee *leg, mailbox string) {
-	if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, func() {
-		c.progress(ctx, transferer.id, progressAnswered)
-	}); err != nil {
+	if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, true); err != nil {
 		c.progress(ctx, transferer.id, progressDeclined)
 	}
 }
 
 // voicemailTransfer sends transferee to mailbox's voicemail and hangs the
-// transferer up; accepted runs once the transfer is sure to happen. An
-// error (policy, no such mailbox) changes nothing.
-func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string, accepted func()) error {
+// transferer up. byRefer: the transferer's phone asked with a REFER, is
+// told it worked and ends its call itself (letPhoneHangUp). An error
+// (policy, no such mailbox) changes nothing.
+func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string, byRefer bool) error {
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: mailbox}
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
 	mailbox, err := c.checkMailbox(ctx, req, transferee)
@@ -231,8 +230,12 @@ func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *le
 	log.Info("voicemail transfer completed")
 	c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 	c.leaveBridge(ctx, c.bridge, transferee)
-	accepted()
-	c.hangup(ctx, transferer, "normal")
+	if byRefer {
+		c.progress(ctx, transferer.id, progressAnswered)
+		c.letPhoneHangUp(ctx, transferer)
+	} else {
+		c.hangup(ctx, transferer, "normal")
+	}
 	c.toVoicemail(ctx, transferee, mailbox)
 	return nil
 }

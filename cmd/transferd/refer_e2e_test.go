@@ -78,7 +78,7 @@ func TestBlindReferWithoutSubscriptionTransfersAndAsteriskStaysUp(t *testing.T) 
 	}
 	c.Hangup(b.ctx) // it asked for no NOTIFY: it hangs up after the 202
 	target := b.rings("103")
-	b.hearsMusic("101 (ringback while 103 rings)", a)
+	b.hearsRingback("101 (ringback while 103 rings)", a)
 	if err := target.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}

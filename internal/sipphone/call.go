@@ -278,6 +278,17 @@ func (c *Call) end(reason string) {
 	})
 }
 
+// EndedBy says how the call ended: "local BYE" (this phone hung up),
+// "remote BYE" (the other side did), "cancelled", ...; "" while it lasts.
+func (c *Call) EndedBy() string {
+	select {
+	case <-c.ended:
+		return c.endReason
+	default:
+		return ""
+	}
+}
+
 // WaitEnded waits until the call has ended (either side).
 func (c *Call) WaitEnded(ctx context.Context) error {
 	select {
