@@ -63,6 +63,15 @@ func (a *scriptedAsterisk) AddToBridge(_ context.Context, _, id string) error {
 	}
 	return nil
 }
+
+// TransferProgress: told the transfer worked, the transferer's phone hangs
+// up (letPhoneHangUp waits for that).
+func (a *scriptedAsterisk) TransferProgress(_ context.Context, id, state string) error {
+	if state == progressAnswered {
+		a.emit(&ari.ChannelHangupRequest{Channel: up(id)}, &ari.StasisEnd{Channel: up(id)})
+	}
+	return nil
+}
 func (a *scriptedAsterisk) Hangup(_ context.Context, id, _ string) error {
 	a.emit(&ari.StasisEnd{Channel: up(id)})
 	return nil
@@ -72,7 +81,6 @@ func (*scriptedAsterisk) Answer(context.Context, string) error                  
 func (*scriptedAsterisk) Ring(context.Context, string) error                     { return nil }
 func (*scriptedAsterisk) RingStop(context.Context, string) error                 { return nil }
 func (*scriptedAsterisk) Continue(context.Context, string, string, string) error { return nil }
-func (*scriptedAsterisk) TransferProgress(context.Context, string, string) error { return nil }
 func (*scriptedAsterisk) AwaitReferHandled(context.Context, string) error        { return nil }
 func (*scriptedAsterisk) StartMusic(context.Context, string) error               { return nil }
 func (*scriptedAsterisk) StopMusic(context.Context, string) error                { return nil }
