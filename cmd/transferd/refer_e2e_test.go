@@ -130,6 +130,31 @@ func testMalformedREFERsLeaveTheCallTalking(t *testing.T, mode string) {
 	}
 }
 
+// endsOrRingsBack waits until c's call ends or ext's phone rings (a
+// recall), and returns the ringing call in the second case.
+func (b *bed) endsOrRingsBack(c *sipphone.Call, ext string) *sipphone.Call {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	ended, rings := make(chan error, 1), make(chan *sipphone.Call, 1)
+	go func() { ended <- c.WaitEnded(ctx) }()
+	go func() {
+		if in, err := b.phones[ext].WaitIncoming(ctx); err == nil {
+			rings <- in
+		}
+	}()
+	select {
+	case err := <-ended:
+		if err != nil {
+			b.t.Fatalf("the transfer was reported done but the caller's call neither ends nor comes back to %s: %v", ext, err)
+		}
+		return nil
+	case in := <-rings:
+		b.t.Logf("%s is rung back with the caller", ext)
+		return in
+	}
+}
+
 // Given a consultation, when the colleague hangs up and the transferer's
 // phone sends its REFER with Replaces in the same instant (naming a dialog
 // that just ended), then Asterisk stays up, the phone is told the
@@ -154,10 +179,18 @@ func testReplacesNamingADialogThatJustEnded(t *testing.T, mode string) {
 			t.Fatal(werr)
 		}
 		if code == 200 {
-			// Asterisk took the REFER in before the BYE: 101 reached 103
-			// in the instant it hung up, so 101's call ends.
-			if err := a.WaitEnded(b.ctx); err != nil {
-				t.Fatalf("the transfer was reported done but 101's call goes on: %v", err)
+			// Asterisk took the REFER in before the BYE, and the phone
+			// hangs up its held call as told. Either 101 reached 103 in
+			// the instant 103 hung up, so 101's call ends; or (core
+			// handling) Asterisk linked the calls and transferd found the
+			// consultation gone: the caller is not dropped, 102 is rung
+			// back with it.
+			first.Hangup(b.ctx)
+			if back := b.endsOrRingsBack(a, "102"); back != nil {
+				if err := back.Answer(b.ctx); err != nil {
+					t.Fatal(err)
+				}
+				b.talkThenHangUp("101", a, "102", back)
 			}
 			b.asteriskUp(pid)
 			return
