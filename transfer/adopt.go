@@ -73,7 +73,12 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 	// Callers whose arrival the previous transferd never handled (or whose
 	// StasisStart arrived while nobody listened) are new calls.
 	for _, ch := range snap.Channels {
-		if claimed[ch.ID] || strings.HasPrefix(ch.ID, e.cfg.App+"-") || ch.Call == departedCall {
+		// Every channel of a call transferd handled carries the call's
+		// TRANSFERD_CALL (a caller from its arrival, a created leg from
+		// its creation); a caller nobody handled yet has none. (Not the
+		// id's prefix: Asterisk's own ids start with its system name,
+		// which may start with the app's name, as the sandbox's do.)
+		if claimed[ch.ID] || ch.Call != "" {
 			if !claimed[ch.ID] {
 				// (Or a transferer's leg whose phone had not hung up
 				// yet: letPhoneHangUp.)

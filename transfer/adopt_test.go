@@ -163,3 +163,25 @@ func TestReconcileAfterAsteriskRestartForgetsEveryCall(t *testing.T) {
 	f.phoneCalls("N", "103", "101")
 	f.eventually("101 rings", func() bool { return f.ringingLocked("PJSIP/101") })
 }
+
+// Given a caller waiting in Stasis that no transferd handled (outbound
+// mode: it called while none was connected) and whose channel id starts
+// with the app's name (Asterisk's ids start with its system name: the
+// sandbox's "transferd-sandbox-..."), when transferd adopts, then the
+// caller is taken as a new call, not hung up as a leg of a gone call.
+func TestAdoptionTakesAnUnhandledCallerAsANewCall(t *testing.T) {
+	f := newFakeAsterisk(t)
+	const caller = "transferd-sandbox-1796125719.0"
+	f.mu.Lock()
+	f.channels[caller] = &fakeChannel{id: caller, endpoint: "PJSIP/101", state: "Ring"}
+	f.mu.Unlock()
+	stop, _ := runEngine(t, f, Config{}, nil, true)
+	defer stop()
+	f.eventually("the caller handled as a call of its own", func() bool { return f.vars[caller]["TRANSFERD_CALL"] != "" })
+	f.mu.Lock()
+	dropped := slices.Contains(f.calls, "hangup "+caller+" normal")
+	f.mu.Unlock()
+	if dropped {
+		t.Fatalf("the waiting caller was hung up as a leg of a gone call\n%s", f.snapshot())
+	}
+}
