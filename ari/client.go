@@ -51,6 +51,15 @@ type Config struct {
 	// goroutine of the caller's relaying the stream. It runs on the
 	// stream's goroutine and must not block.
 	OnEvent func(Event)
+	// Outbound: Asterisk connects to the client (ari.conf
+	// outbound_websocket, Asterisk 22.5+) through OutboundHandler, with
+	// Username and Password as Basic auth; REST requests and events travel
+	// over that connection (see outbound.go). URL is not used.
+	Outbound bool
+	// PingInterval, in outbound mode, is how often the connection is
+	// pinged and how long a pong may take before the connection is taken
+	// for dead (2 s when zero).
+	PingInterval time.Duration
 }
 
 // Client is a typed ARI client: REST calls and one ordered event stream.
@@ -62,7 +71,8 @@ type Client struct {
 	path   string // URL's path + "/ari": REST paths are under it
 	auth   string // Authorization header value (basic auth)
 	http   *http.Client
-	rest   *restPool // REST requests over http:// (nil for https://)
+	rest   *restPool     // REST requests over http:// (nil for https://)
+	link   *outboundLink // outbound mode: REST and events over Asterisk's connection
 	log    *zap.Logger
 
 	mu     sync.Mutex
@@ -72,6 +82,9 @@ type Client struct {
 
 // New returns a client; it does not connect until used.
 func New(cfg Config) (*Client, error) {
+	if cfg.Outbound {
+		return newOutbound(cfg)
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("ari: url %q: want http(s)://host:port", cfg.URL)
@@ -205,10 +218,15 @@ func (c *Client) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
+	if c.link != nil {
+		c.link.close()
+	}
 	if c.rest != nil {
 		c.rest.close()
 	}
-	c.http.CloseIdleConnections()
+	if c.http != nil {
+		c.http.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -235,7 +253,9 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 	}
 	var resp answer
 	var err error
-	if c.rest != nil {
+	if c.link != nil {
+		resp, err = c.link.send(ctx, deadline, method, uri, data)
+	} else if c.rest != nil {
 		// (The deadline goes to the connection as is: no timer, no
 		// context per request.)
 		resp, err = c.rest.send(ctx, deadline, method, uri, data)

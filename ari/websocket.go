@@ -29,7 +29,16 @@ const (
 // the stream carries *Disconnected and *Reconnected markers. Delivery
 // blocks rather than drops: a slow reader slows the stream, it never loses
 // an event. The channel is closed when ctx is cancelled or Close is called.
+//
+// In outbound mode Subscribe returns at once: the stream carries what
+// Asterisk sends once it connects, and Disconnected and Reconnected when
+// its connection drops and comes back. It ends when ctx is cancelled or
+// Close is called; a client has one such stream.
 func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
+	if c.link != nil {
+		context.AfterFunc(ctx, c.link.close)
+		return c.link.events, nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	conn, err := c.dialEvents(ctx)
 	if err != nil {

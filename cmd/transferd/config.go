@@ -36,6 +36,18 @@ type Config struct {
 		// CAFile is a PEM file of the CA that signed Asterisk's HTTPS
 		// certificate (an https:// url); empty uses the system's roots.
 		CAFile string `mapstructure:"ca_file"`
+		// Mode: "inbound" (transferd connects to Asterisk at URL) or
+		// "outbound" (Asterisk 22.5+ connects to transferd at Listen:
+		// ari.conf type=outbound_websocket; REST travels over that
+		// connection too).
+		Mode string `mapstructure:"mode"`
+		// Listen (outbound mode): the address Asterisk's websocket_client
+		// connects to, path /ari, e.g. ws://transferd:8099/ari.
+		Listen string `mapstructure:"listen"`
+		// ListenCertFile and ListenKeyFile (outbound mode): PEM files for
+		// wss://; both empty for ws://.
+		ListenCertFile string `mapstructure:"listen_cert_file"`
+		ListenKeyFile  string `mapstructure:"listen_key_file"`
 
 		tls *tls.Config
 	} `mapstructure:"ari"`
@@ -94,6 +106,10 @@ var defaults = map[string]any{
 	"ari.password_file":          "",
 	"ari.app":                    "transferd",
 	"ari.ca_file":                "",
+	"ari.mode":                   "inbound",
+	"ari.listen":                 "",
+	"ari.listen_cert_file":       "",
+	"ari.listen_key_file":        "",
 	"calls.dial_template":        transfer.DefaultDialTemplate,
 	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
 	"calls.answer_timeout":       transfer.DefaultAnswerTimeout,
@@ -180,14 +196,36 @@ func loadConfig(fs *pflag.FlagSet, overrides map[string]string) (*Config, error)
 	return &cfg, nil
 }
 
+// validateMode checks ari.mode and, in outbound mode, the listener's keys.
+func (c *Config) validateMode() error {
+	switch c.ARI.Mode {
+	case "", "inbound":
+		c.ARI.Mode = "inbound"
+		return nil
+	case "outbound":
+	default:
+		return fmt.Errorf("ari.mode %q: must be inbound (transferd connects to Asterisk) or outbound (Asterisk 22.5+ connects to transferd)", c.ARI.Mode)
+	}
+	if _, _, err := net.SplitHostPort(c.ARI.Listen); err != nil {
+		return fmt.Errorf("ari.listen %q: outbound mode needs the host:port Asterisk's websocket_client connects to (e.g. :8099): %w", c.ARI.Listen, err)
+	}
+	if (c.ARI.ListenCertFile == "") != (c.ARI.ListenKeyFile == "") {
+		return errors.New("ari.listen_cert_file and ari.listen_key_file: set both (wss://) or neither (ws://)")
+	}
+	return nil
+}
+
 // Validate checks the daemon's own keys; the engine's are checked by
 // transfer.Config.Validate, called here so every error names its key.
 func (c *Config) Validate() error {
+	if err := c.validateMode(); err != nil {
+		return err
+	}
 	u, err := url.Parse(c.ARI.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if c.ARI.Mode == "inbound" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return fmt.Errorf("ari.url %q: must be an http:// or https:// URL of Asterisk's HTTP server", c.ARI.URL)
 	}
-	if u.User != nil {
+	if err == nil && u.User != nil {
 		return errors.New("ari.url: must not contain credentials; set ari.username and ari.password")
 	}
 	if c.ARI.Username == "" {
@@ -208,8 +246,8 @@ func (c *Config) Validate() error {
 		if !pool.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("ari.ca_file %s: no PEM certificate in it", c.ARI.CAFile)
 		}
-		if u.Scheme != "https" {
-			return fmt.Errorf("ari.ca_file is set but ari.url %q is not https://", c.ARI.URL)
+		if c.ARI.Mode != "inbound" || u.Scheme != "https" {
+			return fmt.Errorf("ari.ca_file is set but ari.url %q is not https:// (inbound mode)", c.ARI.URL)
 		}
 		c.ARI.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

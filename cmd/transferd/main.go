@@ -138,12 +138,23 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		Events:   transfer.EventTypes(),
 		// (Here rather than a goroutine relaying the stream to the
 		// engine: one hand-off fewer per event.)
-		OnEvent: o.observe,
+		OnEvent:  o.observe,
+		Outbound: cfg.ARI.Mode == "outbound",
 	})
 	if err != nil {
 		return fmt.Errorf("ari client: %w", err)
 	}
 	defer client.Close()
+	if cfg.ARI.Mode == "outbound" {
+		// Any replica that runs can take Asterisk's connection: ready
+		// does not wait for it.
+		o.outbound = true
+		stopListen, err := listenForAsterisk(cfg, client, log.Named("ari"))
+		if err != nil {
+			return err
+		}
+		defer stopListen()
+	}
 	events := newBroadcaster(log.Named("api"))
 	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{
 		Logger:   log.Named("transfer"),
@@ -173,6 +184,9 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		}
 		return err
 	}
+	if err := awaitAsterisk(ctx, client, log); err != nil {
+		return nil
+	}
 	// Which transfer handling this Asterisk gets (logged), before any
 	// call is adopted or arrives.
 	engine.CheckAsterisk(ctx)
@@ -184,7 +198,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		log.Info("adopted calls in progress", zap.Int("calls", n))
 	}
 	o.running.Store(true)
-	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("app", cfg.ARI.App))
+	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("mode", cfg.ARI.Mode), zap.String("app", cfg.ARI.App))
 	err = engine.Run(ctx, stream)
 	if errors.Is(err, context.Canceled) || err == nil {
 		log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", engine.ActiveCalls()))

@@ -51,6 +51,9 @@ type Options struct {
 	// Config replaces or adds whole configuration files (name → content),
 	// after the sandbox's own are written. Tests use it to break a file.
 	Config map[string]string
+	// Outbound, when set, is the uri Asterisk's outbound ARI websocket
+	// connects to (ws://host:port/ari): transferd in outbound mode.
+	Outbound string
 	// StartTimeout bounds waiting for ARI to answer (90 s when zero).
 	StartTimeout time.Duration
 	// Logf receives progress lines (silent when nil).
@@ -224,6 +227,7 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
 		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
+		Outbound: opts.Outbound,
 	}
 	etc := filepath.Join(sb.Dir, "etc")
 	if err := RenderConfig(etc, spec); err != nil {
@@ -246,18 +250,22 @@ type ConfigSpec struct {
 	PhoneContext         string // "sandbox-direct" when empty
 	ARIPort, SIPPort     int
 	Phones               []string // extensions; password PhonePassword(ext)
+	// Outbound: the uri of transferd's outbound websocket listener; empty
+	// for inbound ARI only.
+	Outbound string
 }
 
 // RenderConfig writes the sandbox's Asterisk configuration and the product
 // dialplan into etc. The compose stack's Asterisk image uses it too.
 func RenderConfig(etc string, spec ConfigSpec) error {
 	data := struct {
-		Dir, ARIUser, ARIPassword, PhoneContext string
-		ARIPort, SIPPort                        int
-		Phones                                  []phoneConfig
+		Dir, ARIUser, ARIPassword, PhoneContext, Outbound string
+		ARIPort, SIPPort                                  int
+		Phones                                            []phoneConfig
 	}{
 		Dir: spec.Dir, ARIUser: spec.ARIUser, ARIPassword: spec.ARIPassword,
 		PhoneContext: spec.PhoneContext, ARIPort: spec.ARIPort, SIPPort: spec.SIPPort,
+		Outbound: spec.Outbound,
 	}
 	if data.PhoneContext == "" {
 		data.PhoneContext = "sandbox-direct"

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/transferd/transferd/ari"
+)
+
+// listenForAsterisk serves the address Asterisk's outbound websocket
+// connects to (ari.mode outbound), path /ari, over TLS when a certificate
+// is configured. stop closes the listener; the connection itself ends with
+// the client.
+func listenForAsterisk(cfg *Config, client *ari.Client, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", cfg.ARI.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ari.listen %s: %w", cfg.ARI.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ari", client.OutboundHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var err error
+		if cfg.ARI.ListenCertFile != "" {
+			err = srv.ServeTLS(ln, cfg.ARI.ListenCertFile, cfg.ARI.ListenKeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("listener for Asterisk's outbound websocket failed", zap.Error(err))
+		}
+	}()
+	scheme := "ws"
+	if cfg.ARI.ListenCertFile != "" {
+		scheme = "wss"
+	}
+	log.Info("waiting for Asterisk's outbound websocket", zap.String("uri", scheme+"://"+ln.Addr().String()+"/ari"))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}, nil
+}
+
+// awaitAsterisk waits (outbound mode) until Asterisk has connected, logging
+// now and then, so the engine's first requests have a connection.
+func awaitAsterisk(ctx context.Context, client *ari.Client, log *zap.Logger) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := client.WaitConnected(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("Asterisk has not connected yet (check websocket_client.conf's uri and credentials, and ari.conf's outbound_websocket)")
+	}
+}
