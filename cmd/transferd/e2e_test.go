@@ -55,11 +55,22 @@ func (b *bed) startProcess() (kill func()) {
 	b.t.Helper()
 	b.stopDaemon()
 	waitAppGone(b.ctx, b.t, b.sb, "transferd")
+	kill = b.spawn("transferd", "TRANSFERD_HTTP_LISTEN="+b.cfg.HTTP.Listen)
+	waitAppRegistered(b.ctx, b.t, b.sb, "transferd")
+	return kill
+}
+
+// spawn runs a transferd process with the bed's settings and env's (later
+// ones win) and returns a function that kills it with SIGKILL; its log is
+// the test's once it is gone.
+func (b *bed) spawn(name string, env ...string) (kill func()) {
+	b.t.Helper()
 	cmd := exec.Command(os.Args[0], "--log-level", "debug", "--log-format", "console")
 	cmd.Env = append(os.Environ(), "TRANSFERD_E2E_RUN_MAIN=1",
 		"TRANSFERD_ARI_URL="+b.sb.ARIURL, "TRANSFERD_ARI_USERNAME="+b.sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+b.sb.ARIPassword,
-		"TRANSFERD_HTTP_LISTEN="+b.cfg.HTTP.Listen, "TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String(),
+		"TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String(),
 		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+b.cfg.Transfer.CoreExtensions, "TRANSFERD_TRANSFER_HANDLING="+b.cfg.Transfer.Handling)
+	cmd.Env = append(cmd.Env, env...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -70,11 +81,10 @@ func (b *bed) startProcess() (kill func()) {
 		once.Do(func() {
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
-			b.t.Logf("transferd process (killed):\n%s", logs.String())
+			b.t.Logf("%s process (killed):\n%s", name, logs.String())
 		})
 	}
 	b.t.Cleanup(kill)
-	waitAppRegistered(b.ctx, b.t, b.sb, "transferd")
 	return kill
 }
 

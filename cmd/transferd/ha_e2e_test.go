@@ -1,8 +1,17 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/transferd/transferd/internal/sandbox"
 )
 
 // outbound puts the bed's transferd in outbound mode: Asterisk connects to
@@ -101,4 +110,123 @@ func TestWithoutTransferdCallsFallBackToPlainAsterisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.talkThenHangUp("101", a, "103", in)
+}
+
+// replica is one transferd process of a replicated deployment behind
+// HAProxy, in outbound mode.
+type replica struct {
+	name, listen, ops string
+	kill              func()
+}
+
+// startReplica runs a transferd process in outbound mode with listeners of
+// its own and waits until it is ready to take Asterisk's connection.
+func (b *bed) startReplica(name string) *replica {
+	b.t.Helper()
+	r := &replica{name: name, listen: freeAddr(b.t), ops: freeAddr(b.t)}
+	r.kill = b.spawn("replica "+name, "TRANSFERD_ARI_MODE=outbound", "TRANSFERD_ARI_LISTEN="+r.listen, "TRANSFERD_HTTP_LISTEN="+r.ops)
+	b.waitReadyAt(r.ops)
+	return r
+}
+
+// waitReadyAt waits until the transferd whose operator endpoints are at
+// ops answers /readyz with 200.
+func (b *bed) waitReadyAt(ops string) {
+	b.t.Helper()
+	for {
+		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, "http://"+ops+"/readyz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-b.ctx.Done():
+			b.t.Fatalf("transferd at %s is not ready: %v", ops, b.ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// startHAProxy runs HAProxy on front (the address Asterisk's
+// websocket_client connects to) in front of replicas: "balance first" sends
+// the connection to the first replica whose /readyz answers 200, a failed
+// connection is redispatched to the next, and the tunnel lives as long as
+// Asterisk keeps it.
+func (b *bed) startHAProxy(front string, replicas ...*replica) {
+	b.t.Helper()
+	bin, err := sandbox.FindOrInstall(b.ctx, "haproxy", "haproxy", b.t.Logf)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var servers strings.Builder
+	for _, r := range replicas {
+		_, opsPort, _ := strings.Cut(r.ops, ":")
+		fmt.Fprintf(&servers, "  server %s %s check port %s\n", r.name, r.listen, opsPort)
+	}
+	cfg := fmt.Sprintf(`global
+  maxconn 100
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 1h
+  timeout server 1h
+  timeout tunnel 1h
+  option redispatch
+  retries 3
+frontend asterisk
+  bind %s
+  default_backend transferd
+backend transferd
+  balance first
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 300ms fall 1 rise 1
+%s`, front, servers.String())
+	path := filepath.Join(b.t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-f", path, "-db")
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.t.Fatalf("haproxy: %v", err)
+	}
+	b.t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.t.Logf("haproxy:\n%s", logs.String())
+	})
+}
+
+// Two transferd replicas behind HAProxy: the one serving Asterisk is
+// SIGKILLed while a call talks; Asterisk reconnects through HAProxy to the
+// other, which adopts the call: it keeps its audio, and a blind transfer
+// on it works.
+func TestReplicaKilledWhileACallTalks(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	b.stopDaemon()
+	first, second := b.startReplica("a"), b.startReplica("b")
+	b.startHAProxy(b.cfg.ARI.Listen, first, second)
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	b.hears("102", c, "101")
+	killed := time.Now()
+	first.kill() // HAProxy sends Asterisk to the first ready replica
+	b.waitReadyAt(second.ops)
+	b.hears("101 (after the kill)", a, "102")
+	tr := b.blindTransferOn(a, c, "103")
+	in := b.toldThenRings(tr, c, "103")
+	t.Logf("the transfer after the kill was accepted %s after it", time.Since(killed).Round(time.Millisecond))
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.talkThenHangUp("101", a, "103", in)
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if left, _ := b.sb.WaitEmpty(ctx, 5*time.Second); left != "" {
+		t.Errorf("Asterisk still holds after the call: %s", left)
+	}
 }

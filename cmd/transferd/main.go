@@ -153,7 +153,13 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		if err != nil {
 			return err
 		}
-		defer stopListen()
+		o.listening.Store(true)
+		defer func() {
+			// Unready, then closed: Asterisk's next connection goes to
+			// another replica.
+			o.listening.Store(false)
+			stopListen()
+		}()
 	}
 	events := newBroadcaster(log.Named("api"))
 	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{

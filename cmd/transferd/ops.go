@@ -32,9 +32,12 @@ type ops struct {
 	// were adopted); streamDown: the ARI event stream broke and is not
 	// back yet. Ready is the one without the other: new calls reach us.
 	running, streamDown atomic.Bool
-	// outbound: Asterisk connects to transferd (ari.mode outbound); a
-	// replica without the connection is ready to take it.
-	outbound bool
+	// outbound: Asterisk connects to transferd (ari.mode outbound). A
+	// replica is ready while it listens for that connection (listening),
+	// whether or not Asterisk is connected to it: any ready replica can
+	// take it (a load balancer's health check).
+	outbound  bool
+	listening atomic.Bool
 	// handling is the engine's transfer handling decision (read at scrape
 	// and /readyz time).
 	handling func() transfer.HandlingDecision
@@ -110,7 +113,12 @@ func (o *ops) observe(ev ari.Event) {
 }
 
 // ready: the ARI event stream is connected and the engine handles it.
-func (o *ops) ready() bool { return o.running.Load() && (o.outbound || !o.streamDown.Load()) }
+func (o *ops) ready() bool {
+	if o.outbound {
+		return o.listening.Load()
+	}
+	return o.running.Load() && !o.streamDown.Load()
+}
 
 func (o *ops) observeLag(ev ari.Event) {
 	if stamped, ok := ev.(interface{ Time() (time.Time, bool) }); ok {

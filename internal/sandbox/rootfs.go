@@ -265,26 +265,36 @@ func buildRootFS(ctx context.Context, opts RootFSOptions, root string, logf func
 // findDebootstrap returns debootstrap's path, installing it with apt-get
 // when it is missing (Debian and Ubuntu, as root), as .ci/run does.
 func findDebootstrap(ctx context.Context, logf func(string, ...any)) (string, error) {
+	return FindOrInstall(ctx, "debootstrap", "debootstrap", logf)
+}
+
+// FindOrInstall returns the path of command, installing Debian's package
+// pkg with apt-get when it is missing (Debian and Ubuntu, as root): the
+// run and test commands set up what they need themselves.
+func FindOrInstall(ctx context.Context, command, pkg string, logf func(string, ...any)) (string, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	find := func() (string, error) {
-		if p, err := exec.LookPath("debootstrap"); err == nil {
+		if p, err := exec.LookPath(command); err == nil {
 			return p, nil
 		}
 		// (Root's PATH may lack /usr/sbin under sudo or su.)
-		if _, err := os.Stat("/usr/sbin/debootstrap"); err == nil {
-			return "/usr/sbin/debootstrap", nil
+		if p := "/usr/sbin/" + command; fileExists(p) {
+			return p, nil
 		}
 		return "", errors.New("not found")
 	}
 	if p, err := find(); err == nil {
 		return p, nil
 	}
-	const howTo = "install it (apt-get install debootstrap) and run again"
+	howTo := fmt.Sprintf("install it (apt-get install %s) and run again", pkg)
 	aptGet, err := exec.LookPath("apt-get")
 	if err != nil {
-		return "", errors.New("sandbox: debootstrap not found and this is no Debian or Ubuntu (no apt-get): " + howTo)
+		return "", fmt.Errorf("sandbox: %s not found and this is no Debian or Ubuntu (no apt-get): %s", command, howTo)
 	}
-	logf("sandbox: debootstrap not found; installing it (apt-get install debootstrap)")
-	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "debootstrap"}} {
+	logf("sandbox: %s not found; installing it (apt-get install %s)", command, pkg)
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", pkg}} {
 		cmd := exec.CommandContext(ctx, aptGet, args...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -294,7 +304,12 @@ func findDebootstrap(ctx context.Context, logf func(string, ...any)) (string, er
 	if p, err := find(); err == nil {
 		return p, nil
 	}
-	return "", errors.New("sandbox: debootstrap still not found after installing it: " + howTo)
+	return "", fmt.Errorf("sandbox: %s still not found after installing it: %s", command, howTo)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // upgradeAsterisk installs newerSuite's Asterisk into root when it is a
@@ -378,6 +393,16 @@ func suiteVersion(ctx context.Context, root, pkg, suite string) (string, error) 
 
 // isAsterisk22 reports whether a Debian version of asterisk is 22.x.
 func isAsterisk22(version string) bool { return strings.HasPrefix(upstreamVersion(version), "22.") }
+
+// atLeast reports whether an upstream version ("22.11.0-rc2") is major.minor
+// or newer.
+func atLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
 
 // versionNewer compares Debian versions the way dpkg does (22.11.0-rc2
 // sorts before 22.11.0 only where Debian writes it 22.11.0~rc2).

@@ -57,3 +57,14 @@ func TestRootFSRecordIsReadBack(t *stdtesting.T) {
 		t.Fatalf("EnsureRootFS = %+v, %v; want the recorded sid 22.10.1 at %s", r, err, root)
 	}
 }
+
+func TestAtLeastComparesMajorAndMinor(t *stdtesting.T) {
+	for _, tt := range []struct {
+		version string
+		want    bool
+	}{{"22.11.0-rc2", true}, {"22.10.1", false}, {"23.0.0", true}, {"21.12.0", false}, {"garbage", false}} {
+		if got := atLeast(tt.version, 22, 11); got != tt.want {
+			t.Errorf("atLeast(%q, 22, 11) = %v, want %v", tt.version, got, tt.want)
+		}
+	}
+}

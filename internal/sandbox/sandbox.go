@@ -227,7 +227,7 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
 		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
-		Outbound: opts.Outbound,
+		Outbound: opts.Outbound, PingPong: atLeast(sb.Installed.AsteriskVersion(), 22, 11),
 	}
 	etc := filepath.Join(sb.Dir, "etc")
 	if err := RenderConfig(etc, spec); err != nil {
@@ -253,6 +253,9 @@ type ConfigSpec struct {
 	// Outbound: the uri of transferd's outbound websocket listener; empty
 	// for inbound ARI only.
 	Outbound string
+	// PingPong: the Asterisk knows websocket_client's ping/pong options
+	// (22.11+).
+	PingPong bool
 }
 
 // RenderConfig writes the sandbox's Asterisk configuration and the product
@@ -261,11 +264,12 @@ func RenderConfig(etc string, spec ConfigSpec) error {
 	data := struct {
 		Dir, ARIUser, ARIPassword, PhoneContext, Outbound string
 		ARIPort, SIPPort                                  int
+		PingPong                                          bool
 		Phones                                            []phoneConfig
 	}{
 		Dir: spec.Dir, ARIUser: spec.ARIUser, ARIPassword: spec.ARIPassword,
 		PhoneContext: spec.PhoneContext, ARIPort: spec.ARIPort, SIPPort: spec.SIPPort,
-		Outbound: spec.Outbound,
+		Outbound: spec.Outbound, PingPong: spec.PingPong,
 	}
 	if data.PhoneContext == "" {
 		data.PhoneContext = "sandbox-direct"
