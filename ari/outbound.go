@@ -72,10 +72,25 @@ type outboundLink struct {
 
 // outboundConn is one of Asterisk's connections.
 type outboundConn struct {
-	ws   *websocket.Conn
-	done chan struct{} // closed when the connection is gone
-	err  error         // why, once done
+	ws        *websocket.Conn
+	done      chan struct{} // closed when the connection is gone
+	err       error         // why, once done
+	heard     chan struct{} // closed when Asterisk's first frame arrived
+	heardOnce sync.Once
 }
+
+// firstFrameWait bounds how long a new connection waits for Asterisk's
+// first frame before requests go out anyway.
+//
+// Why wait at all: Asterisk reads the upgrade's response through a
+// buffered stream, then polls the socket for frames. A request sent right
+// after the upgrade arrived with that response, sat in the buffer, and was
+// read only when the next packet woke the poll (Asterisk's own ping, a
+// second later: every first request on a new connection took exactly 1 s,
+// seen in the end-to-end tests). Asterisk writes its queued events and
+// ApplicationRegistered as soon as it is connected, after it has read the
+// response, so its first frame says it is safe to send.
+const firstFrameWait = 200 * time.Millisecond
 
 // restResponse is Asterisk's answer frame to a RESTRequest.
 type restResponse struct {
@@ -204,7 +219,7 @@ func (l *outboundLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(maxResponse)
-	c := &outboundConn{ws: ws, done: make(chan struct{})}
+	c := &outboundConn{ws: ws, done: make(chan struct{}), heard: make(chan struct{})}
 	if !l.attach(c) {
 		ws.Close(websocket.StatusGoingAway, "transferd is stopping")
 		return
@@ -215,6 +230,7 @@ func (l *outboundLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.keepAlive(ctx, c)
+	go l.openWhenHeard(c)
 	err = l.read(c)
 	l.detach(c, err)
 	l.readers.Done()
@@ -233,8 +249,8 @@ func (l *outboundLink) attach(c *outboundConn) bool {
 	l.conn, l.ever = c, true
 	select {
 	case <-l.up:
+		l.up = make(chan struct{}) // (not open for requests yet: openWhenHeard)
 	default:
-		close(l.up)
 	}
 	l.mu.Unlock()
 	if old != nil {
@@ -245,10 +261,31 @@ func (l *outboundLink) attach(c *outboundConn) bool {
 		// still writing may be lost, so the engine reconciles.)
 		l.deliver(&Reconnected{})
 	}
-	if len(l.cfg.Events) > 0 {
-		go l.setFilter()
-	}
 	return true
+}
+
+// openWhenHeard opens c for requests once Asterisk's first frame arrived,
+// or after firstFrameWait (see there).
+func (l *outboundLink) openWhenHeard(c *outboundConn) {
+	select {
+	case <-c.heard:
+	case <-time.After(firstFrameWait):
+	case <-c.done:
+		return
+	}
+	l.mu.Lock()
+	current := l.conn == c
+	if current {
+		select {
+		case <-l.up:
+		default:
+			close(l.up)
+		}
+	}
+	l.mu.Unlock()
+	if current && len(l.cfg.Events) > 0 {
+		l.setFilter()
+	}
 }
 
 // setFilter sets the application's event filter over the new connection
@@ -322,6 +359,7 @@ func (l *outboundLink) read(c *outboundConn) error {
 			return err
 		}
 		data := buf.Bytes()
+		c.heardOnce.Do(func() { close(c.heard) })
 		if string(typeField(data)) == "RESTResponse" {
 			var res restResponse
 			if err := json.Unmarshal(data, &res); err != nil {
@@ -379,11 +417,12 @@ func (l *outboundLink) waitUp(ctx context.Context) (*outboundConn, error) {
 		l.mu.Lock()
 		c, up := l.conn, l.up
 		l.mu.Unlock()
-		if c != nil {
-			return c, nil
-		}
 		select {
 		case <-up:
+			if c != nil {
+				return c, nil
+			}
+			// (up was closed for a connection since replaced: look again.)
 		case <-ctx.Done():
 			return nil, ErrNotConnected
 		}

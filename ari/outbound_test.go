@@ -226,3 +226,37 @@ func TestOutboundAnswersAreNotStuckBehindUnreadEvents(t *testing.T) {
 		}
 	}
 }
+
+// A new connection takes requests only once Asterisk's first frame has
+// arrived: Asterisk read a request sent right after the upgrade only a
+// second later (see firstFrameWait).
+func TestOutboundRequestsWaitForAsterisksFirstFrame(t *testing.T) {
+	c, _, srv := outboundClient(t)
+	a, _, err := dialAsAsterisk(t, srv.URL, "transferd", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make(chan time.Time, 1)
+	go func() {
+		_, data, err := a.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		arrived <- time.Now()
+		var req map[string]any
+		json.Unmarshal(data, &req)
+		res, _ := json.Marshal(map[string]any{"type": "RESTResponse", "request_id": req["request_id"], "status_code": 204})
+		a.ws.Write(context.Background(), websocket.MessageText, res)
+	}()
+	done := make(chan error, 1)
+	go func() { done <- c.Answer(context.Background(), "ch1") }()
+	time.Sleep(100 * time.Millisecond)
+	firstFrame := time.Now()
+	a.send(`{"type":"ApplicationRegistered","application":"transferd"}`)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if at := <-arrived; at.Before(firstFrame) {
+		t.Fatalf("the request arrived %s before Asterisk's first frame; want after it", firstFrame.Sub(at))
+	}
+}

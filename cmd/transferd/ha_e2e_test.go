@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,28 @@ func (b *bed) waitReadyAt(ops string) {
 	}
 }
 
+// activeCallsAt reads transferd_active_calls from the transferd whose
+// operator endpoints are at ops (-1 when it cannot be read).
+func (b *bed) activeCallsAt(ops string) int {
+	b.t.Helper()
+	req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, "http://"+ops+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "transferd_active_calls "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
 // startHAProxy runs HAProxy on front (the address Asterisk's
 // websocket_client connects to) in front of replicas: "balance first" sends
 // the connection to the first replica whose /readyz answers 200, a failed
@@ -213,13 +237,21 @@ func TestReplicaKilledWhileACallTalks(t *testing.T) {
 	a, c := b.call("101", "102")
 	b.hears("101", a, "102")
 	b.hears("102", c, "101")
+	if n := b.activeCallsAt(first.ops); n != 1 {
+		t.Fatalf("replica a handles %d calls, want the one (HAProxy's balance first)", n)
+	}
 	killed := time.Now()
-	first.kill() // HAProxy sends Asterisk to the first ready replica
-	b.waitReadyAt(second.ops)
+	first.kill()
+	for b.activeCallsAt(second.ops) != 1 {
+		if time.Since(killed) > 10*time.Second {
+			t.Fatal("replica b did not take the call over")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("replica b took the call over %s after the kill", time.Since(killed).Round(time.Millisecond))
 	b.hears("101 (after the kill)", a, "102")
 	tr := b.blindTransferOn(a, c, "103")
 	in := b.toldThenRings(tr, c, "103")
-	t.Logf("the transfer after the kill was accepted %s after it", time.Since(killed).Round(time.Millisecond))
 	if err := in.Answer(b.ctx); err != nil {
 		t.Fatal(err)
 	}

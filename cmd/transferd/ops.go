@@ -77,9 +77,9 @@ func newOps(log *zap.Logger, activeCalls func() int, handling func() transfer.Ha
 	}, func() float64 { return float64(activeCalls()) })
 	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "transferd_ari_connected",
-		Help: "1 while the ARI event stream is connected.",
+		Help: "1 while the ARI event stream is connected (outbound mode: while Asterisk's connection is this replica's).",
 	}, func() float64 {
-		if o.ready() {
+		if o.running.Load() && !o.streamDown.Load() {
 			return 1
 		}
 		return 0
