@@ -92,15 +92,9 @@ func New(cfg Config) (*Client, error) {
 	if u.User != nil {
 		return nil, errors.New("ari: url must not carry credentials; use Username and Password")
 	}
-	if cfg.App == "" {
-		return nil, errors.New("ari: app name missing")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
+	cfg, log, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{
 		cfg:    cfg,
@@ -115,6 +109,22 @@ func New(cfg Config) (*Client, error) {
 		c.rest = newRestPool(u, c.auth, log)
 	}
 	return c, nil
+}
+
+// withDefaults checks what every client needs and fills in the defaults:
+// the request timeout and a logger.
+func withDefaults(cfg Config) (Config, *zap.Logger, error) {
+	if cfg.App == "" {
+		return cfg, nil, errors.New("ari: app name missing")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return cfg, log, nil
 }
 
 // maxConns bounds transferd's connections to Asterisk's HTTP server, all

@@ -92,14 +92,12 @@ type outboundConn struct {
 // response, so its first frame says it is safe to send.
 const firstFrameWait = 200 * time.Millisecond
 
-// restResponse is Asterisk's answer frame to a RESTRequest.
+// restResponse is what transferd reads of Asterisk's answer frame to a
+// RESTRequest (its type was checked on the raw frame).
 type restResponse struct {
-	Type        string `json:"type"`
 	RequestID   string `json:"request_id"`
 	StatusCode  int    `json:"status_code"`
-	Reason      string `json:"reason_phrase"`
 	MessageBody string `json:"message_body"`
-	err         error  // the connection was lost before the answer
 }
 
 // restRequest is a REST request sent over the connection.
@@ -127,18 +125,12 @@ const (
 // newOutbound returns a client in outbound mode: nothing connects until
 // Asterisk does, through OutboundHandler.
 func newOutbound(cfg Config) (*Client, error) {
-	if cfg.App == "" {
-		return nil, errors.New("ari: app name missing")
+	cfg, log, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Username == "" || cfg.Password == "" {
 		return nil, errors.New("ari: outbound mode needs the username and password Asterisk connects with")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
 	}
 	return &Client{cfg: cfg, link: newOutboundLink(cfg, log), log: log}, nil
 }

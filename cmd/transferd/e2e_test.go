@@ -552,7 +552,14 @@ func TestBlindTransferAnsweredCallerTalksToTarget(t *testing.T) {
 }
 
 func testBlindTransferAnsweredCallerTalksToTarget(t *testing.T, mode string) {
-	b := newBed(t, inMode(mode, nil), "101", "102", "103")
+	blindTransferAnsweredCallerTalksToTarget(t, inMode(mode, nil))
+}
+
+// blindTransferAnsweredCallerTalksToTarget: 102 blind-transfers 101 to
+// 103, who answers; both displays, ringback and audio are checked. tweak
+// sets the bed up (transfer mode, ARI mode).
+func blindTransferAnsweredCallerTalksToTarget(t *testing.T, tweak func(*Config)) {
+	b := newBed(t, tweak, "101", "102", "103")
 	a, c, tr := b.blindTransfer("103")
 	b.toldThenHangsUp(tr, c)
 	in, err := b.phones["103"].WaitIncoming(b.ctx)
@@ -705,7 +712,13 @@ func TestAttendedTransferCompletedCallerTalksToColleague(t *testing.T) {
 }
 
 func testAttendedTransferCompletedCallerTalksToColleague(t *testing.T, mode string) {
-	b := newBed(t, inMode(mode, nil), "101", "102", "103")
+	attendedTransferCompletedCallerTalksToColleague(t, inMode(mode, nil))
+}
+
+// attendedTransferCompletedCallerTalksToColleague: 102 consults 103 and
+// completes; 101 and 103 talk and see each other. tweak sets the bed up.
+func attendedTransferCompletedCallerTalksToColleague(t *testing.T, tweak func(*Config)) {
+	b := newBed(t, tweak, "101", "102", "103")
 	a, first, second, colleague := b.consult(true)
 	tr, err := first.AttendedTransfer(b.ctx, second)
 	if err != nil {

@@ -22,32 +22,11 @@ import (
 func outbound(c *Config) { c.ARI.Mode = "outbound" }
 
 // In outbound mode, every transfer works as in inbound mode: here a blind
-// transfer and an attended one, with audio checked, nothing left after.
+// transfer and an attended one (the inbound tests' scenarios), with audio
+// and displays checked, nothing left after.
 func TestOutboundModeTransfers(t *testing.T) {
-	t.Run("blind", func(t *testing.T) {
-		b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
-		a, c, tr := b.blindTransfer("103")
-		in := b.toldThenRings(tr, c, "103")
-		b.hearsRingback("101 (ringback while 103 rings)", a)
-		if err := in.Answer(b.ctx); err != nil {
-			t.Fatal(err)
-		}
-		b.displays("101", a, "103")
-		b.talkThenHangUp("101", a, "103", in)
-	})
-	t.Run("attended", func(t *testing.T) {
-		b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
-		a, first, second, colleague := b.consult(true)
-		tr, err := first.AttendedTransfer(b.ctx, second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.toldThenHangsUp(tr, first)
-		if err := second.WaitEnded(b.ctx); err != nil {
-			t.Fatalf("102's consultation call is not hung up after the transfer: %v", err)
-		}
-		b.talkThenHangUp("101", a, "103", colleague.incoming)
-	})
+	t.Run("blind", func(t *testing.T) { blindTransferAnsweredCallerTalksToTarget(t, inMode("ari-only", outbound)) })
+	t.Run("attended", func(t *testing.T) { attendedTransferCompletedCallerTalksToColleague(t, inMode("ari-only", outbound)) })
 }
 
 // A call placed while no transferd is connected waits in Stasis (Asterisk

@@ -198,19 +198,29 @@ func (o *ops) serveHTTP(ctx context.Context, addr string, extra func(*http.Serve
 		return nil, err
 	}
 	srv := &http.Server{Handler: o.handler(extra), ReadHeaderTimeout: 5 * time.Second}
+	stop = runServer(srv, func() error { return srv.Serve(ln) }, func(err error) {
+		o.log.Error("operator HTTP server failed", zap.Error(err))
+	})
+	o.log.Info("operator endpoints listening", zap.String("addr", ln.Addr().String()),
+		zap.Strings("paths", []string{"/metrics", "/healthz", "/readyz"}))
+	return stop, nil
+}
+
+// runServer runs serve (srv's Serve or ServeTLS) on its own goroutine and
+// returns the function that shuts srv down and waits for it; failed gets a
+// failure other than the shutdown.
+func runServer(srv *http.Server, serve func() error, failed func(error)) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			o.log.Error("operator HTTP server failed", zap.Error(err))
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failed(err)
 		}
 	}()
-	o.log.Info("operator endpoints listening", zap.String("addr", ln.Addr().String()),
-		zap.Strings("paths", []string{"/metrics", "/healthz", "/readyz"}))
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
 		<-done
-	}, nil
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,30 +24,15 @@ func listenForAsterisk(cfg *Config, client *ari.Client, log *zap.Logger) (stop f
 	mux := http.NewServeMux()
 	mux.Handle("/ari", client.OutboundHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var err error
-		if cfg.ARI.ListenCertFile != "" {
-			err = srv.ServeTLS(ln, cfg.ARI.ListenCertFile, cfg.ARI.ListenKeyFile)
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("listener for Asterisk's outbound websocket failed", zap.Error(err))
-		}
-	}()
-	scheme := "ws"
+	serve, scheme := func() error { return srv.Serve(ln) }, "ws"
 	if cfg.ARI.ListenCertFile != "" {
-		scheme = "wss"
+		serve, scheme = func() error { return srv.ServeTLS(ln, cfg.ARI.ListenCertFile, cfg.ARI.ListenKeyFile) }, "wss"
 	}
+	stop = runServer(srv, serve, func(err error) {
+		log.Error("listener for Asterisk's outbound websocket failed", zap.Error(err))
+	})
 	log.Info("waiting for Asterisk's outbound websocket", zap.String("uri", scheme+"://"+ln.Addr().String()+"/ari"))
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		<-done
-	}, nil
+	return stop, nil
 }
 
 // awaitAsterisk waits (outbound mode) until Asterisk has connected, logging
