@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/transferd/transferd/internal/sandbox"
+	"github.com/transferd/transferd/internal/haproxy"
 )
 
 // outbound puts the bed's transferd in outbound mode: Asterisk connects to
@@ -153,55 +149,19 @@ func (b *bed) activeCallsAt(ops string) int {
 }
 
 // startHAProxy runs HAProxy on front (the address Asterisk's
-// websocket_client connects to) in front of replicas: "balance first" sends
-// the connection to the first replica whose /readyz answers 200, a failed
-// connection is redispatched to the next, and the tunnel lives as long as
-// Asterisk keeps it.
+// websocket_client connects to) in front of replicas, configured as the
+// README's "High availability" section says (internal/haproxy).
 func (b *bed) startHAProxy(front string, replicas ...*replica) {
 	b.t.Helper()
-	bin, err := sandbox.FindOrInstall(b.ctx, "haproxy", "haproxy", b.t.Logf)
+	opts := haproxy.Options{Front: front, Dir: b.t.TempDir(), Logf: b.t.Logf}
+	for _, r := range replicas {
+		opts.Replicas = append(opts.Replicas, haproxy.Replica{Name: r.name, Listen: r.listen, Ops: r.ops})
+	}
+	p, err := haproxy.Start(b.ctx, opts)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	var servers strings.Builder
-	for _, r := range replicas {
-		_, opsPort, _ := strings.Cut(r.ops, ":")
-		fmt.Fprintf(&servers, "  server %s %s check port %s\n", r.name, r.listen, opsPort)
-	}
-	cfg := fmt.Sprintf(`global
-  maxconn 100
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 1h
-  timeout server 1h
-  timeout tunnel 1h
-  option redispatch
-  retries 3
-frontend asterisk
-  bind %s
-  default_backend transferd
-backend transferd
-  balance first
-  option httpchk GET /readyz
-  http-check expect status 200
-  default-server inter 300ms fall 1 rise 1
-%s`, front, servers.String())
-	path := filepath.Join(b.t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", path, "-db")
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("haproxy: %v", err)
-	}
-	b.t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		b.t.Logf("haproxy:\n%s", logs.String())
-	})
+	b.t.Cleanup(func() { b.t.Logf("haproxy:\n%s", p.Stop()) })
 }
 
 // Two transferd replicas behind HAProxy: the one serving Asterisk is
