@@ -231,11 +231,15 @@ func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, a
 // in progress are adopted. After a SIGKILL, waitAppRegistered is not
 // enough: the killed transferd's app stays registered, deactivated, while
 // it has calls, until the successor takes it over.
-func (b *bed) waitReady() {
+func (b *bed) waitReady() { b.waitReadyAt(b.cfg.HTTP.Listen) }
+
+// waitReadyAt waits until the transferd whose operator endpoints are at
+// ops (host:port) answers /readyz with 200.
+func (b *bed) waitReadyAt(ops string) {
 	b.t.Helper()
 	var last string
 	for {
-		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, b.ops+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, "http://"+ops+"/readyz", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
@@ -249,7 +253,7 @@ func (b *bed) waitReady() {
 		}
 		select {
 		case <-b.ctx.Done():
-			b.t.Fatalf("transferd not ready: /readyz: %s", last)
+			b.t.Fatalf("transferd at %s not ready: /readyz: %s", ops, last)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -106,29 +106,9 @@ func (b *bed) startReplica(name string) *replica {
 	return r
 }
 
-// waitReadyAt waits until the transferd whose operator endpoints are at
-// ops answers /readyz with 200.
-func (b *bed) waitReadyAt(ops string) {
-	b.t.Helper()
-	for {
-		req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, "http://"+ops+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-b.ctx.Done():
-			b.t.Fatalf("transferd at %s is not ready: %v", ops, b.ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// activeCallsAt reads transferd_active_calls from the transferd whose
+// metricAt reads a metric without labels from the transferd whose
 // operator endpoints are at ops (-1 when it cannot be read).
-func (b *bed) activeCallsAt(ops string) int {
+func (b *bed) metricAt(ops, name string) int {
 	b.t.Helper()
 	req, _ := http.NewRequestWithContext(b.ctx, http.MethodGet, "http://"+ops+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -138,14 +118,55 @@ func (b *bed) activeCallsAt(ops string) int {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "transferd_active_calls "); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err == nil {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
 				return n
 			}
 		}
 	}
 	return -1
+}
+
+// replicas replaces the bed's transferd by two replica processes behind
+// HAProxy and returns them once the first serves Asterisk (HAProxy's
+// balance first) and the second stands by.
+func (b *bed) replicas() (serving, standby *replica) {
+	b.t.Helper()
+	b.stopDaemon()
+	serving, standby = b.startReplica("a"), b.startReplica("b")
+	b.startHAProxy(b.cfg.ARI.Listen, serving, standby)
+	b.t.Cleanup(func() {
+		// (Before HAProxy and the replicas stop: the replica serving
+		// ends the calls the phones hung up.)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if left, _ := b.sb.WaitEmpty(ctx, 5*time.Second); left != "" {
+			b.t.Errorf("Asterisk still holds after the test: %s", left)
+		}
+	})
+	b.waitMetricAt(serving, "transferd_ari_connected", 1, 10*time.Second)
+	return serving, standby
+}
+
+// failOver SIGKILLs the serving replica and waits until Asterisk's
+// connection has reached the standby and its calls are adopted (ready).
+func (b *bed) failOver(serving, standby *replica, calls int) {
+	b.t.Helper()
+	killed := time.Now()
+	serving.kill()
+	b.waitMetricAt(standby, "transferd_active_calls", calls, 10*time.Second)
+	b.t.Logf("replica %s took %d call(s) over %s after the kill", standby.name, calls, time.Since(killed).Round(time.Millisecond))
+}
+
+func (b *bed) waitMetricAt(r *replica, name string, want int, within time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for b.metricAt(r.ops, name) != want {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("replica %s: %s is %d after %s, want %d", r.name, name, b.metricAt(r.ops, name), within, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // startHAProxy runs HAProxy on front (the address Asterisk's
@@ -170,24 +191,14 @@ func (b *bed) startHAProxy(front string, replicas ...*replica) {
 // on it works.
 func TestReplicaKilledWhileACallTalks(t *testing.T) {
 	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
-	b.stopDaemon()
-	first, second := b.startReplica("a"), b.startReplica("b")
-	b.startHAProxy(b.cfg.ARI.Listen, first, second)
+	serving, standby := b.replicas()
 	a, c := b.call("101", "102")
 	b.hears("101", a, "102")
 	b.hears("102", c, "101")
-	if n := b.activeCallsAt(first.ops); n != 1 {
+	if n := b.metricAt(serving.ops, "transferd_active_calls"); n != 1 {
 		t.Fatalf("replica a handles %d calls, want the one (HAProxy's balance first)", n)
 	}
-	killed := time.Now()
-	first.kill()
-	for b.activeCallsAt(second.ops) != 1 {
-		if time.Since(killed) > 10*time.Second {
-			t.Fatal("replica b did not take the call over")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Logf("replica b took the call over %s after the kill", time.Since(killed).Round(time.Millisecond))
+	b.failOver(serving, standby, 1)
 	b.hears("101 (after the kill)", a, "102")
 	tr := b.blindTransferOn(a, c, "103")
 	in := b.toldThenRings(tr, c, "103")
@@ -195,9 +206,39 @@ func TestReplicaKilledWhileACallTalks(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.talkThenHangUp("101", a, "103", in)
-	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-	defer cancel()
-	if left, _ := b.sb.WaitEmpty(ctx, 5*time.Second); left != "" {
-		t.Errorf("Asterisk still holds after the call: %s", left)
+}
+
+// The serving replica is SIGKILLed while a blind transfer's target rings:
+// the caller keeps hearing ringback from the successor, and the target's
+// answer connects them.
+func TestReplicaKilledWhileABlindTransferTargetRings(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	serving, standby := b.replicas()
+	a, c, tr := b.blindTransfer("103")
+	in := b.toldThenRings(tr, c, "103")
+	b.failOver(serving, standby, 1)
+	b.hearsRingback("101 (after the kill)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
 	}
+	b.talkThenHangUp("103", in, "101", a)
+}
+
+// The serving replica is SIGKILLed during an attended transfer's
+// consultation: the caller stays held with music, the consultation goes
+// on, and the Tran key (REFER with Replaces) hands the caller over.
+func TestReplicaKilledDuringAnAttendedConsultation(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	serving, standby := b.replicas()
+	a, first, second, colleague := b.consult(true)
+	b.failOver(serving, standby, 2)
+	b.hearsMusic("101 (still held after the kill)", a)
+	b.hears("102 (consulting after the kill)", second, "103")
+	b.hears("103 (consulting after the kill)", colleague.incoming, "102")
+	tr, err := first.AttendedTransfer(b.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.told(tr, 200)
+	b.talkThenHangUp("101", a, "103", colleague.incoming)
 }
