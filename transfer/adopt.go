@@ -25,6 +25,10 @@ type SnapshotChannel struct {
 	Call string
 	// Holding: the channel's phone has the call on hold (TRANSFERD_HOLD).
 	Holding bool
+	// VoicemailEntry: a *8 transfer was being keyed while this party was
+	// held (TRANSFERD_VM, "<user's extension>:<digits>"); read only for
+	// channels outside a bridge.
+	VoicemailEntry string
 }
 
 // SnapshotBridge is a bridge of the application's.
@@ -145,7 +149,10 @@ func (adoption) inputName() string { return "adoption" }
 //   - one party and a leg transferd dialled ringing: a blind transfer (or
 //     the recall) rings; answered: it joins;
 //   - one party and the other held out of the bridge (a *8 being keyed):
-//     the voicemail transfer is reverted, they talk again;
+//     the user keeps keying the mailbox number (recorded on the held
+//     party); with no entry recorded, they talk again;
+//   - only the party held for a *8 (its user hung up meanwhile): it goes
+//     to the mailbox keyed;
 //   - no party in the bridge and the callee ringing: the call rings;
 //   - anything else: what is left of the call ends.
 func (c *call) onAdoption(ctx context.Context, a adoption) {
@@ -159,6 +166,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 	// members: in the bridge; outside: a party (not created by transferd)
 	// out of the bridge; up, ringing: legs transferd dialled, answered or not.
 	var members, outside, up, ringing []*leg
+	keyed := map[*leg]string{} // a party held for *8: its recorded entry
 	for _, ch := range a.members {
 		l := legOf(ch, true)
 		if l.created && !l.answered {
@@ -173,6 +181,9 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		switch l := legOf(ch, false); {
 		case !l.created:
 			outside = append(outside, l)
+			if ch.VoicemailEntry != "" {
+				keyed[l] = ch.VoicemailEntry
+			}
 		case l.answered:
 			up = append(up, l)
 		default:
@@ -200,8 +211,22 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.callee.role = "callee"
 		c.state = stateTalking
 		c.hangupAll(ctx, extra(members...))
+	case len(members) == 1 && len(outside) == 1 && keyed[outside[0]] != "":
+		// A *8 being keyed: the user goes on keying.
+		c.caller, c.callee = outside[0], members[0]
+		c.callee.role = "callee"
+		c.hangupAll(ctx, extra(c.caller, c.callee))
+		c.state = stateTalking
+		c.resumeVoicemailEntry(ctx, c.caller, c.callee, keyed[c.caller])
+	case len(members) == 0 && len(outside) == 1 && keyed[outside[0]] != "":
+		// The user hung up after keying, while nobody listened.
+		c.caller = outside[0]
+		c.hangupAll(ctx, extra(c.caller))
+		c.state = stateTalking
+		c.resumeVoicemailEntry(ctx, c.caller, nil, keyed[c.caller])
 	case len(members) == 1 && len(outside) == 1:
-		// A party held out of the bridge while a *8 was keyed: revert.
+		// A party held out of the bridge, no entry recorded (a *8 keyed
+		// when the predecessor could not record it): revert.
 		c.caller, c.callee = outside[0], members[0]
 		c.callee.role = "callee"
 		c.stopMusic(ctx, c.caller)

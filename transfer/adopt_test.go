@@ -12,6 +12,9 @@ func TestAdoptionAfterRestart(t *testing.T) {
 		before func(t *testing.T, f *fakeAsterisk) (x1, k string)
 		// after runs on the successor, which adopted the calls.
 		after func(t *testing.T, f *fakeAsterisk, x1, k string)
+		// afterGone, with after nil: x1 hangs up while no transferd
+		// listens; afterGone runs on the successor.
+		afterGone func(t *testing.T, f *fakeAsterisk, x1, k string)
 	}{
 		{
 			name: "talking call: keeps talking, hangup cleans up",
@@ -76,11 +79,47 @@ func TestAdoptionAfterRestart(t *testing.T) {
 			},
 		},
 		{
-			name: "*8 being keyed: reverted, the held party is back and hears no music",
+			name: "*8 being keyed: the user keys the rest, the held party lands in that mailbox",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				f.keys(x1, "*81")
+				f.eventually("the entry recorded on A", func() bool { return f.music["A"] && f.vars["A"][voicemailVariable] == "102:1" })
+				return x1, ""
+			},
+			after: func(t *testing.T, f *fakeAsterisk, x1, _ string) {
+				f.keys(x1, "03")
+				f.hangsUp(x1)
+				f.eventually("A in 103's voicemail", func() bool {
+					return f.continued["A"] == "transferd-voicemail,103" && !f.music["A"]
+				})
+				f.eventually("nothing of transferd's left", func() bool { return len(f.bridges) == 0 })
+			},
+		},
+		{
+			name: "*8 keyed, then the user hung up while nobody listened: the held party lands in that mailbox",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				_, x1 := talking(t, f)
+				f.keys(x1, "*8103")
+				f.eventually("the entry recorded on A", func() bool { return f.vars["A"][voicemailVariable] == "102:103" })
+				return x1, ""
+			},
+			after: nil, // the user's hangup happens while nobody listens
+			afterGone: func(t *testing.T, f *fakeAsterisk, _, _ string) {
+				f.eventually("A in 103's voicemail", func() bool {
+					return f.continued["A"] == "transferd-voicemail,103" && !f.music["A"]
+				})
+				f.eventually("nothing of transferd's left", func() bool { return len(f.bridges) == 0 })
+			},
+		},
+		{
+			name: "*8 being keyed but not recorded (an older transferd): reverted, the held party is back and hears no music",
 			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
 				_, x1 := talking(t, f)
 				f.keys(x1, "*8")
-				f.eventually("A held with music", func() bool { return f.music["A"] })
+				f.eventually("A held with music", func() bool { return f.music["A"] && f.vars["A"][voicemailVariable] == "102:" })
+				f.mu.Lock()
+				delete(f.vars["A"], voicemailVariable)
+				f.mu.Unlock()
 				return x1, ""
 			},
 			after: func(t *testing.T, f *fakeAsterisk, x1, _ string) {
@@ -131,6 +170,10 @@ func TestAdoptionAfterRestart(t *testing.T) {
 			drain(f)
 			stop2, _ := runEngine(t, f, Config{}, nil, true)
 			defer stop2()
+			if tt.afterGone != nil {
+				tt.afterGone(t, f, x1, k)
+				return
+			}
 			if tt.after == nil {
 				f.eventually("the lonely caller hung up, bridge gone", func() bool { return noneLeft(f) })
 				return

@@ -139,6 +139,17 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 	for _, id := range app.ChannelIDs {
 		inApp[id] = true
 	}
+	bridges, err := a.c.Bridges(ctx)
+	if err != nil {
+		return snap, err
+	}
+	bridged := map[string]bool{}
+	for _, b := range bridges {
+		snap.Bridges = append(snap.Bridges, SnapshotBridge{ID: b.ID, Name: b.Name, Channels: b.Channels})
+		for _, id := range b.Channels {
+			bridged[id] = true
+		}
+	}
 	channels, err := a.c.Channels(ctx)
 	if err != nil {
 		return snap, err
@@ -149,17 +160,16 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 		call, _ := a.c.Variable(ctx, ch.ID, "TRANSFERD_CALL") // unset: ""
 		hold, _ := a.c.Variable(ctx, ch.ID, holdVariable)
+		var vm string
+		if !bridged[ch.ID] {
+			// (Only a party held out of its bridge can carry one: no
+			// extra request per talking channel.)
+			vm, _ = a.c.Variable(ctx, ch.ID, voicemailVariable)
+		}
 		snap.Channels = append(snap.Channels, SnapshotChannel{
 			ID: ch.ID, Name: ch.Name, State: ch.State, CallerNumber: ch.Caller.Number, CallerName: ch.Caller.Name,
-			Exten: ch.Dialplan.Exten, Call: call, Holding: hold == "1",
+			Exten: ch.Dialplan.Exten, Call: call, Holding: hold == "1", VoicemailEntry: vm,
 		})
-	}
-	bridges, err := a.c.Bridges(ctx)
-	if err != nil {
-		return snap, err
-	}
-	for _, b := range bridges {
-		snap.Bridges = append(snap.Bridges, SnapshotBridge{ID: b.ID, Name: b.Name, Channels: b.Channels})
 	}
 	return snap, nil
 }

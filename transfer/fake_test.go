@@ -430,7 +430,7 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 		number := strings.TrimPrefix(ch.endpoint, "PJSIP/")
 		snap.Channels = append(snap.Channels, SnapshotChannel{
 			ID: id, Name: ch.endpoint + "-00000001", State: state, CallerNumber: number,
-			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1",
+			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1", VoicemailEntry: f.vars[id][voicemailVariable],
 		})
 	}
 	for _, id := range keys(f.bridges) {

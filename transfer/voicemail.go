@@ -77,8 +77,48 @@ func (c *call) onDTMF(ctx context.Context, in dtmfReceived) {
 		c.finishVoicemailEntry(ctx, true)
 	case in.digit >= "0" && in.digit <= "9":
 		v.digits += in.digit
+		c.recordVoicemailEntry(ctx, v.held)
 		c.startTimer(c.e.cfg.DigitTimeout)
 	}
+}
+
+// voicemailVariable keeps a voicemail transfer being keyed on the held
+// party's channel in Asterisk, as "<user's extension>:<digits so far>": a
+// successor that adopts the call (this transferd was killed) goes on
+// collecting where it stopped, and still sends the party to the mailbox
+// when the user hung up meanwhile. Empty: no entry.
+const voicemailVariable = "TRANSFERD_VM"
+
+// recordVoicemailEntry writes the call's entry (none: empty) on held.
+func (c *call) recordVoicemailEntry(ctx context.Context, held *leg) {
+	value := ""
+	if v := c.vm; v != nil && v.collecting {
+		value = v.user.exten + ":" + v.digits
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.SetVariable(cctx, held.id, voicemailVariable, value); err != nil && !isGone(err) {
+		c.log.Warn("recording the voicemail entry in Asterisk failed (a successor would revert it)", zap.String("channel", held.id), zap.Error(err))
+	}
+}
+
+// resumeVoicemailEntry takes up an entry an adopted call's held party
+// carries (recorded): user, still in the call, keeps keying the mailbox
+// number; a user who is gone (nil) hung up meanwhile, which completes it.
+func (c *call) resumeVoicemailEntry(ctx context.Context, held, user *leg, recorded string) {
+	userExten, digits, _ := strings.Cut(recorded, ":")
+	present := user != nil
+	if !present {
+		user = &leg{id: "", role: "callee", exten: userExten, gone: true}
+	}
+	c.vm = &voicemailEntry{user: user, held: held, matched: len(c.e.cfg.VoicemailCode), collecting: true, digits: digits}
+	c.log.Info("voicemail transfer: adopted while the mailbox number was keyed", zap.String("transfer", string(KindVoicemail)),
+		zap.String("digits", digits), zap.Bool("user_present", present))
+	if present {
+		c.startTimer(c.e.cfg.DigitTimeout)
+		return
+	}
+	c.finishVoicemailEntry(ctx, false)
 }
 
 // afterCode starts collecting once the whole feature code was keyed, and
@@ -90,6 +130,7 @@ func (c *call) afterCode(ctx context.Context) {
 		c.log.Info("voicemail transfer: collecting the mailbox number", zap.String("transfer", string(KindVoicemail)),
 			zap.String("user", v.user.id), zap.String("held", v.held.id))
 		c.holdWithMusic(ctx, v.held)
+		c.recordVoicemailEntry(ctx, v.held)
 	}
 	c.startTimer(c.e.cfg.DigitTimeout)
 }
@@ -150,6 +191,7 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		c.play(ctx, v.user, invalidMailboxPrompt)
 		c.stopMusic(ctx, v.held)
+		c.recordVoicemailEntry(ctx, v.held)
 		if !c.join(ctx, v.held) {
 			c.end(ctx)
 		}
@@ -171,6 +213,7 @@ func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
 	// No usable mailbox at all: ring the user back rather than drop the
 	// caller.
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
+	c.recordVoicemailEntry(ctx, v.held)
 	c.caller, c.callee = v.held, v.user
 	c.blind = &blindTransfer{transferer: v.user.exten}
 	c.transferStarted(KindVoicemail, req)

@@ -242,3 +242,29 @@ func TestReplicaKilledDuringAnAttendedConsultation(t *testing.T) {
 	b.told(tr, 200)
 	b.talkThenHangUp("101", a, "103", colleague.incoming)
 }
+
+// The serving replica is SIGKILLed while 102 keys a *8 voicemail transfer:
+// "*8" and the first digit reach the first replica, the rest the
+// successor, which goes on collecting (the entry is kept on the held
+// caller's channel); 102 hangs up and 101 leaves a message in 103's
+// mailbox.
+func TestReplicaKilledWhileAVoicemailTransferIsKeyed(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	serving, standby := b.replicas()
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := c.SendDTMF(b.ctx, "*81"); err != nil {
+		t.Fatal(err)
+	}
+	b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+	b.failOver(serving, standby, 1)
+	if err := c.SendDTMF(b.ctx, "03"); err != nil {
+		t.Fatal(err)
+	}
+	b.hearsMusic("101 (still held after the kill)", a)
+	c.Hangup(b.ctx)
+	b.leavesMessage(a, "103", 4*time.Second)
+	if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
+		t.Errorf("102 has %d messages, want none", len(msgs))
+	}
+}
