@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,6 +79,11 @@ type Client struct {
 	mu     sync.Mutex
 	cancel []context.CancelFunc
 	wg     sync.WaitGroup
+
+	// Inbound mode's event stream and whether its reader waits to hand
+	// an event to it (Unread).
+	stream  chan Event
+	sending atomic.Int32
 }
 
 // New returns a client; it does not connect until used.

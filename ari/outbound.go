@@ -61,6 +61,9 @@ type outboundLink struct {
 	queueMu    sync.Mutex
 	queue      []Event
 	queueReady chan struct{}
+	// inPump: events the pump took from the queue and has not yet
+	// handed to the stream's reader.
+	inPump atomic.Int64
 
 	mu      sync.Mutex
 	conn    *outboundConn
@@ -178,10 +181,12 @@ func (l *outboundLink) pump() {
 		}
 		l.queueMu.Lock()
 		batch, l.queue = l.queue, batch[:0]
+		l.inPump.Store(int64(len(batch)))
 		l.queueMu.Unlock()
 		for _, ev := range batch {
 			select {
 			case l.events <- ev:
+				l.inPump.Add(-1)
 			case <-l.stop:
 				return
 			}
@@ -382,11 +387,24 @@ func (l *outboundLink) answer(res restResponse) {
 	}
 }
 
+// unread counts events queued or in the pump, not yet read from the
+// stream.
+func (l *outboundLink) unread() int {
+	l.queueMu.Lock()
+	defer l.queueMu.Unlock()
+	return len(l.queue) + int(l.inPump.Load())
+}
+
 // deliver queues an event for the stream without waiting; false once the
 // link is closed.
 func (l *outboundLink) deliver(ev Event) bool {
 	select {
 	case <-l.stop:
+		// Asterisk sent it before it read transferd's close: nobody
+		// here will handle it (a successor reconciles with what
+		// Asterisk holds).
+		l.log.Warn("ari: an event arrived while the connection was being handed over; left to the successor",
+			zap.String("event", ev.EventType()))
 		return false
 	default:
 	}

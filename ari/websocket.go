@@ -49,6 +49,9 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
 	c.cancel = append(c.cancel, cancel)
 	c.mu.Unlock()
 	out := make(chan Event, 64)
+	c.mu.Lock()
+	c.stream = out
+	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -56,6 +59,19 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan Event, error) {
 		c.pump(ctx, conn, out)
 	}()
 	return out, nil
+}
+
+// Unread reports how many events Asterisk sent that the stream's reader
+// has not taken yet. A transferd handing its connection over waits until
+// none is left (and its engine is idle) before it closes the connection.
+func (c *Client) Unread() int {
+	if c.link != nil {
+		return c.link.unread()
+	}
+	c.mu.Lock()
+	stream := c.stream
+	c.mu.Unlock()
+	return len(stream) + int(c.sending.Load())
 }
 
 func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
@@ -91,6 +107,8 @@ func (c *Client) pump(ctx context.Context, conn *websocket.Conn, out chan<- Even
 		if c.cfg.OnEvent != nil {
 			c.cfg.OnEvent(ev)
 		}
+		c.sending.Add(1)
+		defer c.sending.Add(-1)
 		select {
 		case out <- ev:
 			return true

@@ -94,7 +94,10 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 			continue
 		}
 		e.log.Info("adopt: a caller waiting in Stasis is handled as a new call", zap.String("channel", ch.ID), zap.String("dialled", ch.Exten))
-		e.startCall(callArrived{channelID: ch.ID, channelName: ch.Name, callerExten: ch.CallerNumber, callerName: ch.CallerName, dialled: ch.Exten})
+		// (Its Stasis arguments are not in the snapshot: a wait the
+		// dialplan bounded is cleared in any case.)
+		e.startCall(callArrived{channelID: ch.ID, channelName: ch.Name, callerExten: ch.CallerNumber, callerName: ch.CallerName, dialled: ch.Exten,
+			clearTimeout: true})
 		adopted++
 	}
 	return adopted, nil
@@ -103,7 +106,7 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 // adoptCall starts an owner for a call found in Asterisk and feeds it what
 // was found; the owner decides what the call is and repairs it.
 func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) {
-	c := &call{id: callID, e: e, box: newMailbox(), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true))}
+	c := &call{id: callID, e: e, box: newMailbox(&e.unhandled), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true))}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

@@ -221,6 +221,7 @@ func TestAdoptionTakesAnUnhandledCallerAsANewCall(t *testing.T) {
 	stop, _ := runEngine(t, f, Config{}, nil, true)
 	defer stop()
 	f.eventually("the caller handled as a call of its own", func() bool { return f.vars[caller]["TRANSFERD_CALL"] != "" })
+	f.eventually("a wait the dialplan bounded is cleared", func() bool { return f.vars[caller]["TIMEOUT(absolute)"] == "0" })
 	f.mu.Lock()
 	dropped := slices.Contains(f.calls, "hangup "+caller+" normal")
 	f.mu.Unlock()

@@ -154,6 +154,7 @@ func (c *call) run(ctx context.Context) {
 			}
 		}
 		c.rest = nil
+		c.box.handled(len(batch))
 		if c.state == stateEnded && len(c.departing) == 0 && c.e.retire(c) {
 			return
 		}
@@ -284,6 +285,22 @@ func (c *call) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, c.e.cfg.CommandTimeout)
 }
 
+// boundedWaitArg is the Stasis() argument of a call whose wait for a
+// transferd the dialplan bounded with TIMEOUT(absolute)
+// (dialplan/extensions_transferd.conf, TRANSFERD_MAX_WAIT).
+const boundedWaitArg = "bounded-wait"
+
+// clearWaitTimeout clears the caller's absolute timeout the dialplan set
+// to bound its wait: left set, it would take the call from transferd into
+// the dialplan's plain-call fallback.
+func (c *call) clearWaitTimeout(ctx context.Context) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.SetVariable(cctx, c.caller.id, "TIMEOUT(absolute)", "0"); err != nil && !isGone(err) {
+		c.log.Error("clearing the dialplan's wait timeout failed: the call may leave for the plain-call fallback", zap.Error(err))
+	}
+}
+
 // start handles the caller's arrival: route the dialled extension, create
 // the bridge and the callee's channel, ring the caller, dial the callee.
 func (c *call) start(ctx context.Context, in callArrived) {
@@ -291,6 +308,9 @@ func (c *call) start(ctx context.Context, in callArrived) {
 	c.e.noteExten(in.callerExten, c)
 	c.log = c.log.With(zap.String("caller", in.channelID), zap.String("dialled", in.dialled))
 	c.log.Info("call arrived", zap.String("channel_name", in.channelName), zap.String("caller_exten", in.callerExten))
+	if in.clearTimeout {
+		c.clearWaitTimeout(ctx)
+	}
 	// Marks the caller's channel as this call's, for a successor that
 	// adopts the call (created legs carry it from their creation).
 	cctx, cancel := c.cmdCtx(ctx)

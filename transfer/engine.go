@@ -36,6 +36,9 @@ type Engine struct {
 	decision atomic.Pointer[HandlingDecision]
 	nextID   atomic.Uint64
 	wg       sync.WaitGroup
+	// unhandled counts events being dispatched and inputs waiting in or
+	// being handled by an owner (Idle).
+	unhandled atomic.Int64
 
 	// owners maps every channel and bridge id a call owns to that call.
 	// Owners claim ids before creating the resource (so its first event
@@ -119,10 +122,19 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 				}
 				continue
 			}
+			e.unhandled.Add(1)
 			e.Handle(ev)
+			e.unhandled.Add(-1)
 		}
 	}
 }
+
+// Idle reports whether no event or input is being handled or waits to be:
+// every call is between inputs. A replica handing Asterisk's connection
+// over waits for this, so nothing it received is left half done. (Timers
+// may still be set: what they would do is left to a successor's
+// adoption.)
+func (e *Engine) Idle() bool { return e.unhandled.Load() == 0 }
 
 // CheckAsterisk reads the connected Asterisk's version and decides the
 // transfer handling phones get from now on (DecideHandling), logging the
@@ -257,7 +269,7 @@ func (e *Engine) startCall(in callArrived) {
 	// Call ids carry the engine's start time, so they never collide with
 	// the ids of calls a previous transferd left (and this one adopts).
 	id := fmt.Sprintf("%s-%d", e.boot, e.nextID.Add(1))
-	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id))}
+	c := &call{id: id, e: e, box: newMailbox(&e.unhandled), log: e.log.With(zap.String("call", id))}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -380,4 +381,105 @@ func (f *fakeAsterisk) snapshotLocked() string {
 	f.mu.Unlock()
 	defer f.mu.Lock()
 	return f.snapshot()
+}
+
+// slowBridges makes CreateBridge wait until released: a call owner busy
+// with a request.
+type slowBridges struct {
+	*fakeAsterisk
+	release chan struct{}
+}
+
+func (s *slowBridges) CreateBridge(ctx context.Context, id, name string) error {
+	<-s.release
+	return s.fakeAsterisk.CreateBridge(ctx, id, name)
+}
+
+// Idle is false while an event is handled, including the requests its
+// owner makes, and true again once every call is between inputs: what a
+// replica handing its connection over waits for.
+func TestEngineIdleOnlyWhenEveryInputIsHandled(t *testing.T) {
+	f := newFakeAsterisk(t)
+	slow := &slowBridges{fakeAsterisk: f, release: make(chan struct{})}
+	e, err := New(Config{}, slow, Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx, f.events)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if !e.Idle() {
+		t.Fatal("a new engine is not idle")
+	}
+	f.phoneCalls("A", "101", "102")
+	time.Sleep(50 * time.Millisecond) // the owner is stuck creating the bridge
+	if e.Idle() {
+		t.Fatal("idle while a call's owner waits for a request")
+	}
+	close(slow.release)
+	f.eventually("102 rings", func() bool { return f.ringingLocked("PJSIP/102") })
+	deadline := time.Now().Add(2 * time.Second)
+	for !e.Idle() {
+		if time.Now().After(deadline) {
+			t.Fatal("not idle once the call rings and nothing is left to handle")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The engine-wide count of unhandled inputs follows put, handled and
+// close (inputs dropped with a finished owner count as handled).
+func TestMailboxCountsUnhandledInputs(t *testing.T) {
+	var unhandled atomic.Int64
+	a, b := newMailbox(&unhandled), newMailbox(&unhandled)
+	a.put(timerFired{})
+	a.put(timerFired{})
+	b.put(timerFired{})
+	if n := unhandled.Load(); n != 3 {
+		t.Fatalf("after three puts: %d unhandled", n)
+	}
+	a.handled(len(a.take()))
+	if n := unhandled.Load(); n != 1 {
+		t.Fatalf("after a's batch: %d unhandled", n)
+	}
+	b.close()
+	if n := unhandled.Load(); n != 0 {
+		t.Fatalf("after b closed: %d unhandled", n)
+	}
+	if b.put(timerFired{}) || unhandled.Load() != 0 {
+		t.Fatal("a closed mailbox took an input")
+	}
+}
+
+// A call whose wait for a transferd the dialplan bounded (Stasis argument
+// bounded-wait, TIMEOUT(absolute) set) has that timeout cleared as it is
+// taken, before anything else; other calls cost no such request.
+func TestBoundedWaitTimeoutClearedWhenTheCallIsTaken(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	defer stop()
+	f.phoneCalls("A", "101", "102", boundedWaitArg)
+	f.phoneCalls("B", "103", "101")
+	f.eventually("both ring their callee", func() bool {
+		return f.ringingLocked("PJSIP/102") && f.ringingLocked("PJSIP/101")
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vars["A"]["TIMEOUT(absolute)"] != "0" {
+		t.Errorf("A's wait timeout not cleared\n%s", f.snapshot())
+	}
+	if _, set := f.vars["B"]["TIMEOUT(absolute)"]; set {
+		t.Errorf("B had no bounded wait, yet its timeout was set\n%s", f.snapshot())
+	}
+	first := slices.IndexFunc(f.calls, func(c string) bool { return strings.HasPrefix(c, "set-var A ") })
+	if first < 0 || !strings.Contains(f.calls[first], "TIMEOUT(absolute)") {
+		t.Errorf("clearing the timeout was not the first thing done to A\n%s", f.snapshot())
+	}
 }

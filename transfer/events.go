@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"github.com/transferd/transferd/ari"
+	"slices"
 )
 
 // EventTypes lists the ARI event types the engine acts on: the only ones
@@ -33,11 +34,12 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 			}
 		}
 		return []string{ev.Channel.ID}, callArrived{
-			channelID:   ev.Channel.ID,
-			channelName: ev.Channel.Name,
-			callerExten: callerExten(ev.Channel),
-			callerName:  ev.Channel.Caller.Name,
-			dialled:     ev.Channel.Dialplan.Exten,
+			channelID:    ev.Channel.ID,
+			channelName:  ev.Channel.Name,
+			callerExten:  callerExten(ev.Channel),
+			callerName:   ev.Channel.Caller.Name,
+			dialled:      ev.Channel.Dialplan.Exten,
+			clearTimeout: slices.Contains(ev.Args, boundedWaitArg),
 		}
 	case *ari.ChannelStateChange:
 		// The answer of a channel the engine dialled. The Dial event's

@@ -503,11 +503,11 @@ func (f *fakeAsterisk) DestroyBridge(_ context.Context, id string) error {
 // --- the phones' side ---
 
 // phoneCalls: a phone's call enters Stasis dialling exten.
-func (f *fakeAsterisk) phoneCalls(channelID, from, exten string) {
+func (f *fakeAsterisk) phoneCalls(channelID, from, exten string, stasisArgs ...string) {
 	f.mu.Lock()
 	f.channels[channelID] = &fakeChannel{id: channelID, endpoint: "PJSIP/" + from, state: "Ring"}
 	f.mu.Unlock()
-	f.events <- &ari.StasisStart{Channel: ari.Channel{
+	f.events <- &ari.StasisStart{Args: stasisArgs, Channel: ari.Channel{
 		ID: channelID, Name: "PJSIP/" + from + "-00000001", State: "Ring",
 		Caller:   ari.CallerID{Number: from},
 		Dialplan: ari.DialplanCEP{Context: "transferd", Exten: exten, Priority: 2},

@@ -12,6 +12,10 @@ type callArrived struct {
 	callerExten string // the caller's number (caller ID)
 	callerName  string // the caller's name (caller ID)
 	dialled     string // the extension it dialled
+	// clearTimeout: the dialplan bounded the wait for a transferd with
+	// an absolute timeout (TRANSFERD_MAX_WAIT), which taking the call
+	// must clear.
+	clearTimeout bool
 }
 
 // legAnswered: a channel the engine dialled was answered.

@@ -1,6 +1,9 @@
 package transfer
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // mailbox is a call owner's unbounded, ordered queue of inputs. The event
 // dispatcher must never block on one slow call (that would stall every
@@ -11,10 +14,13 @@ type mailbox struct {
 	queue  []input
 	ready  chan struct{} // holds a token while queue is non-empty
 	closed bool
+	// unhandled counts, engine-wide, inputs put and not yet handled (or
+	// dropped): zero means the engine is idle (Engine.Idle).
+	unhandled *atomic.Int64
 }
 
-func newMailbox() *mailbox {
-	return &mailbox{ready: make(chan struct{}, 1)}
+func newMailbox(unhandled *atomic.Int64) *mailbox {
+	return &mailbox{ready: make(chan struct{}, 1), unhandled: unhandled}
 }
 
 // put appends an input; it never blocks. It reports false once the owner
@@ -26,6 +32,7 @@ func (m *mailbox) put(in input) bool {
 		return false
 	}
 	m.queue = append(m.queue, in)
+	m.unhandled.Add(1)
 	select {
 	case m.ready <- struct{}{}:
 	default:
@@ -49,8 +56,12 @@ func (m *mailbox) close() []input {
 	m.closed = true
 	left := m.queue
 	m.queue = nil
+	m.unhandled.Add(-int64(len(left)))
 	return left
 }
+
+// handled reports n inputs taken with take as handled.
+func (m *mailbox) handled(n int) { m.unhandled.Add(-int64(n)) }
 
 // has reports whether a queued input satisfies match.
 func (m *mailbox) has(match func(input) bool) bool {

@@ -36,6 +36,9 @@ type bed struct {
 
 	cfg        Config
 	stopDaemon func()
+	// emptyChecked: replicas' tests checked that Asterisk holds nothing
+	// (nothingLeft), before the first replica stops.
+	emptyChecked sync.Once
 }
 
 // TestMain lets a test run transferd as a real process: the test binary
@@ -64,6 +67,35 @@ func (b *bed) startProcess() (kill func()) {
 // ones win) and returns a function that kills it with SIGKILL; its log is
 // the test's once it is gone.
 func (b *bed) spawn(name string, env ...string) (kill func()) {
+	return b.spawnProcess(name, env...).kill
+}
+
+// process is a transferd the test started.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	logs *strings.Builder
+	once sync.Once
+	t    *testing.T
+}
+
+// kill stops it with SIGKILL (a crash).
+func (p *process) kill() { p.end(syscall.SIGKILL) }
+
+// stop stops it with SIGTERM (an upgrade) and returns its exit error and
+// its log.
+func (p *process) stop() (error, string) { return p.end(syscall.SIGTERM), p.logs.String() }
+
+func (p *process) end(sig syscall.Signal) (err error) {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(sig)
+		err = p.cmd.Wait()
+		p.t.Logf("%s process (%s):\n%s", p.name, sig, p.logs.String())
+	})
+	return err
+}
+
+func (b *bed) spawnProcess(name string, env ...string) *process {
 	b.t.Helper()
 	cmd := exec.Command(os.Args[0], "--log-level", "debug", "--log-format", "console")
 	cmd.Env = append(os.Environ(), "TRANSFERD_E2E_RUN_MAIN=1",
@@ -71,21 +103,13 @@ func (b *bed) spawn(name string, env ...string) (kill func()) {
 		"TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String(),
 		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+b.cfg.Transfer.CoreExtensions, "TRANSFERD_TRANSFER_HANDLING="+b.cfg.Transfer.Handling)
 	cmd.Env = append(cmd.Env, env...)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	p := &process{name: name, cmd: cmd, logs: &strings.Builder{}, t: b.t}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
-	var once sync.Once
-	kill = func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGKILL)
-			cmd.Wait()
-			b.t.Logf("%s process (killed):\n%s", name, logs.String())
-		})
-	}
-	b.t.Cleanup(kill)
-	return kill
+	b.t.Cleanup(p.kill)
+	return p
 }
 
 // startDaemon runs transferd (serve, in-process) until the returned stop.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -93,17 +94,40 @@ func TestWithoutTransferdCallsFallBackToPlainAsterisk(t *testing.T) {
 // HAProxy, in outbound mode.
 type replica struct {
 	name, listen, ops string
-	kill              func()
+	*process
 }
 
 // startReplica runs a transferd process in outbound mode with listeners of
 // its own and waits until it is ready to take Asterisk's connection.
 func (b *bed) startReplica(name string) *replica {
 	b.t.Helper()
-	r := &replica{name: name, listen: freeAddr(b.t), ops: freeAddr(b.t)}
-	r.kill = b.spawn("replica "+name, "TRANSFERD_ARI_MODE=outbound", "TRANSFERD_ARI_LISTEN="+r.listen, "TRANSFERD_HTTP_LISTEN="+r.ops)
+	return b.startReplicaAt(name, freeAddr(b.t), freeAddr(b.t))
+}
+
+// startReplicaAt runs a replica on the given addresses (those of one it
+// replaces, as HAProxy knows them).
+func (b *bed) startReplicaAt(name, listen, ops string) *replica {
+	b.t.Helper()
+	r := &replica{name: name, listen: listen, ops: ops}
+	r.process = b.spawnProcess("replica "+name, "TRANSFERD_ARI_MODE=outbound", "TRANSFERD_ARI_LISTEN="+r.listen, "TRANSFERD_HTTP_LISTEN="+r.ops)
+	// (Cleanups run last first: this one runs before the replica is
+	// killed.)
+	b.t.Cleanup(b.nothingLeft)
 	b.waitReadyAt(r.ops)
 	return r
+}
+
+// nothingLeft checks, once, while the replicas still run, that Asterisk
+// holds nothing after the test: the serving replica ends the calls the
+// phones hung up.
+func (b *bed) nothingLeft() {
+	b.emptyChecked.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if left, _ := b.sb.WaitEmpty(ctx, 5*time.Second); left != "" {
+			b.t.Errorf("Asterisk still holds after the test: %s", left)
+		}
+	})
 }
 
 // metricAt reads a metric without labels from the transferd whose
@@ -135,15 +159,7 @@ func (b *bed) replicas() (serving, standby *replica) {
 	b.stopDaemon()
 	serving, standby = b.startReplica("a"), b.startReplica("b")
 	b.startHAProxy(b.cfg.ARI.Listen, serving, standby)
-	b.t.Cleanup(func() {
-		// (Before HAProxy and the replicas stop: the replica serving
-		// ends the calls the phones hung up.)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if left, _ := b.sb.WaitEmpty(ctx, 5*time.Second); left != "" {
-			b.t.Errorf("Asterisk still holds after the test: %s", left)
-		}
-	})
+	b.t.Cleanup(b.nothingLeft)
 	b.waitMetricAt(serving, "transferd_ari_connected", 1, 10*time.Second)
 	return serving, standby
 }
@@ -267,4 +283,92 @@ func TestReplicaKilledWhileAVoicemailTransferIsKeyed(t *testing.T) {
 	if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
 		t.Errorf("102 has %d messages, want none", len(msgs))
 	}
+}
+
+// A rolling upgrade: each replica in turn is stopped with SIGTERM and
+// replaced, while a call talks and then while a blind transfer's target
+// rings. Each stopping replica hands Asterisk's connection over once
+// everything it received is handled; the call goes on, the transfer
+// completes, audio both ways.
+func TestRollingUpgradeHandsEachConnectionOver(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	first, second := b.replicas()
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	// (A keyed digit in flight while the first replica stops: a tone,
+	// but an event the engine must handle or hand over whole.)
+	if err := c.SendDTMF(b.ctx, "5"); err != nil {
+		t.Fatal(err)
+	}
+	b.handsOver(first, second, 1)
+	upgraded := b.startReplicaAt("a2", first.listen, first.ops)
+	b.hears("101 (after the first hand-over)", a, "102")
+	tr := b.blindTransferOn(a, c, "103")
+	in := b.toldThenRings(tr, c, "103")
+	b.handsOver(second, upgraded, 1)
+	b.hearsRingback("101 (after the second hand-over)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.talkThenHangUp("103", in, "101", a)
+}
+
+// handsOver stops the serving replica with SIGTERM: it exits cleanly after
+// handing Asterisk's connection over with nothing left unhandled, and the
+// next replica serves the calls.
+func (b *bed) handsOver(serving, next *replica, calls int) {
+	b.t.Helper()
+	stopped := time.Now()
+	err, logs := serving.stop()
+	if err != nil {
+		b.t.Errorf("replica %s exited with %v after SIGTERM", serving.name, err)
+	}
+	if !strings.Contains(logs, "every event received is handled") {
+		b.t.Errorf("replica %s did not hand its connection over cleanly", serving.name)
+	}
+	b.waitMetricAt(next, "transferd_ari_connected", 1, 10*time.Second)
+	b.waitMetricAt(next, "transferd_active_calls", calls, 10*time.Second)
+	b.t.Logf("replica %s serves %d call(s) %s after %s got SIGTERM", next.name, calls, time.Since(stopped).Round(time.Millisecond), serving.name)
+}
+
+// With TRANSFERD_MAX_WAIT set (outbound mode), a call placed while no
+// transferd is connected waits that long, then goes through as a plain
+// call; a transferd connecting afterwards leaves it alone. A call
+// transferd takes has the timeout cleared: it talks past the bound.
+func TestOutboundWaitIsBoundedThenThePlainCallFallback(t *testing.T) {
+	b := newBed(t, outbound, "101", "102", "103")
+	const maxWait = 3 * time.Second
+	if out, err := b.sb.CLI(b.ctx, fmt.Sprintf("dialplan set global TRANSFERD_MAX_WAIT %d", int(maxWait.Seconds()))); err != nil {
+		t.Fatalf("set TRANSFERD_MAX_WAIT: %v %s", err, out)
+	}
+	// Taken by transferd: talks past the bound.
+	a, c := b.call("101", "103")
+	time.Sleep(maxWait + time.Second)
+	b.hears("101 (past the bound)", a, "103")
+	b.hears("103 (past the bound)", c, "101")
+	a.Hangup(b.ctx)
+	c.Hangup(b.ctx)
+
+	b.stopDaemon()
+	placed := time.Now()
+	result := b.dial("101", "102")
+	in := b.rings("102")
+	if waited := time.Since(placed); waited < maxWait-500*time.Millisecond {
+		t.Errorf("102 rang %s after the call was placed, before the bound %s", waited, maxWait)
+	}
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-result
+	if r.err != nil {
+		t.Fatalf("101's call: %v", r.err)
+	}
+	b.hears("101 (plain call)", r.call, "102")
+	b.stopDaemon = b.startDaemon()
+	b.waitReady()
+	time.Sleep(time.Second)
+	if n := b.metricAt(b.cfg.HTTP.Listen, "transferd_active_calls"); n != 0 {
+		t.Errorf("transferd took %d call(s) that had left for the plain-call fallback", n)
+	}
+	b.talkThenHangUp("101", r.call, "102", in)
 }

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -145,6 +146,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		return fmt.Errorf("ari client: %w", err)
 	}
 	defer client.Close()
+	unready := func() {}
 	if cfg.ARI.Mode == "outbound" {
 		// Any replica that runs can take Asterisk's connection: ready
 		// does not wait for it.
@@ -154,12 +156,13 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 			return err
 		}
 		o.listening.Store(true)
-		defer func() {
-			// Unready, then closed: Asterisk's next connection goes to
-			// another replica.
+		// Unready, then closed: Asterisk's next connection goes to
+		// another replica.
+		unready = sync.OnceFunc(func() {
 			o.listening.Store(false)
 			stopListen()
-		}()
+		})
+		defer unready()
 	}
 	events := newBroadcaster(log.Named("api"))
 	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{
@@ -183,7 +186,11 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	}
 	defer stopHTTP()
 
-	stream, err := subscribe(ctx, client, cfg, log)
+	// The stream and the engine outlive ctx (SIGTERM) until the hand-over
+	// is done.
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	stream, err := subscribe(ctx, engineCtx, client, cfg, log)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil
@@ -205,7 +212,16 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	}
 	o.running.Store(true)
 	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("mode", cfg.ARI.Mode), zap.String("app", cfg.ARI.App))
-	err = engine.Run(ctx, stream)
+	ran := make(chan error, 1)
+	go func() { ran <- engine.Run(engineCtx, stream) }()
+	select {
+	case err = <-ran:
+	case <-ctx.Done():
+		unready()
+		handOver(engine, client, log)
+		stopEngine()
+		err = <-ran
+	}
 	if errors.Is(err, context.Canceled) || err == nil {
 		log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", engine.ActiveCalls()))
 		return nil
@@ -215,10 +231,10 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 
 // subscribe connects the event stream, retrying while Asterisk is down. A
 // wrong password is not retried: it will not fix itself.
-func subscribe(ctx context.Context, client *ari.Client, cfg *Config, log *zap.Logger) (<-chan ari.Event, error) {
+func subscribe(ctx, streamCtx context.Context, client *ari.Client, cfg *Config, log *zap.Logger) (<-chan ari.Event, error) {
 	wait := 500 * time.Millisecond
 	for {
-		events, err := client.Subscribe(ctx)
+		events, err := client.Subscribe(streamCtx)
 		if err == nil {
 			return events, nil
 		}
