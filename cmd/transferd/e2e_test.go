@@ -149,6 +149,14 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 	if probe.ARI.Mode == "outbound" {
 		listen = freeAddr(t)
 		opts.Outbound = "ws://" + listen + "/ari"
+		if probe.ARI.ListenCertFile != "" {
+			// (Self-signed: the certificate is its own CA.)
+			ca, err := os.ReadFile(probe.ARI.ListenCertFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Outbound, opts.OutboundCA = "wss://"+listen+"/ari", string(ca)
+		}
 	}
 	sb := sandbox.Start(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

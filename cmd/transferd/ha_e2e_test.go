@@ -2,9 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -371,4 +381,54 @@ func TestOutboundWaitIsBoundedThenThePlainCallFallback(t *testing.T) {
 		t.Errorf("transferd took %d call(s) that had left for the plain-call fallback", n)
 	}
 	b.talkThenHangUp("101", r.call, "102", in)
+}
+
+// Outbound mode over TLS (ari.listen_cert_file): Asterisk connects with
+// wss://, verifying transferd's certificate and host name, and a blind
+// transfer works over that connection.
+func TestOutboundModeOverTLS(t *testing.T) {
+	certFile, keyFile := selfSignedCertificate(t, "127.0.0.1")
+	blindTransferAnsweredCallerTalksToTarget(t, inMode("ari-only", func(c *Config) {
+		outbound(c)
+		c.ARI.ListenCertFile, c.ARI.ListenKeyFile = certFile, keyFile
+	}))
+}
+
+// selfSignedCertificate writes a certificate for host (an IP address) and
+// its key, PEM, and returns their paths.
+func selfSignedCertificate(t *testing.T, host string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: host},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP(host)},
+		DNSNames:              []string{host},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

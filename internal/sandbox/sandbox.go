@@ -54,6 +54,9 @@ type Options struct {
 	// Outbound, when set, is the uri Asterisk's outbound ARI websocket
 	// connects to (ws://host:port/ari): transferd in outbound mode.
 	Outbound string
+	// OutboundCA, with a wss:// Outbound, is the PEM of the CA that signed
+	// transferd's certificate: Asterisk verifies it (and the host name).
+	OutboundCA string
 	// StartTimeout bounds waiting for ARI to answer (90 s when zero).
 	StartTimeout time.Duration
 	// Logf receives progress lines (silent when nil).
@@ -227,7 +230,7 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
 		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
-		Outbound: opts.Outbound, PingPong: atLeast(sb.Installed.AsteriskVersion(), 22, 11),
+		Outbound: opts.Outbound, PingPong: atLeast(sb.Installed.AsteriskVersion(), 22, 11), OutboundCA: opts.OutboundCA,
 	}
 	etc := filepath.Join(sb.Dir, "etc")
 	if err := RenderConfig(etc, spec); err != nil {
@@ -256,6 +259,9 @@ type ConfigSpec struct {
 	// PingPong: the Asterisk knows websocket_client's ping/pong options
 	// (22.11+).
 	PingPong bool
+	// OutboundCA: PEM of the CA Asterisk checks transferd's certificate
+	// against (wss://); written to etc/transferd-ca.pem.
+	OutboundCA string
 }
 
 // RenderConfig writes the sandbox's Asterisk configuration and the product
@@ -264,12 +270,17 @@ func RenderConfig(etc string, spec ConfigSpec) error {
 	data := struct {
 		Dir, ARIUser, ARIPassword, PhoneContext, Outbound string
 		ARIPort, SIPPort                                  int
-		PingPong                                          bool
+		PingPong, OutboundCA                              bool
 		Phones                                            []phoneConfig
 	}{
 		Dir: spec.Dir, ARIUser: spec.ARIUser, ARIPassword: spec.ARIPassword,
 		PhoneContext: spec.PhoneContext, ARIPort: spec.ARIPort, SIPPort: spec.SIPPort,
-		Outbound: spec.Outbound, PingPong: spec.PingPong,
+		Outbound: spec.Outbound, PingPong: spec.PingPong, OutboundCA: spec.OutboundCA != "",
+	}
+	if spec.OutboundCA != "" {
+		if err := os.WriteFile(filepath.Join(etc, "transferd-ca.pem"), []byte(spec.OutboundCA), 0o644); err != nil {
+			return fmt.Errorf("sandbox: write transferd-ca.pem: %w", err)
+		}
 	}
 	if data.PhoneContext == "" {
 		data.PhoneContext = "sandbox-direct"
