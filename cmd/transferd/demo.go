@@ -17,6 +17,13 @@ import (
 // demoPhones are the sandbox's demo extensions, each with a mailbox.
 var demoPhones = []string{"101", "102", "103"}
 
+// announceSandbox tells a newcomer how to call through the sandbox.
+func announceSandbox(w io.Writer, sb *sandbox.Sandbox) {
+	fmt.Fprintf(w, "sandbox: Asterisk 22 is up. Register a softphone (e.g. Linphone, MicroSIP) as\n"+
+		"  server %s (UDP), user 101, 102 or 103, password pw-<user>\n"+
+		"and call between them; Tran/Resume and *8<extension> transfer through transferd.\n", sb.SIPAddr)
+}
+
 // demo walks simulated desk phones through the three transfers of the user
 // guide and says what each person hears. Each phone's "voice" is a tone of
 // its own pitch, so what a phone receives tells who it hears.
