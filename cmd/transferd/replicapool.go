@@ -218,7 +218,7 @@ func send(ctx context.Context, events chan<- replicaEvent, ev replicaEvent) {
 // when none says so.
 func (p *pool) serving(ctx context.Context) int {
 	for i, r := range p.replicas {
-		if v, ok := p.gauge(ctx, r.ops, "transferd_ari_connected"); ok && v == 1 {
+		if v, ok := gauge(ctx, p.http, r.ops, "transferd_ari_connected"); ok && v == 1 {
 			return i
 		}
 	}
@@ -227,14 +227,14 @@ func (p *pool) serving(ctx context.Context) int {
 
 // gauge reads an unlabelled metric from the transferd whose operator
 // endpoints are at ops.
-func (p *pool) gauge(ctx context.Context, ops, name string) (float64, bool) {
+func gauge(ctx context.Context, client *http.Client, ops, name string) (float64, bool) {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ops+"/metrics", nil)
 	if err != nil {
 		return 0, false
 	}
-	resp, err := p.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, false
 	}

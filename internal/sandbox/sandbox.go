@@ -227,7 +227,7 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
 		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
-		Outbound: opts.Outbound, PingPong: atLeast(sb.Installed.AsteriskVersion(), 22, 11),
+		Outbound: opts.Outbound, PingPong: sb.Installed.KnowsPingPong(),
 	}
 	etc := filepath.Join(sb.Dir, "etc")
 	if err := RenderConfig(etc, spec); err != nil {
