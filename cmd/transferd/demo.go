@@ -35,7 +35,14 @@ type demo struct {
 	step   int
 }
 
-func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer) (err error) {
+// demoScene is one narrated scenario of the demo.
+type demoScene struct {
+	title string
+	run   func(*demo) error
+}
+
+// runDemo runs the user guide's three transfers, then the extra scenes.
+func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer, extra ...demoScene) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	d := &demo{ctx: ctx, out: out, sb: sb, phones: map[string]*sipphone.Phone{}}
@@ -55,17 +62,14 @@ func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer
 	}
 	d.say("phones 101, 102 and 103 registered; each speaks a tone of its own (101: %.0f Hz, 102: %.0f Hz, 103: %.0f Hz)",
 		d.phones["101"].ToneHz(), d.phones["102"].ToneHz(), d.phones["103"].ToneHz())
-	for _, scenario := range []struct {
-		title string
-		run   func() error
-	}{
-		{"blind transfer (Tran, number, Tran)", d.blind},
-		{"attended transfer, then Resume (Tran, talk, colleague declines, Resume)", d.attendedResume},
-		{"direct transfer to voicemail (*8, extension, hang up)", d.voicemail},
-	} {
+	for _, scenario := range append([]demoScene{
+		{"blind transfer (Tran, number, Tran)", (*demo).blind},
+		{"attended transfer, then Resume (Tran, talk, colleague declines, Resume)", (*demo).attendedResume},
+		{"direct transfer to voicemail (*8, extension, hang up)", (*demo).voicemail},
+	}, extra...) {
 		d.step++
 		fmt.Fprintf(out, "\n== demo %d: %s ==\n", d.step, scenario.title)
-		if err := scenario.run(); err != nil {
+		if err := scenario.run(d); err != nil {
 			return fmt.Errorf("demo %d (%s): %w", d.step, scenario.title, err)
 		}
 		if left, err := sb.WaitEmpty(ctx, 5*time.Second); err != nil || left != "" {

@@ -42,6 +42,34 @@ type pool struct {
 	// takeover); logs gets the replicas' own logs, a line prefix each.
 	out, logs io.Writer
 	http      *http.Client
+	// kills asks run to SIGKILL the serving replica (the demo does); the
+	// answer comes once another replica serves.
+	kills chan chan takeover
+}
+
+// takeover is what a kill request learns: who died, who serves now, and
+// how long after the death.
+type takeover struct {
+	killed, serving string
+	after           time.Duration
+	err             error
+}
+
+// killServing SIGKILLs the replica that serves Asterisk and waits until
+// another one does.
+func (p *pool) killServing(ctx context.Context) (takeover, error) {
+	answer := make(chan takeover, 1)
+	select {
+	case p.kills <- answer:
+	case <-ctx.Done():
+		return takeover{}, ctx.Err()
+	}
+	select {
+	case t := <-answer:
+		return t, t.err
+	case <-ctx.Done():
+		return takeover{}, ctx.Err()
+	}
 }
 
 // replicaEvent is what a replica's keeper tells the pool's owner.
@@ -100,6 +128,11 @@ func (p *pool) run(ctx context.Context, started chan<- poolStarted) {
 	serving, announced := -1, false
 	// The serving replica's death, until another one serves.
 	deadReplica, deadAt := -1, time.Time{}
+	// A kill request waiting for the takeover: who asked, whom and when
+	// it killed. (Its own clock: the poll may see the successor before
+	// the keeper reports the death.)
+	var asked chan takeover
+	askedKilled, askedAt := -1, time.Time{}
 	lastChange := time.Now()
 	for {
 		interval := pollSlow
@@ -129,6 +162,17 @@ func (p *pool) run(ctx context.Context, started chan<- poolStarted) {
 					lastChange = time.Now()
 				}
 			}
+		case answer := <-p.kills:
+			if serving < 0 || asked != nil {
+				answer <- takeover{err: fmt.Errorf("no replica serves Asterisk now, or a takeover is under way")}
+				continue
+			}
+			r := p.replicas[serving]
+			if err := syscall.Kill(pids[serving], syscall.SIGKILL); err != nil {
+				answer <- takeover{err: fmt.Errorf("kill -9 %d (replica %s): %w", pids[serving], r.name, err)}
+				continue
+			}
+			asked, askedKilled, askedAt = answer, serving, time.Now()
 		case <-time.After(interval):
 			// Only another replica's connection is a change: a serving
 			// replica that misses a poll has not lost Asterisk (its
@@ -147,6 +191,10 @@ func (p *pool) run(ctx context.Context, started chan<- poolStarted) {
 			}
 			serving, lastChange = now, time.Now()
 			r := p.replicas[now]
+			if asked != nil && now != askedKilled {
+				asked <- takeover{killed: p.replicas[askedKilled].name, serving: r.name, after: time.Since(askedAt)}
+				asked = nil
+			}
 			if deadReplica >= 0 {
 				fmt.Fprintf(p.out, "replicas: takeover: replica %s serves Asterisk now, %s after replica %s died (kill -9 %d to see another)\n",
 					r.name, time.Since(deadAt).Round(time.Millisecond), p.replicas[deadReplica].name, pids[now])

@@ -27,7 +27,7 @@ const replicaReadyTimeout = 30 * time.Second
 // outbound mode connects through HAProxy to n transferd replicas, child
 // processes of this one (the README's "High availability" set-up on one
 // machine). It runs until ctx ends, or with --demo until the demo ends.
-func runReplicated(ctx context.Context, fs *pflag.FlagSet, n int, demo bool, stdout io.Writer) error {
+func runReplicated(ctx context.Context, fs *pflag.FlagSet, n int, withDemo bool, stdout io.Writer) error {
 	if n < 2 || n > len(replicaNames) {
 		return fmt.Errorf("--replicas %d: want 2 to %d (one replica needs no HAProxy: run --sandbox alone)", n, len(replicaNames))
 	}
@@ -79,6 +79,7 @@ func runReplicated(ctx context.Context, fs *pflag.FlagSet, n int, demo bool, std
 		out:      stdout,
 		logs:     os.Stderr,
 		http:     &http.Client{},
+		kills:    make(chan chan takeover),
 	}
 	poolCtx, stopPool := context.WithCancel(ctx)
 	started := make(chan poolStarted, 1)
@@ -119,11 +120,14 @@ func runReplicated(ctx context.Context, fs *pflag.FlagSet, n int, demo bool, std
 		return fmt.Errorf("--replicas: Asterisk did not connect through HAProxy (%s) to a replica within a minute; haproxy's log:\n%s", front, proxy.Stop())
 	}
 	announceReplicas(stdout, front, replicas, first)
-	if !demo {
+	if !withDemo {
 		<-ctx.Done()
 		return nil
 	}
-	return runDemo(ctx, sb, cfg.ARI.App, stdout)
+	return runDemo(ctx, sb, cfg.ARI.App, stdout, demoScene{
+		title: "the replica serving Asterisk is killed mid-call (kill -9)",
+		run:   func(d *demo) error { return d.replicaKilled(p.killServing) },
+	})
 }
 
 // replicaArgs passes the flags that set this process's configuration on

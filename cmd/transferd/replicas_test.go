@@ -144,3 +144,37 @@ func (w *watchedOutput) await(ctx context.Context, t *testing.T, pattern string)
 		}
 	}
 }
+
+// TestRunCommandSandboxReplicasDemo runs `--sandbox --replicas 2 --demo`:
+// after the user guide's transfers, the demo kills the replica serving
+// Asterisk during a call and narrates that the call goes on.
+func TestRunCommandSandboxReplicasDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping tests that run a real Asterisk")
+	}
+	t.Setenv("TRANSFERD_E2E_RUN_MAIN", "1") // (the replicas: see above)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out := &watchedOutput{}
+	if err := run(ctx, []string{"--sandbox", "--replicas", "2", "--demo", "--log-level", "error"}, out); err != nil {
+		t.Fatalf("run --sandbox --replicas 2 --demo: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"kill -9 ",
+		"102's phone shows the transfer succeeded (NOTIFY 200)",
+		"== demo 4: the replica serving Asterisk is killed mid-call (kill -9) ==",
+		"replica a is gone; Asterisk reconnects through HAProxy: replica b serves",
+		"takeover: replica b serves Asterisk now",
+		"replica a started again",
+		"the call went on; 101 hangs up",
+		"demo finished",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", text)
+	}
+}
