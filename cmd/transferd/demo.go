@@ -17,6 +17,13 @@ import (
 // demoPhones are the sandbox's demo extensions, each with a mailbox.
 var demoPhones = []string{"101", "102", "103"}
 
+// announceSandbox tells a newcomer how to call through the sandbox.
+func announceSandbox(w io.Writer, sb *sandbox.Sandbox) {
+	fmt.Fprintf(w, "sandbox: Asterisk 22 is up. Register a softphone (e.g. Linphone, MicroSIP) as\n"+
+		"  server %s (UDP), user 101, 102 or 103, password pw-<user>\n"+
+		"and call between them; Tran/Resume and *8<extension> transfer through transferd.\n", sb.SIPAddr)
+}
+
 // demo walks simulated desk phones through the three transfers of the user
 // guide and says what each person hears. Each phone's "voice" is a tone of
 // its own pitch, so what a phone receives tells who it hears.
@@ -28,7 +35,14 @@ type demo struct {
 	step   int
 }
 
-func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer) (err error) {
+// demoScene is one narrated scenario of the demo.
+type demoScene struct {
+	title string
+	run   func(*demo) error
+}
+
+// runDemo runs the user guide's three transfers, then the extra scenes.
+func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer, extra ...demoScene) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	d := &demo{ctx: ctx, out: out, sb: sb, phones: map[string]*sipphone.Phone{}}
@@ -48,17 +62,14 @@ func runDemo(ctx context.Context, sb *sandbox.Sandbox, app string, out io.Writer
 	}
 	d.say("phones 101, 102 and 103 registered; each speaks a tone of its own (101: %.0f Hz, 102: %.0f Hz, 103: %.0f Hz)",
 		d.phones["101"].ToneHz(), d.phones["102"].ToneHz(), d.phones["103"].ToneHz())
-	for _, scenario := range []struct {
-		title string
-		run   func() error
-	}{
-		{"blind transfer (Tran, number, Tran)", d.blind},
-		{"attended transfer, then Resume (Tran, talk, colleague declines, Resume)", d.attendedResume},
-		{"direct transfer to voicemail (*8, extension, hang up)", d.voicemail},
-	} {
+	for _, scenario := range append([]demoScene{
+		{"blind transfer (Tran, number, Tran)", (*demo).blind},
+		{"attended transfer, then Resume (Tran, talk, colleague declines, Resume)", (*demo).attendedResume},
+		{"direct transfer to voicemail (*8, extension, hang up)", (*demo).voicemail},
+	}, extra...) {
 		d.step++
 		fmt.Fprintf(out, "\n== demo %d: %s ==\n", d.step, scenario.title)
-		if err := scenario.run(); err != nil {
+		if err := scenario.run(d); err != nil {
 			return fmt.Errorf("demo %d (%s): %w", d.step, scenario.title, err)
 		}
 		if left, err := sb.WaitEmpty(ctx, 5*time.Second); err != nil || left != "" {

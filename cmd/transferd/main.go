@@ -4,6 +4,7 @@
 //
 //	transferd [--config FILE] [flags]   run against a PBX
 //	transferd --sandbox                 run against a local Asterisk sandbox
+//	transferd --sandbox --replicas 2    the same through HAProxy to 2 replicas
 //	transferd config check [--config FILE]
 package main
 
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	addConfigFlags(fs)
 	withSandbox := fs.Bool("sandbox", false, "start a local Asterisk 22 sandbox with demo phones 101-103 (with mailboxes) and run against it")
 	demo := fs.Bool("demo", false, "with --sandbox: walk simulated phones through a blind, an attended (with Resume) and a *8 voicemail transfer, narrating, then exit")
+	replicas := fs.Int("replicas", 0, "with --sandbox: run N (2 or more) transferd replicas in outbound mode behind HAProxy, restarting any that dies (see a takeover with kill -9)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *demo && !*withSandbox {
 		return errors.New("--demo needs --sandbox (the demo phones register with the sandbox)")
 	}
+	if fs.Changed("replicas") {
+		if !*withSandbox {
+			return errors.New("--replicas needs --sandbox (it runs the sandbox's Asterisk in outbound mode through HAProxy to the replicas); for a real PBX see the README's \"High availability\"")
+		}
+		return runReplicated(ctx, fs, *replicas, *demo, stdout)
+	}
 
 	var overrides map[string]string
 	var sb *sandbox.Sandbox
@@ -95,9 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer sb.Stop(context.Background())
-		fmt.Fprintf(stdout, "sandbox: Asterisk 22 is up. Register a softphone (e.g. Linphone, MicroSIP) as\n"+
-			"  server %s (UDP), user 101, 102 or 103, password pw-<user>\n"+
-			"and call between them; Tran/Resume and *8<extension> transfer through transferd.\n", sb.SIPAddr)
+		announceSandbox(stdout, sb)
 		overrides = map[string]string{"ari.url": sb.ARIURL, "ari.username": sb.ARIUser, "ari.password": sb.ARIPassword}
 	}
 	cfg, err := loadConfig(fs, overrides)

@@ -1,5 +1,6 @@
-// Command compose builds the two local images docker-compose.yml runs,
-// without any image registry:
+// Command compose builds the local images docker-compose.yml runs (and,
+// with -ha, those docker-compose.ha.yml runs: see ha.go), without any
+// image registry:
 //
 //   - transferd/asterisk:22 — the newest Asterisk 22 Debian offers (or
 //     sid's with TRANSFERD_ASTERISK=sid): the cached root filesystem of the
@@ -10,6 +11,8 @@
 //   - transferd/transferd:dev — the daemon, a static binary on scratch.
 //
 // Usage: go run ./internal/compose && docker-compose up
+//
+//	go run ./internal/compose -ha && docker-compose -p transferd-ha -f docker-compose.ha.yml up
 package main
 
 import (
@@ -39,15 +42,20 @@ func main() {
 	defer stop()
 	rebuildBase := flag.Bool("rebuild-base", false, "import the root filesystem again even if the base image exists")
 	ariPassword := flag.String("ari-password", "transferd-demo", "password of the ARI user transferd (must match TRANSFERD_ARI_PASSWORD in docker-compose.yml)")
+	ha := flag.Bool("ha", false, "build the images of docker-compose.ha.yml (Asterisk in outbound mode, HAProxy, transferd) instead")
 	flag.Parse()
-	if err := build(ctx, *rebuildBase, *ariPassword); err != nil {
+	if err := build(ctx, *rebuildBase, *ariPassword, *ha); err != nil {
 		fmt.Fprintln(os.Stderr, "compose:", err)
 		os.Exit(1)
+	}
+	if *ha {
+		fmt.Println("compose: images ready; start the stack with: docker-compose -p transferd-ha -f docker-compose.ha.yml up")
+		return
 	}
 	fmt.Println("compose: images ready; start the stack with: docker-compose up")
 }
 
-func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
+func build(ctx context.Context, rebuildBase bool, ariPassword string, ha bool) error {
 	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
 	opts := sandbox.RootFSOptionsFromEnv()
 	opts.Logf = logf
@@ -73,8 +81,28 @@ func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
 	}
 	defer os.RemoveAll(work)
 
-	// Asterisk: base image + configuration.
-	pbx := filepath.Join(work, "asterisk")
+	spec := sandbox.ConfigSpec{
+		Dir: pbxDir, ARIUser: "transferd", ARIPassword: ariPassword, PhoneContext: "transferd",
+		ARIPort: 8088, SIPPort: 5060, Phones: []string{"101", "102", "103"},
+	}
+	image := asteriskImage
+	if ha {
+		spec, image = haAsteriskSpec(spec, installed), haAsteriskImage
+	}
+	if err := buildAsterisk(ctx, filepath.Join(work, "asterisk"), baseImage, image, spec, logf); err != nil {
+		return err
+	}
+	if ha {
+		if err := buildHAProxy(ctx, filepath.Join(work, "haproxy"), baseImage, logf); err != nil {
+			return err
+		}
+	}
+	return buildTransferd(ctx, filepath.Join(work, "transferd"), logf)
+}
+
+// buildAsterisk builds image: the base image and the configuration spec
+// describes (pbxDir in the image).
+func buildAsterisk(ctx context.Context, pbx, baseImage, image string, spec sandbox.ConfigSpec, logf func(string, ...any)) error {
 	for _, d := range []string{"etc", "db", "spool", "run", "log", "cache"} {
 		if err := os.MkdirAll(filepath.Join(pbx, "pbx", d), 0o755); err != nil {
 			return err
@@ -84,11 +112,7 @@ func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
 			return err
 		}
 	}
-	err = sandbox.RenderConfig(filepath.Join(pbx, "pbx", "etc"), sandbox.ConfigSpec{
-		Dir: pbxDir, ARIUser: "transferd", ARIPassword: ariPassword, PhoneContext: "transferd",
-		ARIPort: 8088, SIPPort: 5060, Phones: []string{"101", "102", "103"},
-	})
-	if err != nil {
+	if err := sandbox.RenderConfig(filepath.Join(pbx, "pbx", "etc"), spec); err != nil {
 		return err
 	}
 	dockerfile := "FROM " + baseImage + "\n" +
@@ -97,13 +121,16 @@ func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
 	if err := os.WriteFile(filepath.Join(pbx, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	logf("compose: building %s", asteriskImage)
-	if err := run(ctx, pbx, "docker", "build", "-q", "-t", asteriskImage, "."); err != nil {
-		return fmt.Errorf("build %s: %w", asteriskImage, err)
+	logf("compose: building %s", image)
+	if err := run(ctx, pbx, "docker", "build", "-q", "-t", image, "."); err != nil {
+		return fmt.Errorf("build %s: %w", image, err)
 	}
+	return nil
+}
 
-	// transferd: a static binary on an empty image.
-	td := filepath.Join(work, "transferd")
+// buildTransferd builds transferdImage in td: a static binary on an empty
+// image.
+func buildTransferd(ctx context.Context, td string, logf func(string, ...any)) error {
 	if err := os.MkdirAll(td, 0o755); err != nil {
 		return err
 	}
@@ -114,7 +141,7 @@ func build(ctx context.Context, rebuildBase bool, ariPassword string) error {
 	if err := gobuild.Run(); err != nil {
 		return fmt.Errorf("go build: %w", err)
 	}
-	dockerfile = "FROM scratch\nCOPY transferd /transferd\nENTRYPOINT [\"/transferd\"]\n"
+	dockerfile := "FROM scratch\nCOPY transferd /transferd\nENTRYPOINT [\"/transferd\"]\n"
 	if err := os.WriteFile(filepath.Join(td, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/transferd/transferd/internal/sandbox"
 )
@@ -102,6 +103,11 @@ func Start(ctx context.Context, opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("haproxy: write its configuration: %w", err)
 	}
 	cmd := exec.Command(bin, "-f", path, "-db")
+	// HAProxy dies with its starter, even a SIGKILLed one: left behind,
+	// it would keep a port and route to replicas that are gone. (Linux
+	// signals when the starting thread exits; Go ends a thread only when
+	// a goroutine locked to it returns, which Start's callers do not.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &Proxy{cmd: cmd, logs: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {

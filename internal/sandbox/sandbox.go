@@ -230,7 +230,7 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
 		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
-		Outbound: opts.Outbound, PingPong: atLeast(sb.Installed.AsteriskVersion(), 22, 11), OutboundCA: opts.OutboundCA,
+		Outbound: opts.Outbound, PingPong: sb.Installed.KnowsPingPong(), OutboundCA: opts.OutboundCA,
 	}
 	etc := filepath.Join(sb.Dir, "etc")
 	if err := RenderConfig(etc, spec); err != nil {
