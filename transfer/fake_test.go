@@ -49,8 +49,12 @@ type fakeAsterisk struct {
 	undestroyed map[string]int
 	// referPending: phones whose latest REFER was sent (its
 	// ChannelTransfer) and not yet awaited (AwaitReferHandled): a progress
-	// report then is one Asterisk 22.10.1 may crash on.
-	referPending map[string]bool
+	// report then is one Asterisk 22.10.1 may crash on, unless it is for
+	// an earlier REFER that was awaited (awaitedSinceProgress): a phone
+	// may send a new REFER before the engine reports on its previous one,
+	// and the engine cannot know before the new ChannelTransfer arrives.
+	referPending         map[string]bool
+	awaitedSinceProgress map[string]bool
 	// referBusy: phones whose REFER Asterisk is still taking in: their
 	// AwaitReferHandled returns once the channel is closed (takesReferIn).
 	referBusy map[string]chan struct{}
@@ -82,9 +86,9 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		vars:         map[string]map[string]string{},
 		names:        map[string]string{},
 		failOp:       map[string]error{},
-		referPending: map[string]bool{},
-		referBusy:    map[string]chan struct{}{},
-		version:      "22.11.0",
+		referPending: map[string]bool{}, awaitedSinceProgress: map[string]bool{},
+		referBusy: map[string]chan struct{}{},
+		version:   "22.11.0",
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
@@ -278,9 +282,10 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 	if f.channels[id] == nil {
 		return notFound("transfer progress", id, "Channel")
 	}
-	if f.referPending[id] {
+	if f.referPending[id] && !f.awaitedSinceProgress[id] {
 		f.t.Errorf("progress %s reported to %s before waiting for Asterisk to finish taking its REFER (AwaitReferHandled)", state, id)
 	}
+	f.awaitedSinceProgress[id] = false
 	f.progress[id] = append(f.progress[id], state)
 	// Asterisk echoes every posted state as a ChannelTransfer with state.
 	f.events <- &ari.ChannelTransfer{State: state, ReferredBy: ari.ReferredBy{SourceChannel: ari.Channel{ID: id}}}
@@ -307,6 +312,7 @@ func (f *fakeAsterisk) AwaitReferHandled(ctx context.Context, id string) error {
 		return notFound("get channel variable", id, "Channel")
 	}
 	delete(f.referPending, id)
+	f.awaitedSinceProgress[id] = true
 	return nil
 }
 
