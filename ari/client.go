@@ -102,11 +102,16 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// http://pbx:8088 and http://pbx:8088/ari (the form Asterisk's own
+	// documentation and most ARI clients use) name the same ARI.
+	cfg.URL = strings.TrimSuffix(strings.TrimRight(cfg.URL, "/"), "/ari")
+	u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), "/ari")
+	u.RawPath = ""
 	c := &Client{
 		cfg:    cfg,
-		base:   strings.TrimRight(cfg.URL, "/") + "/ari",
+		base:   cfg.URL + "/ari",
 		origin: u.Scheme + "://" + u.Host,
-		path:   strings.TrimRight(u.EscapedPath(), "/") + "/ari",
+		path:   u.EscapedPath() + "/ari",
 		auth:   "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
 		http:   &http.Client{Transport: transport(cfg.TLS)},
 		log:    log,

@@ -149,3 +149,49 @@ func TestConcurrentRequestsReuseABoundedSetOfConnections(t *testing.T) {
 		t.Errorf("500 requests, 100 at a time, opened %d connections; want at most %d", opened, maxConns)
 	}
 }
+
+// http://pbx:8088/ari, the form Asterisk's documentation uses, names the
+// same ARI as http://pbx:8088: requests go to /ari/..., not /ari/ari/...
+func TestURLWithOrWithoutTheARIPath(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Path)
+		io.WriteString(w, `{"id":"x"}`)
+	}))
+	defer srv.Close()
+	for _, u := range []string{srv.URL, srv.URL + "/", srv.URL + "/ari", srv.URL + "/ari/"} {
+		got = nil
+		c, err := New(Config{URL: u, Username: "u", Password: "p", App: "transferd"})
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		c.Hangup(context.Background(), "c1", "normal")
+		if len(got) != 1 || got[0] != "/ari/channels/c1" {
+			t.Errorf("with url %s the request went to %v, want /ari/channels/c1", u, got)
+		}
+	}
+}
+
+// A wrong password and a wrong URL on the event WebSocket are errors that
+// say what to change, matching ErrUnauthorized and ErrNotFound.
+func TestSubscribeSaysWhatIsWrong(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		want   error
+		says   string
+	}{
+		{http.StatusUnauthorized, ErrUnauthorized, "check the ARI username and password"},
+		{http.StatusNotFound, ErrNotFound, "check the ARI URL"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tt.status)
+		}))
+		c, _ := New(Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd"})
+		_, err := c.Subscribe(context.Background())
+		if !errors.Is(err, tt.want) || err == nil || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("status %d: %v; want an error matching %v that says %q", tt.status, err, tt.want, tt.says)
+		}
+		c.Close()
+		srv.Close()
+	}
+}

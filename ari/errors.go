@@ -50,6 +50,7 @@ func (s statusError) Error() string { return "ari: " + http.StatusText(int(s)) }
 // Sentinels for the statuses the engine acts on.
 var (
 	ErrBadRequest    error = statusError(http.StatusBadRequest)          // 400: bad parameters
+	ErrUnauthorized  error = statusError(http.StatusUnauthorized)        // 401: wrong ARI username or password
 	ErrNotFound      error = statusError(http.StatusNotFound)            // 404: channel/bridge/playback gone
 	ErrConflict      error = statusError(http.StatusConflict)            // 409: e.g. channel not in Stasis
 	ErrNotInStasis         = ErrConflict                                 // 409 on channel operations

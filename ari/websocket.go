@@ -85,8 +85,15 @@ func (c *Client) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 		HTTPHeader: http.Header{"Authorization": {c.auth}},
 	})
 	if err != nil {
-		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-			return nil, fmt.Errorf("ari: subscribe app %s: 401 unauthorized (check ari username and password)", c.cfg.App)
+		if resp != nil {
+			switch resp.StatusCode {
+			case http.StatusUnauthorized:
+				return nil, &Error{Op: "subscribe app " + c.cfg.App, Status: resp.StatusCode,
+					Message: "unauthorized: check the ARI username and password (ari.conf's user, password_format = plain)"}
+			case http.StatusNotFound:
+				return nil, &Error{Op: "subscribe app " + c.cfg.App, Status: resp.StatusCode,
+					Message: fmt.Sprintf("no ARI event WebSocket at %s: check the ARI URL (http://host:port of Asterisk's http.conf, with or without /ari) and that res_ari is loaded", u)}
+			}
 		}
 		return nil, fmt.Errorf("ari: subscribe app %s at %s: %w", c.cfg.App, c.cfg.URL, err)
 	}

@@ -162,3 +162,17 @@ func TestConfigCheckCommand(t *testing.T) {
 		}
 	}
 }
+
+// --help shows every way to run transferd, config check included, and
+// exits 0 (it used to end with "pflag: help requested", status 1).
+func TestHelpListsTheCommands(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"--help"}, &out); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"config check", "--sandbox", "--replicas", "--ari-url", "TRANSFERD_ARI_URL"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -65,7 +64,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	withSandbox := fs.Bool("sandbox", false, "start a local Asterisk 22 sandbox with demo phones 101-103 (with mailboxes) and run against it")
 	demo := fs.Bool("demo", false, "with --sandbox: walk simulated phones through a blind, an attended (with Resume) and a *8 voicemail transfer, narrating, then exit")
 	replicas := fs.Int("replicas", 0, "with --sandbox: run N (2 or more) transferd replicas in outbound mode behind HAProxy, restarting any that dies (see a takeover with kill -9)")
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, `transferd: call transfers for an Asterisk 22 PBX, as an ARI controller.
+
+Usage:
+  transferd [--config FILE] [flags]          run against a PBX (config: transferd.example.yaml)
+  transferd --sandbox [--demo]               run against a local Asterisk sandbox
+  transferd --sandbox --replicas 2           the same through HAProxy to 2 replicas
+  transferd config check [--config FILE]     check a configuration and say what it means
+
+Every setting is also an environment variable: ari.url is TRANSFERD_ARI_URL.
+
+Flags:
+%s`, fs.FlagUsages())
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	switch rest := fs.Args(); {
@@ -244,10 +261,16 @@ func subscribe(ctx, streamCtx context.Context, client *ari.Client, cfg *Config, 
 		if err == nil {
 			return events, nil
 		}
-		if strings.Contains(err.Error(), "401") {
-			return nil, err
+		if errors.Is(err, ari.ErrUnauthorized) {
+			return nil, err // (it will not fix itself)
 		}
-		log.Warn("Asterisk not reachable; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", wait))
+		if errors.Is(err, ari.ErrNotFound) {
+			// Most likely a wrong URL; or Asterisk is starting and has
+			// not loaded res_ari yet: said loudly, and retried.
+			log.Error("Asterisk has no ARI event WebSocket at this URL; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", wait))
+		} else {
+			log.Warn("Asterisk not reachable; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", wait))
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
