@@ -3,6 +3,7 @@ module github.com/transferd/transferd
 go 1.26.0
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/coder/websocket v1.8.15
 	github.com/emiago/sipgo v1.7.2
 	github.com/prometheus/client_golang v1.25.0

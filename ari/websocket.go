@@ -5,18 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
 )
 
 // Reconnect backoff: start fast (a restarted Asterisk is back within a
-// second or two), cap low enough that calls are not left unattended long.
+// second or two), cap low enough that calls are not left unattended long;
+// each wait is randomized (NewBackOff) so that many controllers
+// restarting together do not hammer Asterisk in step.
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
@@ -133,22 +135,13 @@ func (c *Client) pump(ctx context.Context, conn *websocket.Conn, out chan<- Even
 		if !send(&Disconnected{Err: err}) {
 			return
 		}
-		backoff := minBackoff
-		for {
-			// Full jitter: many controllers restarting together do not
-			// hammer Asterisk in step.
-			wait := backoff/2 + rand.N(backoff/2+1)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			conn, err = c.dialEvents(ctx)
-			if err == nil {
-				break
-			}
-			c.log.Debug("ari reconnect failed", zap.Error(err), zap.Duration("next_in", backoff))
-			backoff = min(backoff*2, maxBackoff)
+		conn, err = backoff.Retry(ctx, func() (*websocket.Conn, error) { return c.dialEvents(ctx) },
+			backoff.WithBackOff(NewBackOff(minBackoff, maxBackoff)), backoff.WithMaxElapsedTime(0),
+			backoff.WithNotify(func(err error, next time.Duration) {
+				c.log.Debug("ari reconnect failed", zap.Error(err), zap.Duration("next_in", next))
+			}))
+		if err != nil {
+			return // (ctx ended)
 		}
 		c.log.Info("ari event stream reconnected")
 		if !send(&Reconnected{}) {

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -252,32 +253,28 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	return err
 }
 
-// subscribe connects the event stream, retrying while Asterisk is down. A
-// wrong password is not retried: it will not fix itself.
+// subscribe connects the event stream, retrying while Asterisk is down
+// (every 0.5 s at first, doubling up to 10 s, each wait randomized by
+// ±50 %). A wrong password is not retried: it will not fix itself.
 func subscribe(ctx, streamCtx context.Context, client *ari.Client, cfg *Config, log *zap.Logger) (<-chan ari.Event, error) {
-	wait := 500 * time.Millisecond
-	for {
+	connect := func() (<-chan ari.Event, error) {
 		events, err := client.Subscribe(streamCtx)
-		if err == nil {
-			return events, nil
-		}
 		if errors.Is(err, ari.ErrUnauthorized) {
-			return nil, err // (it will not fix itself)
+			return nil, backoff.Permanent(err)
 		}
+		return events, err
+	}
+	retrying := func(err error, next time.Duration) {
 		if errors.Is(err, ari.ErrNotFound) {
 			// Most likely a wrong URL; or Asterisk is starting and has
 			// not loaded res_ari yet: said loudly, and retried.
-			log.Error("Asterisk has no ARI event WebSocket at this URL; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", wait))
-		} else {
-			log.Warn("Asterisk not reachable; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", wait))
+			log.Error("Asterisk has no ARI event WebSocket at this URL; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", next))
+			return
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 10*time.Second)
+		log.Warn("Asterisk not reachable; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", next))
 	}
+	return backoff.Retry(ctx, connect, backoff.WithBackOff(ari.NewBackOff(500*time.Millisecond, 10*time.Second)),
+		backoff.WithMaxElapsedTime(0), backoff.WithNotify(retrying))
 }
 
 // logFlushInterval bounds how long a log line may wait in transferd's log
