@@ -78,6 +78,12 @@ type LevelResult struct {
 	// FailedSteps counts failures by step; Failures keeps the first few.
 	FailedSteps map[string]int
 	Failures    []string
+	// FailedAt: when each failed scenario's failing step began.
+	FailedAt []time.Time
+
+	// Faults: transferd-ha's replicas killed or upgraded during the level
+	// (nil for other configurations and for transferd-ha without faults).
+	Faults *FaultResult
 }
 
 // Transfers returns transfers attempted and succeeded.
@@ -98,6 +104,7 @@ type levelOptions struct {
 	// repeatFor: each quartet runs its scenario again and again until
 	// this long after the level started (a soak), or until one fails.
 	repeatFor time.Duration
+	faults    faultPlan // transferd-ha only
 	logf      func(string, ...any)
 }
 
@@ -125,8 +132,10 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	kernelBefore := readKernelLog(ctx)
 	sampler := t.sampleDaemon(ctx)
 	start := time.Now()
+	faults := t.startFaults(ctx, opts.faults, start.Add(opts.repeatFor), opts.logf)
 	outcomes := runScenarios(ctx, quartets, opts)
 	res.Wall = time.Since(start)
+	res.Faults = faults.finish()
 	res.Scenarios = len(outcomes)
 	tally(&res, outcomes)
 	res.QueueWarnings = t.queueWarnings() - warningsBefore
@@ -181,10 +190,11 @@ func tally(res *LevelResult, outcomes []outcome) {
 			continue
 		}
 		res.FailedSteps[o.step]++
+		res.FailedAt = append(res.FailedAt, o.at)
 		if len(res.Failures) < 5 {
 			// errors.Join separates with newlines; one failure, one line.
 			msg := strings.ReplaceAll(o.err.Error(), "\n", "; ")
-			res.Failures = append(res.Failures, o.step+": "+msg)
+			res.Failures = append(res.Failures, "(step began "+o.at.Format("15:04:05.000")+") "+o.step+": "+msg)
 		}
 	}
 	res.Blind, res.Attended = Summarize(blind), Summarize(attended)
@@ -296,13 +306,13 @@ func (t *target) usage(ctx context.Context) (usage, error) {
 	if u.harnessCPU, err = ProcessCPU(os.Getpid()); err != nil {
 		return u, err
 	}
-	if t.td == nil {
-		return u, nil
+	switch {
+	case t.ha != nil:
+		u.transferdCPU, err = t.ha.cpu()
+	case t.td != nil:
+		u.transferdCPU, err = ProcessCPU(t.td.pid())
 	}
-	if u.transferdCPU, err = ProcessCPU(t.td.pid()); err != nil {
-		return u, err
-	}
-	return u, nil
+	return u, err
 }
 
 // peakSample is transferd's memory at the most active calls seen.
