@@ -164,7 +164,10 @@ the kill (or the SIGTERM of the serving replica) to the first scrape (every 5 ms
 where a successor reports ` + "`" + connectedMetric + " 1`" + ` (set once it adopted the calls in
 progress) and ` + "`" + eventsReadMetric + "`" + ` above its value before the handover (an event read off
 Asterisk's connection, just before the engine's queue; no metric counts handled events).
-A failed call is a failed scenario (its quartet stops there); it is "near a fault" when its failing
+A failed call is a failed scenario. In a run with faults, a quartet whose scenario failed closes
+its four phones (hanging up what is left), waits 2 s, registers four fresh ones on the same
+extensions and carries on, so the load stays at the level through every fault; without faults
+it stops there, as in the other configurations. A failed call is "near a fault" when its failing
 step began at most 15 s (the default step timeout) before a serving replica was taken down, or at
 most 2 s after. A failed transfer is one tried whose final NOTIFY was not 200 in time.
 `

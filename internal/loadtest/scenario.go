@@ -23,8 +23,8 @@ const (
 // quartet is the four phones of one call scenario.
 type quartet struct {
 	a, b, c, d *sipphone.Phone
-	// ext of each phone, to dial.
-	extB, extC, extD string
+	// ext of each phone, to dial (and A's, to renew the phones).
+	extA, extB, extC, extD string
 }
 
 // outcome is what one scenario measured. A zero latency means the
