@@ -191,9 +191,16 @@ func (h *replicaSet) cpu() (time.Duration, error) {
 	return total, nil
 }
 
-// stop stops the replicas (SIGTERM) and HAProxy, and keeps HAProxy's log
-// beside the replicas' logs.
+// stop stops HAProxy, then the replicas (SIGTERM), and keeps HAProxy's
+// log beside the replicas' logs. (HAProxy first: Asterisk's reconnects
+// then find nobody, instead of handing the calls' leftovers from replica
+// to replica while each is stopped.)
 func (h *replicaSet) stop() {
+	if h.proxy != nil {
+		if err := os.WriteFile(filepath.Join(h.dir, "haproxy.log"), []byte(h.proxy.Stop()), 0o644); err != nil {
+			h.logf("haproxy log: %v", err)
+		}
+	}
 	h.mu.Lock()
 	var live []*daemon
 	for _, s := range h.slots {
@@ -204,10 +211,5 @@ func (h *replicaSet) stop() {
 	h.mu.Unlock()
 	for _, d := range live {
 		d.stop()
-	}
-	if h.proxy != nil {
-		if err := os.WriteFile(filepath.Join(h.dir, "haproxy.log"), []byte(h.proxy.Stop()), 0o644); err != nil {
-			h.logf("haproxy log: %v", err)
-		}
 	}
 }
