@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -27,7 +28,7 @@ func newFaultPlan(killEvery, rollingEvery, repeatFor time.Duration, configs []st
 		return p, errors.New("-kill-every and -rolling-every: choose one (a kill during an upgrade measures neither)")
 	case p.every() == 0:
 		return p, nil
-	case !contains(configs, configTransferdHA):
+	case !slices.Contains(configs, configTransferdHA):
 		return p, fmt.Errorf("%s: replicas are only killed or upgraded in the %s configuration (add it to -configs)", p.flag(), configTransferdHA)
 	case repeatFor <= p.every():
 		return p, fmt.Errorf("%s %s: the level must last longer (-repeat-for %s), or no fault happens", p.flag(), p.every(), repeatFor)
@@ -53,15 +54,6 @@ func (p faultPlan) String() string {
 		return "rolling upgrade (SIGTERM, fresh process, one replica at a time) every " + p.rollingEvery.String()
 	}
 	return "none"
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // FaultResult is what the faults of one level did and how fast the

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string) error {
 		Settings: fmt.Sprintf("levels %v, step timeout %s, hearing window %s, ramp-up %s, repeat for %s",
 			f.levels, f.stepTimeout, f.hear, f.rampUp, f.repeatFor),
 	}
-	if contains(f.configs, configTransferdHA) {
+	if slices.Contains(f.configs, configTransferdHA) {
 		rep.Settings += ", " + configTransferdHA + " faults: " + f.faults.String()
 	}
 	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, faults: f.faults, logf: logf}
