@@ -5,12 +5,15 @@
 //	go run ./internal/loadtest                      # ramp 10, 25, 50, 100, 150, 200
 //	go run ./internal/loadtest -levels 5,20 -out /tmp/r.md
 //	go run ./internal/loadtest -configs transferd -levels 100 -repeat-for 2m -out internal/loadtest/soak.md
+//	go run ./internal/loadtest -configs transferd-ha -levels 50 -repeat-for 5m -kill-every 30s
 //
 // For each configuration ("transferd": phones call through transferd,
 // which runs as its own process; "transferd-core": the same with every
 // phone in transferd's fallback mode, Asterisk performing the REFERs;
 // "native": phones call through plain
-// Asterisk dialplan and Asterisk performs the transfers) it starts a
+// Asterisk dialplan and Asterisk performs the transfers; "transferd-ha":
+// as "transferd", but Asterisk connects out through HAProxy to two
+// transferd replicas in outbound mode, issue 20) it starts a
 // private Asterisk sandbox (internal/sandbox; needs root and the cached
 // root filesystem), then runs the load levels in order with fresh SIP test
 // phones (internal/sipphone). A configuration's ramp stops at its first
@@ -20,7 +23,11 @@
 // internal/loadtest/results.md), -step-timeout, -hear, -ramp-up,
 // -repeat-for (a soak: every group of phones repeats its scenario until
 // then), -keep-going (run every level even after a failure), -sip-trace (Asterisk
-// logs every SIP message) and -transferd-log-level, for diagnosis. Logs
+// logs every SIP message) and -transferd-log-level, for diagnosis;
+// -kill-every (SIGKILL the serving replica and start a fresh one, measuring
+// the takeover) or -rolling-every (replace every replica with SIGTERM and a
+// fresh process) for transferd-ha, within a -repeat-for soak (faults.go).
+// Logs
 // (transferd's, the phones' sipgo errors) stay in a temporary directory
 // the run names; a failed configuration keeps its Asterisk directory.
 package main

@@ -78,6 +78,12 @@ type LevelResult struct {
 	// FailedSteps counts failures by step; Failures keeps the first few.
 	FailedSteps map[string]int
 	Failures    []string
+	// FailedAt: when each failed scenario's failing step began.
+	FailedAt []time.Time
+
+	// Faults: transferd-ha's replicas killed or upgraded during the level
+	// (nil for other configurations and for transferd-ha without faults).
+	Faults *FaultResult
 }
 
 // Transfers returns transfers attempted and succeeded.
@@ -98,7 +104,13 @@ type levelOptions struct {
 	// repeatFor: each quartet runs its scenario again and again until
 	// this long after the level started (a soak), or until one fails.
 	repeatFor time.Duration
-	logf      func(string, ...any)
+	// renew, when set, replaces a quartet whose scenario failed with
+	// fresh phones, and the quartet carries on: in a run with faults, so
+	// the load stays at the level through every kill and every failure
+	// is counted.
+	renew  func(context.Context, quartet) (quartet, error)
+	faults faultPlan // transferd-ha only
+	logf   func(string, ...any)
 }
 
 // runLevel registers fresh phones (new SIP and RTP sockets, so late
@@ -124,9 +136,15 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	warningsBefore := t.queueWarnings()
 	kernelBefore := readKernelLog(ctx)
 	sampler := t.sampleDaemon(ctx)
+	if t.ha != nil && opts.faults.every() > 0 {
+		opts.renew = func(ctx context.Context, q quartet) (quartet, error) { return renewQuartet(ctx, t.sb, q) }
+	}
 	start := time.Now()
+	faults := t.startFaults(ctx, opts.faults, start.Add(opts.repeatFor), opts.logf)
 	outcomes := runScenarios(ctx, quartets, opts)
 	res.Wall = time.Since(start)
+	res.Faults = faults.finish()
+	phones = phonesOf(quartets) // (renewed ones included)
 	res.Scenarios = len(outcomes)
 	tally(&res, outcomes)
 	res.QueueWarnings = t.queueWarnings() - warningsBefore
@@ -181,10 +199,11 @@ func tally(res *LevelResult, outcomes []outcome) {
 			continue
 		}
 		res.FailedSteps[o.step]++
+		res.FailedAt = append(res.FailedAt, o.at)
 		if len(res.Failures) < 5 {
 			// errors.Join separates with newlines; one failure, one line.
 			msg := strings.ReplaceAll(o.err.Error(), "\n", "; ")
-			res.Failures = append(res.Failures, o.step+": "+msg)
+			res.Failures = append(res.Failures, "(step began "+o.at.Format("15:04:05.000")+") "+o.step+": "+msg)
 		}
 	}
 	res.Blind, res.Attended = Summarize(blind), Summarize(attended)
@@ -201,10 +220,22 @@ func runScenarios(ctx context.Context, quartets []quartet, opts levelOptions) []
 	for i, q := range quartets {
 		s := &scenario{q: q, stepTimeout: opts.stepTimeout, hear: opts.hear}
 		wg.Go(func() {
+			defer func() { quartets[i] = s.q }()
 			for {
 				out := s.run(ctx)
 				perQuartet[i] = append(perQuartet[i], out)
-				if out.step != "" || ctx.Err() != nil || time.Now().After(until) {
+				if ctx.Err() != nil || time.Now().After(until) {
+					return
+				}
+				if out.step == "" {
+					continue
+				}
+				if opts.renew == nil {
+					return
+				}
+				var err error
+				if s.q, err = opts.renew(ctx, s.q); err != nil {
+					opts.logf("quartet %s-%s stops: %v", s.q.extA, s.q.extD, err)
 					return
 				}
 			}
@@ -250,9 +281,50 @@ func registerPhones(ctx context.Context, sb *sandbox.Sandbox, n int) ([]quartet,
 	quartets := make([]quartet, n)
 	for i := range quartets {
 		quartets[i] = quartet{a: phones[4*i], b: phones[4*i+1], c: phones[4*i+2], d: phones[4*i+3],
-			extB: exts[4*i+1], extC: exts[4*i+2], extD: exts[4*i+3]}
+			extA: exts[4*i], extB: exts[4*i+1], extC: exts[4*i+2], extD: exts[4*i+3]}
 	}
 	return quartets, live, nil
+}
+
+// renewPause lets Asterisk end what a failed scenario's phones left
+// (their BYEs, its own timers) before fresh phones register.
+const renewPause = 2 * time.Second
+
+// renewQuartet closes q's phones (hanging up whatever a failed scenario
+// left) and registers four fresh ones on the same extensions. On error
+// the returned quartet has no phones (those made are closed).
+func renewQuartet(ctx context.Context, sb *sandbox.Sandbox, q quartet) (quartet, error) {
+	closePhones(phonesOf([]quartet{q}))
+	fresh := quartet{extA: q.extA, extB: q.extB, extC: q.extC, extD: q.extD}
+	select {
+	case <-time.After(renewPause):
+	case <-ctx.Done():
+		return fresh, ctx.Err()
+	}
+	phones := make([]*sipphone.Phone, 4)
+	for i, ext := range []string{q.extA, q.extB, q.extC, q.extD} {
+		p, err := newPhone(ctx, sb, ext, []float64{toneA, toneB, toneC, toneD}[i])
+		if err != nil {
+			closePhones(phones[:i])
+			return fresh, fmt.Errorf("renew phone %s: %w", ext, err)
+		}
+		phones[i] = p
+	}
+	fresh.a, fresh.b, fresh.c, fresh.d = phones[0], phones[1], phones[2], phones[3]
+	return fresh, nil
+}
+
+// phonesOf lists the quartets' phones (a renewal that failed left none).
+func phonesOf(quartets []quartet) []*sipphone.Phone {
+	var phones []*sipphone.Phone
+	for _, q := range quartets {
+		for _, p := range []*sipphone.Phone{q.a, q.b, q.c, q.d} {
+			if p != nil {
+				phones = append(phones, p)
+			}
+		}
+	}
+	return phones
 }
 
 func newPhone(ctx context.Context, sb *sandbox.Sandbox, ext string, tone float64) (*sipphone.Phone, error) {
@@ -296,13 +368,13 @@ func (t *target) usage(ctx context.Context) (usage, error) {
 	if u.harnessCPU, err = ProcessCPU(os.Getpid()); err != nil {
 		return u, err
 	}
-	if t.td == nil {
-		return u, nil
+	switch {
+	case t.ha != nil:
+		u.transferdCPU, err = t.ha.cpu()
+	case t.td != nil:
+		u.transferdCPU, err = ProcessCPU(t.td.pid())
 	}
-	if u.transferdCPU, err = ProcessCPU(t.td.pid()); err != nil {
-		return u, err
-	}
-	return u, nil
+	return u, err
 }
 
 // peakSample is transferd's memory at the most active calls seen.

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +38,7 @@ type flags struct {
 	keepGoing   bool
 	sipTrace    bool
 	logLevel    string
+	faults      faultPlan
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -53,6 +55,8 @@ func parseFlags(args []string) (flags, error) {
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "run every level even after one failed (to compare configurations past the first failure)")
 	fs.BoolVar(&f.sipTrace, "sip-trace", false, "log every SIP message in Asterisk's messages.log (pjsip set logger on), for diagnosis")
 	fs.StringVar(&f.logLevel, "transferd-log-level", "info", "transferd's log.level")
+	killEvery := fs.Duration("kill-every", 0, configTransferdHA+": SIGKILL the replica Asterisk is connected to this often during a level, and start a fresh one in its place (needs -repeat-for)")
+	rollingEvery := fs.Duration("rolling-every", 0, configTransferdHA+": replace every replica in turn (SIGTERM, fresh process, its /readyz) this often during a level (needs -repeat-for)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -62,11 +66,12 @@ func parseFlags(args []string) (flags, error) {
 	}
 	for _, c := range strings.Split(*configs, ",") {
 		if !throughTransferd(c) && c != configNative {
-			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s or %s)", c, configTransferd, configTransferdCore, configNative)
+			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s or %s)", c, configTransferd, configTransferdCore, configTransferdHA, configNative)
 		}
 		f.configs = append(f.configs, c)
 	}
-	return f, nil
+	f.faults, err = newFaultPlan(*killEvery, *rollingEvery, f.repeatFor, f.configs)
+	return f, err
 }
 
 // ParseLevels reads a comma-separated list of positive, increasing levels
@@ -124,7 +129,10 @@ func run(ctx context.Context, args []string) error {
 		Settings: fmt.Sprintf("levels %v, step timeout %s, hearing window %s, ramp-up %s, repeat for %s",
 			f.levels, f.stepTimeout, f.hear, f.rampUp, f.repeatFor),
 	}
-	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, logf: logf}
+	if slices.Contains(f.configs, configTransferdHA) {
+		rep.Settings += ", " + configTransferdHA + " faults: " + f.faults.String()
+	}
+	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, faults: f.faults, logf: logf}
 	for _, name := range f.configs {
 		c := runConfig(ctx, name, f, opts, filepath.Join(workDir, name), &rep.Machine)
 		rep.Configs = append(rep.Configs, c)
@@ -180,6 +188,9 @@ func ramp(ctx context.Context, t *target, c *ConfigResult, levels []int, keepGoi
 	c.asterisk = t.asteriskVersion(ctx)
 	var before Idle
 	var err error
+	if t.ha != nil {
+		c.TransferdLog = t.ha.dir // every replica's log, and HAProxy's
+	}
 	if t.td != nil {
 		c.TransferdLog = t.td.logPath
 		if before, err = t.idle(ctx, time.Minute, soakSettle); err != nil {

@@ -59,6 +59,7 @@ func (r Report) Render() string {
 			b.WriteString(levelRow(l))
 		}
 	}
+	b.WriteString(replicaText(r.Configs))
 	b.WriteString(glareText(r.Configs))
 	b.WriteString(queueText(r.Configs))
 	b.WriteString("\n## Where each configuration starts failing\n\n")
@@ -114,6 +115,93 @@ func levelRow(l LevelResult) string {
 		l.Config, l.Level, l.Succeeded, l.Scenarios, ok, tried,
 		FormatLatencies(l.Blind), FormatLatencies(l.Attended), Rate(l.Succeeded, l.Wall),
 		asteriskCPU, transferdCPU, harnessCPU, memory, l.ChannelsLeft, l.BridgesLeft)
+}
+
+// replicaText is the transferd-ha section: per level, what was done to
+// the replicas, the calls and transfers that failed, and the takeovers
+// ("" when no transferd-ha level ran).
+func replicaText(configs []ConfigResult) string {
+	var rows strings.Builder
+	for _, c := range configs {
+		for _, l := range c.Levels {
+			if l.Config == configTransferdHA {
+				rows.WriteString(replicaRow(l))
+			}
+		}
+	}
+	if rows.Len() == 0 {
+		return ""
+	}
+	return "\n## Replicas (" + configTransferdHA + ")\n\n" + replicaIntro + "\n" + replicaHeader + rows.String() + faultTimes(configs)
+}
+
+// faultTimes lists when the serving replicas were killed or SIGTERMed, to
+// set beside the failures' times.
+func faultTimes(configs []ConfigResult) string {
+	var b strings.Builder
+	for _, c := range configs {
+		for _, l := range c.Levels {
+			if l.Faults == nil || len(l.Faults.At) == 0 {
+				continue
+			}
+			var at []string
+			for _, t := range l.Faults.At {
+				at = append(at, t.Format("15:04:05.000"))
+			}
+			fmt.Fprintf(&b, "\nServing replica taken down at %d concurrent (local time, as the failures below): %s.\n", l.Level, strings.Join(at, ", "))
+		}
+	}
+	return b.String()
+}
+
+const replicaIntro = `Asterisk connects out (outbound ARI WebSocket, REST over it) to HAProxy (internal/haproxy,
+` + "`balance first`" + `, /readyz checked every 300 ms), which forwards to the first of two transferd
+replicas (outbound mode, same settings as "transferd"). A kill is a SIGKILL of the replica whose
+/metrics says ` + "`" + connectedMetric + " 1`" + `, followed at once by a fresh process on its addresses; a
+rolling upgrade SIGTERMs each replica in turn (killed if still running after 10 s), starts a fresh
+process on its addresses and waits for its /readyz before the next. The takeover time runs from
+the kill (or the SIGTERM of the serving replica) to the first scrape (every 5 ms, all replicas)
+where a successor reports ` + "`" + connectedMetric + " 1`" + ` (set once it adopted the calls in
+progress) and ` + "`" + eventsReadMetric + "`" + ` above its value before the handover (an event read off
+Asterisk's connection, just before the engine's queue; no metric counts handled events).
+A failed call is a failed scenario. In a run with faults, a quartet whose scenario failed closes
+its four phones (hanging up what is left), waits 2 s, registers four fresh ones on the same
+extensions and carries on, so the load stays at the level through every fault; without faults
+it stops there, as in the other configurations. A failed call is "near a fault" when its failing
+step began at most 15 s (the default step timeout) before a serving replica was taken down, or at
+most 2 s after. A failed transfer is one tried whose final NOTIFY was not 200 in time.
+`
+
+// A failure near a fault: its step was under way at the fault (a step
+// lasts at most the default step timeout) or began just after it, while
+// the successor took over.
+const (
+	nearBefore = 15 * time.Second
+	nearAfter  = 2 * time.Second
+)
+
+const replicaHeader = "| concurrent | faults | kills | rolling upgrades (replicas replaced) | failed calls (scenarios) | of which near a fault | failed transfers | takeover p50 / p99 / max ms (n) | handovers without a successor seen | SIGTERMed replicas killed after 10 s | fault errors |\n" +
+	"|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+
+func replicaRow(l LevelResult) string {
+	tried, ok := l.Transfers()
+	f := l.Faults
+	if f == nil {
+		f = &FaultResult{Plan: "none"}
+	}
+	near := NearFaults(l.FailedAt, f.At, nearBefore, nearAfter)
+	return fmt.Sprintf("| %d | %s | %d | %d (%d) | %d / %d | %d | %d / %d | %s | %d | %d | %s |\n",
+		l.Level, f.Plan, f.Kills, f.Upgrades, f.Replaced, l.Scenarios-l.Succeeded, l.Scenarios, near, tried-ok, tried,
+		FormatTakeovers(f.Takeovers), f.Unobserved, f.Forced, orDash(strings.Join(f.Errors, "; ")))
+}
+
+// FormatTakeovers renders "p50 / p99 / max (n)" in milliseconds, "–" for
+// none.
+func FormatTakeovers(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s / %s (%d)", ms(Percentile(ds, 50)), ms(Percentile(ds, 99)), ms(Percentile(ds, 100)), len(ds))
 }
 
 // glareText lists the levels where hold re-INVITEs met 491 and were

@@ -23,8 +23,8 @@ const (
 // quartet is the four phones of one call scenario.
 type quartet struct {
 	a, b, c, d *sipphone.Phone
-	// ext of each phone, to dial.
-	extB, extC, extD string
+	// ext of each phone, to dial (and A's, to renew the phones).
+	extA, extB, extC, extD string
 }
 
 // outcome is what one scenario measured. A zero latency means the
@@ -34,9 +34,11 @@ type outcome struct {
 	blind, attended           time.Duration
 	// glares counts hold re-INVITEs answered 491 and retried.
 	glares int
-	// step is where the scenario failed ("" when it succeeded), err why.
+	// step is where the scenario failed ("" when it succeeded), err why;
+	// at is when that step started (to set beside the replicas' kills).
 	step string
 	err  error
+	at   time.Time
 }
 
 // scenario walks one call through a blind and an attended transfer, the
@@ -48,10 +50,11 @@ type scenario struct {
 	hear        time.Duration // how much of a voice counts as hearing it
 }
 
-// failAt records the first failing step.
+// failAt records the first failing step and when it started.
 type failAt struct {
-	step string
-	err  error
+	step    string
+	err     error
+	started time.Time
 }
 
 func (f *failAt) Error() string { return f.step + ": " + f.err.Error() }
@@ -61,19 +64,20 @@ func (s *scenario) run(ctx context.Context) (out outcome) {
 	err := s.steps(ctx, &out)
 	var fa *failAt
 	if errors.As(err, &fa) {
-		out.step, out.err = fa.step, fa.err
+		out.step, out.err, out.at = fa.step, fa.err, fa.started
 	} else if err != nil {
-		out.step, out.err = "?", err
+		out.step, out.err, out.at = "?", err, time.Now()
 	}
 	return out
 }
 
 // step runs f with the step timeout and names the step in its error.
 func (s *scenario) step(ctx context.Context, name string, f func(ctx context.Context) error) error {
+	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.stepTimeout)
 	defer cancel()
 	if err := f(ctx); err != nil {
-		return &failAt{step: name, err: err}
+		return &failAt{step: name, err: err, started: started}
 	}
 	return nil
 }

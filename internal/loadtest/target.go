@@ -25,12 +25,15 @@ const (
 	// REFERs and transferd follows).
 	configTransferdCore = "transferd-core"
 	configNative        = "native" // phones in context sandbox-direct, REFERs handled by Asterisk (core)
+	// configTransferdHA: as "transferd", but Asterisk connects out (outbound
+	// ARI WebSocket) through HAProxy to two transferd replicas (issue 20).
+	configTransferdHA = "transferd-ha"
 )
 
 // throughTransferd reports whether a configuration's calls go through
 // the transferd daemon.
 func throughTransferd(config string) bool {
-	return config == configTransferd || config == configTransferdCore
+	return config == configTransferd || config == configTransferdCore || config == configTransferdHA
 }
 
 // target is one configuration under test: a private Asterisk and, for
@@ -39,7 +42,8 @@ func throughTransferd(config string) bool {
 type target struct {
 	name string
 	sb   *sandbox.Sandbox
-	td   *daemon // nil for native
+	td   *daemon     // nil for native and transferd-ha
+	ha   *replicaSet // transferd-ha only
 	http *http.Client
 }
 
@@ -50,7 +54,17 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 	if throughTransferd(name) {
 		phoneContext = "transferd"
 	}
-	sb, err := sandbox.New(ctx, sandbox.Options{PhoneContext: phoneContext, Phones: exts, Logf: logf})
+	sbOpts := sandbox.Options{PhoneContext: phoneContext, Phones: exts, Logf: logf}
+	front := ""
+	if name == configTransferdHA {
+		// Asterisk connects out to HAProxy's front, started below.
+		var err error
+		if front, err = freeAddr(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		sbOpts.Outbound = "ws://" + front + "/ari"
+	}
+	sb, err := sandbox.New(ctx, sbOpts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: start asterisk: %w", name, err)
 	}
@@ -64,11 +78,18 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 	if !throughTransferd(name) {
 		return t, nil
 	}
-	coreExtensions := ""
+	spec := daemonSpec{bin: bin, logLevel: logLevel, logPath: filepath.Join(workDir, name+".log")}
 	if name == configTransferdCore {
-		coreExtensions = "."
+		spec.coreExtensions = "."
 	}
-	td, err := startDaemon(ctx, bin, sb, logLevel, coreExtensions, filepath.Join(workDir, name+".log"))
+	if name == configTransferdHA {
+		if t.ha, err = startReplicas(ctx, sb, spec, front, workDir, logf); err != nil {
+			t.stop()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return t, nil
+	}
+	td, err := startDaemon(ctx, sb, spec)
 	if err != nil {
 		t.stop()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -95,6 +116,9 @@ func checkProcess(pid int, want string) error {
 func (t *target) stop() {
 	if t.td != nil {
 		t.td.stop()
+	}
+	if t.ha != nil {
+		t.ha.stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -197,6 +221,7 @@ func readKernelLog(ctx context.Context) string {
 type daemon struct {
 	cmd        *exec.Cmd
 	metricsURL string
+	readyURL   string
 	logPath    string
 	exited     chan struct{}
 }
@@ -211,35 +236,51 @@ func buildTransferd(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
+// daemonSpec says how to run one transferd process.
+type daemonSpec struct {
+	bin, logLevel, coreExtensions, logPath string
+	// httpListen is the operator endpoints' address; a free loopback port
+	// when empty. (A replica's successor reuses its predecessor's.)
+	httpListen string
+	// env adds TRANSFERD_* settings (a replica's outbound mode).
+	env []string
+}
+
 // startDaemon runs transferd against sb, configured through its
-// environment (cmd/transferd/config.go), with metrics on a free loopback
-// port, and waits until /readyz says its ARI event stream is up.
-func startDaemon(ctx context.Context, bin string, sb *sandbox.Sandbox, logLevel, coreExtensions, logPath string) (*daemon, error) {
-	listen, err := freeAddr()
-	if err != nil {
-		return nil, err
+// environment (cmd/transferd/config.go), and waits until /readyz says it
+// takes calls (inbound mode: its ARI event stream is up; outbound mode: it
+// listens for Asterisk).
+func startDaemon(ctx context.Context, sb *sandbox.Sandbox, spec daemonSpec) (*daemon, error) {
+	listen := spec.httpListen
+	if listen == "" {
+		var err error
+		if listen, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(spec.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("transferd log: %w", err)
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(spec.bin)
 	cmd.Env = append(os.Environ(),
 		"TRANSFERD_ARI_URL="+sb.ARIURL, "TRANSFERD_ARI_USERNAME="+sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+sb.ARIPassword,
-		"TRANSFERD_HTTP_LISTEN="+listen, "TRANSFERD_LOG_FORMAT=json", "TRANSFERD_LOG_LEVEL="+logLevel,
-		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+coreExtensions)
+		"TRANSFERD_HTTP_LISTEN="+listen, "TRANSFERD_LOG_FORMAT=json", "TRANSFERD_LOG_LEVEL="+spec.logLevel,
+		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+spec.coreExtensions)
+	cmd.Env = append(cmd.Env, spec.env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start transferd: %w", err)
 	}
-	d := &daemon{cmd: cmd, metricsURL: "http://" + listen + "/metrics", logPath: logPath, exited: make(chan struct{})}
+	d := &daemon{cmd: cmd, metricsURL: "http://" + listen + "/metrics", readyURL: "http://" + listen + "/readyz",
+		logPath: spec.logPath, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		logFile.Close()
 		close(d.exited)
 	}()
-	if err := d.waitReady(ctx, "http://"+listen+"/readyz"); err != nil {
+	if err := d.waitReady(ctx, d.readyURL); err != nil {
 		d.stop()
 		return nil, err
 	}
@@ -272,14 +313,54 @@ func (d *daemon) pid() int { return d.cmd.Process.Pid }
 
 // stop sends SIGTERM (transferd leaves calls alone and exits) and kills it
 // if it does not exit.
-func (d *daemon) stop() {
+func (d *daemon) stop() { d.terminate(drainTimeout) }
+
+// drainTimeout is how long a SIGTERMed transferd may take to exit.
+const drainTimeout = 10 * time.Second
+
+// terminate sends SIGTERM and waits up to grace for the exit, then
+// SIGKILLs; graceful says whether it exited by itself.
+func (d *daemon) terminate(grace time.Duration) (graceful bool) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.exited:
-	case <-time.After(10 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.exited
+		return true
+	case <-time.After(grace):
+		d.kill()
+		return false
 	}
+}
+
+// kill SIGKILLs the process (a crash, for the takeover measurement) and
+// waits until it is gone.
+func (d *daemon) kill() {
+	d.cmd.Process.Kill()
+	<-d.exited
+}
+
+// cpu is the CPU time the process has used: read from /proc while it
+// runs, from its exit status (rusage) once it has ended, so a replica
+// killed during a level still counts. (The exit status is looked at first:
+// a reaped process's PID may belong to another one.)
+func (d *daemon) cpu() (time.Duration, error) {
+	select {
+	case <-d.exited:
+		return d.exitCPU(), nil
+	default:
+	}
+	cpu, err := ProcessCPU(d.pid())
+	if err != nil {
+		select {
+		case <-d.exited: // reaped between the two looks
+			return d.exitCPU(), nil
+		case <-time.After(time.Second):
+		}
+	}
+	return cpu, err
+}
+
+func (d *daemon) exitCPU() time.Duration {
+	return d.cmd.ProcessState.UserTime() + d.cmd.ProcessState.SystemTime()
 }
 
 func freeAddr() (string, error) {
