@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -160,8 +161,10 @@ func (adoption) inputName() string { return "adoption" }
 //   - anything else: what is left of the call ends.
 func (c *call) onAdoption(ctx context.Context, a adoption) {
 	c.bridge = a.bridge
-	c.seq = 1000 // ids this owner creates must not collide with its predecessor's
-	legOf := func(ch SnapshotChannel, inBridge bool) *leg {
+	// Ids this owner creates must not collide with its predecessors'
+	// (a call adopted again after another kill included).
+	c.seq = c.seqAbove(a)
+	newLeg := func(ch SnapshotChannel, inBridge bool) *leg {
 		created := c.createdHere(ch.ID)
 		return &leg{id: ch.ID, role: "caller", exten: c.adoptedExten(ch), name: ch.CallerName, created: created, inBridge: inBridge,
 			answered: ch.State == "Up", holding: ch.Holding}
@@ -169,7 +172,17 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 	// members: in the bridge; outside: a party (not created by transferd)
 	// out of the bridge; up, ringing: legs transferd dialled, answered or not.
 	var members, outside, up, ringing []*leg
-	keyed := map[*leg]string{} // a party held for *8: its recorded entry
+	keyed := map[*leg]string{}   // a party held for *8: its recorded entry
+	undialled := map[*leg]bool{} // created, "Down": perhaps never dialled
+	found := map[*leg]SnapshotChannel{}
+	legOf := func(ch SnapshotChannel, inBridge bool) *leg {
+		l := newLeg(ch, inBridge)
+		found[l] = ch
+		if l.created && ch.State == "Down" {
+			undialled[l] = true
+		}
+		return l
+	}
 	for _, ch := range a.members {
 		l := legOf(ch, true)
 		if l.created && !l.answered {
@@ -255,17 +268,73 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.hangupAll(ctx, extra(c.caller, c.target))
 		c.startRingback(ctx)
 		c.state = stateTransferRinging
+		c.dialIfUndialled(ctx, c.target, undialled[c.target])
 	case len(members) == 0 && len(outside) == 1 && len(ringing) == 1:
-		// The caller hears ringback while the callee rings.
+		// The caller hears ringback while the callee rings (or is about
+		// to: the predecessor died between creating and dialling it).
 		c.caller, c.callee = outside[0], ringing[0]
 		c.callee.role = "callee"
 		c.state = stateRinging
+		c.dialIfUndialled(ctx, c.callee, undialled[c.callee])
+	case len(members) == 0 && len(outside) == 1 && len(ringing) == 0 && len(up) == 0 && !outside[0].answered:
+		// The call was being set up (the predecessor died before it
+		// created the callee's leg): set it up again.
+		c.log.Info("adopted call was being set up; setting it up again")
+		c.destroyFoundBridge(ctx)
+		ch := found[outside[0]]
+		c.start(ctx, callArrived{channelID: ch.ID, channelName: ch.Name, callerExten: ch.CallerNumber, callerName: ch.CallerName, dialled: ch.Exten})
 	default:
 		c.log.Info("adopted call cannot continue; ending what is left of it")
 		c.hangupAll(ctx, all)
 		c.caller = &leg{gone: true}
 		c.end(ctx)
 	}
+}
+
+// dialIfUndialled dials a leg found created but perhaps never dialled
+// (state Down: the predecessor died between the two requests). A leg
+// already dialled (its phone not ringing yet) refuses a second dial: that
+// error only says so.
+func (c *call) dialIfUndialled(ctx context.Context, l *leg, undialled bool) {
+	if !undialled {
+		return
+	}
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.AnswerTimeout); err != nil {
+		c.log.Debug("adopted leg not dialled again", zap.String("channel", l.id), zap.Error(err))
+		return
+	}
+	c.log.Info("adopted leg had not been dialled; dialled it", zap.String("channel", l.id))
+}
+
+// destroyFoundBridge destroys the bridge the call was adopted with.
+func (c *call) destroyFoundBridge(ctx context.Context) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.DestroyBridge(cctx, c.bridge); err != nil && !isGone(err) {
+		c.log.Warn("destroying the adopted call's bridge failed", zap.String("bridge", c.bridge), zap.Error(err))
+	}
+	c.e.release(c.bridge)
+	c.bridge = ""
+}
+
+// seqAbove returns a sequence number above every one in the ids of what
+// was found of the call, rounded up to the next thousand.
+func (c *call) seqAbove(a adoption) int {
+	highest := 0
+	prefix := c.e.cfg.App + "-" + c.id + "-"
+	for _, ch := range append(append([]SnapshotChannel{{ID: a.bridge}}, a.members...), a.others...) {
+		rest, ok := strings.CutPrefix(ch.ID, prefix)
+		if !ok {
+			continue
+		}
+		digits := strings.TrimLeft(rest, "abcdefghijklmnopqrstuvwxyz")
+		if n, err := strconv.Atoi(digits); err == nil && n > highest {
+			highest = n
+		}
+	}
+	return (highest/1000 + 1) * 1000
 }
 
 func (c *call) hangupAll(ctx context.Context, legs []*leg) {

@@ -229,3 +229,53 @@ func TestAdoptionTakesAnUnhandledCallerAsANewCall(t *testing.T) {
 		t.Fatalf("the waiting caller was hung up as a leg of a gone call\n%s", f.snapshot())
 	}
 }
+
+// Given a call the predecessor was setting up when it died (the caller in
+// Stasis, the call's bridge created, the callee's leg not yet), when the
+// successor adopts it, then it sets the call up again: the callee rings,
+// the caller is not hung up, the old bridge is gone.
+func TestAdoptionSetsUpAgainACallCaughtMidSetUp(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	f.phoneCalls("A", "101", "102")
+	f.eventually("102 rings", func() bool { return f.ringingLocked("PJSIP/102") })
+	stop()
+	drain(f)
+	f.mu.Lock()
+	callee := ""
+	for id, ch := range f.channels {
+		if ch.created {
+			callee = id
+		}
+	}
+	var oldBridge string
+	for id := range f.bridges {
+		oldBridge = id
+		delete(f.bridges[id], callee)
+	}
+	delete(f.channels, callee) // (never created, as far as Asterisk knows)
+	f.mu.Unlock()
+	stop2, _ := runEngine(t, f, Config{}, nil, true)
+	defer stop2()
+	f.eventually("102 rings again, the old bridge destroyed", func() bool {
+		return f.ringingLocked("PJSIP/102") && f.bridges[oldBridge] == nil
+	})
+	f.mu.Lock()
+	dropped := slices.Contains(f.calls, "hangup A normal")
+	f.mu.Unlock()
+	if dropped {
+		t.Fatalf("the caller was hung up\n%s", f.snapshot())
+	}
+	f.mu.Lock()
+	var k string
+	for id, ch := range f.channels {
+		if ch.created {
+			k = id // (the new leg: the first is gone)
+		}
+	}
+	f.mu.Unlock()
+	f.answers(k)
+	f.eventually("A and 102 talk", func() bool { return bridgedLocked(f, "A", k) })
+	f.hangsUp("A")
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}

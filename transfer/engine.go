@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +76,11 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
 		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
 	}
-	e.boot = "c" + strconv.FormatInt(time.Now().Unix(), 36)
+	// The start time, and a random part: replicas started in the same
+	// second (systemd, compose, a load test) would otherwise number their
+	// calls alike, and one adopting the other's calls would then create
+	// ids that exist (seen under load: 409 "Bridge ... already exists").
+	e.boot = "c" + strconv.FormatInt(time.Now().Unix(), 36) + strconv.FormatInt(rand.Int64N(36*36*36), 36)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	def := NewPatternRouter(cfg)
 	if e.router == nil {

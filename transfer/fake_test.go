@@ -64,7 +64,8 @@ type fakeAsterisk struct {
 
 type fakeChannel struct {
 	id, endpoint, state string
-	created             bool // created by the engine (vs. a phone's call)
+	created             bool   // created by the engine (vs. a phone's call)
+	dialled             string // a phone's call: the extension it dialled
 }
 
 func newFakeAsterisk(t *testing.T) *fakeAsterisk {
@@ -435,7 +436,7 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 		}
 		number := strings.TrimPrefix(ch.endpoint, "PJSIP/")
 		snap.Channels = append(snap.Channels, SnapshotChannel{
-			ID: id, Name: ch.endpoint + "-00000001", State: state, CallerNumber: number,
+			ID: id, Name: ch.endpoint + "-00000001", State: state, CallerNumber: number, Exten: ch.dialled,
 			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1", VoicemailEntry: f.vars[id][voicemailVariable],
 		})
 	}
@@ -511,7 +512,7 @@ func (f *fakeAsterisk) DestroyBridge(_ context.Context, id string) error {
 // phoneCalls: a phone's call enters Stasis dialling exten.
 func (f *fakeAsterisk) phoneCalls(channelID, from, exten string, stasisArgs ...string) {
 	f.mu.Lock()
-	f.channels[channelID] = &fakeChannel{id: channelID, endpoint: "PJSIP/" + from, state: "Ring"}
+	f.channels[channelID] = &fakeChannel{id: channelID, endpoint: "PJSIP/" + from, state: "Ring", dialled: exten}
 	f.mu.Unlock()
 	f.events <- &ari.StasisStart{Args: stasisArgs, Channel: ari.Channel{
 		ID: channelID, Name: "PJSIP/" + from + "-00000001", State: "Ring",
