@@ -83,7 +83,11 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 		// its creation); a caller nobody handled yet has none. (Not the
 		// id's prefix: Asterisk's own ids start with its system name,
 		// which may start with the app's name, as the sandbox's do.)
-		if claimed[ch.ID] || ch.Call != "" {
+		// A caller whose call the predecessor had just begun to set up
+		// (its TRANSFERD_CALL set, no bridge yet) is a new call too: not
+		// answered, not a leg transferd created, not departing.
+		settingUp := ch.Call != "" && ch.Call != departedCall && ch.State != "Up" && !strings.HasPrefix(ch.ID, e.cfg.App+"-"+ch.Call+"-")
+		if claimed[ch.ID] || (ch.Call != "" && !settingUp) {
 			if !claimed[ch.ID] {
 				// (Or a transferer's leg whose phone had not hung up
 				// yet: letPhoneHangUp.)
@@ -226,7 +230,16 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		}
 		c.callee.role = "callee"
 		c.state = stateTalking
-		c.hangupAll(ctx, extra(members...))
+		for _, l := range extra(members...) {
+			if !l.created && l.answered {
+				// A phone's own leg beside a talking pair: a transferer
+				// whose transfer completed while its final NOTIFY was
+				// still held back (tellWhenDestroyed). Tell it.
+				c.tellAdoptedTransferer(ctx, l)
+				continue
+			}
+			c.hangup(ctx, l, "normal")
+		}
 	case len(members) == 1 && len(outside) == 1 && keyed[outside[0]] != "":
 		// A *8 being keyed: the user goes on keying.
 		c.caller, c.callee = outside[0], members[0]
@@ -289,6 +302,21 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.caller = &leg{gone: true}
 		c.end(ctx)
 	}
+}
+
+// tellAdoptedTransferer sends a transferer found beside the pair it
+// connected the final NOTIFY its predecessor may not have sent, then lets
+// its phone hang up (a second NOTIFY for a REFER already answered is
+// refused by Asterisk and changes nothing).
+func (c *call) tellAdoptedTransferer(ctx context.Context, l *leg) {
+	c.log.Info("adopted a transferer beside the pair it connected; telling it the transfer worked", zap.String("channel", l.id))
+	cctx, cancel := c.cmdCtx(ctx)
+	err := c.e.ast.AwaitReferHandled(cctx, l.id)
+	cancel()
+	if err == nil {
+		c.progress(ctx, l.id, progressAnswered)
+	}
+	c.letPhoneHangUp(ctx, l)
 }
 
 // dialIfUndialled dials a leg found created but perhaps never dialled

@@ -235,6 +235,12 @@ func TestAdoptionTakesAnUnhandledCallerAsANewCall(t *testing.T) {
 // successor adopts it, then it sets the call up again: the callee rings,
 // the caller is not hung up, the old bridge is gone.
 func TestAdoptionSetsUpAgainACallCaughtMidSetUp(t *testing.T) {
+	t.Run("bridge created", func(t *testing.T) { testAdoptionSetsUpAgain(t, true) })
+	// (The caller already marked with its call, the bridge not created.)
+	t.Run("no bridge yet", func(t *testing.T) { testAdoptionSetsUpAgain(t, false) })
+}
+
+func testAdoptionSetsUpAgain(t *testing.T, withBridge bool) {
 	f := newFakeAsterisk(t)
 	stop, _ := runEngine(t, f, Config{}, nil, false)
 	f.phoneCalls("A", "101", "102")
@@ -252,6 +258,9 @@ func TestAdoptionSetsUpAgainACallCaughtMidSetUp(t *testing.T) {
 	for id := range f.bridges {
 		oldBridge = id
 		delete(f.bridges[id], callee)
+		if !withBridge {
+			delete(f.bridges, id)
+		}
 	}
 	delete(f.channels, callee) // (never created, as far as Asterisk knows)
 	f.mu.Unlock()
