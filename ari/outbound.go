@@ -493,7 +493,14 @@ func (l *outboundLink) close() {
 	close(l.stop)
 	l.mu.Unlock()
 	if c != nil {
-		c.ws.Close(websocket.StatusGoingAway, "transferd is stopping")
+		// Closed at the TCP level, no close handshake: Asterisk
+		// 22.11.0-rc2 under load crashed three times within a second of
+		// reading transferd's close frame (a segfault in
+		// res_http_websocket.so, twice in the asterisk binary, each right
+		// after "Websocket disconnected. Reconnecting"), never in 27
+		// SIGKILLs of the serving replica, whose connection ends the same
+		// way as this.
+		c.ws.CloseNow()
 	}
 	l.readers.Wait()
 	<-l.pumped
