@@ -149,6 +149,14 @@ func (e *Engine) CheckAsterisk(ctx context.Context) HandlingDecision {
 	cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
 	version, err := e.ast.Version(cctx)
 	cancel()
+	if ctx.Err() != nil {
+		// Stopping: an unread version says nothing about Asterisk (it
+		// was logged as "core chosen", misleadingly).
+		if old := e.decision.Load(); old != nil {
+			return *old
+		}
+		return HandlingDecision{}
+	}
 	d := DecideHandling(e.cfg.Handling, version, err)
 	old := e.decision.Swap(&d)
 	if old != nil && old.Mode == d.Mode && old.Asterisk == d.Asterisk {
