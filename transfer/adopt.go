@@ -161,7 +161,12 @@ func (adoption) inputName() string { return "adoption" }
 //     party); with no entry recorded, they talk again;
 //   - only the party held for a *8 (its user hung up meanwhile): it goes
 //     to the mailbox keyed;
-//   - no party in the bridge and the callee ringing: the call rings;
+//   - no party in the bridge and the callee ringing: the call rings (a
+//     leg created but never dialled is dialled);
+//   - an unanswered caller and no callee leg yet: the call was being set
+//     up; it is set up again;
+//   - two parties talking and a phone's leg beside them: a transferer
+//     owed its final NOTIFY; it is told;
 //   - anything else: what is left of the call ends.
 func (c *call) onAdoption(ctx context.Context, a adoption) {
 	c.bridge = a.bridge
