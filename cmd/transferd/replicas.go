@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -196,10 +197,19 @@ func announceReplicas(w io.Writer, front string, replicas []poolReplica, first p
 
 // freeLoopbackAddr returns a loopback address whose port is free now.
 func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("--replicas: pick a free port: %w", err)
+	// Below the kernel's ephemeral range (32768-60999 on Linux): a port
+	// taken from that range and released is soon some outgoing
+	// connection's local port (Asterisk's, a phone's), and a replica
+	// restarted on it could never bind it again (seen in CI: "bind:
+	// address already in use", forever).
+	var err error
+	for range 50 {
+		var ln net.Listener
+		ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(10000)))
+		if err == nil {
+			defer ln.Close()
+			return ln.Addr().String(), nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("--replicas: pick a free port: %w", err)
 }
