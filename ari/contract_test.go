@@ -192,7 +192,7 @@ func TestContractChannelsAndBridges(t *testing.T) {
 	// be controlled (res_stasis_playback sets "controllable" once the file
 	// streams); until then a stop is 500 "Could not stop playback".
 	// (A 404 after such a 500 means an earlier attempt stopped it after
-	// all: seen in CI under load. The file plays for about 20 s, so it
+	// all: seen in CI under load. The file plays for about 30 s, so it
 	// cannot have ended by itself; PlaybackFinished below still has to
 	// come.)
 	for deadline, refused := time.Now().Add(2*time.Second), false; ; {
