@@ -113,13 +113,19 @@ func (c *call) requestHandOver(other *call, transferer *leg, consultID string, e
 	c.attended = &attendedTransfer{transfererID: transferer.id, exten: transferer.exten, hungUp: transferer.gone, recall: end}
 	req := c.attendedRequest(transferer)
 	c.transferStarted(KindAttended, req)
-	other.box.put(handOverRequest{
+	if !other.box.put(handOverRequest{
 		from:            c,
 		consultID:       consultID,
 		transfererExten: transferer.exten,
 		request:         req,
 		end:             end,
-	})
+	}) {
+		// The consultation call's owner had already retired (its
+		// colleague hung up as the REFER came): nobody would answer,
+		// and the transfer would wait forever (seen in CI on 22.10.1:
+		// no final NOTIFY). It is refused like one to an ended call.
+		c.box.put(handOverRefused{reason: "the consultation call has ended", unavailable: true})
+	}
 }
 
 // attendedRequest describes an attended transfer by transferer for the
