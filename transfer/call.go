@@ -145,16 +145,26 @@ func (c *call) run(ctx context.Context) {
 			return
 		case <-c.box.ready:
 		}
+		c.e.stepping.Add(1) // before take: Engine.Quiet must not miss the batch
 		batch := c.box.take()
+		done := 0
 		for i, in := range batch {
+			if len(c.e.quiescedPart(batch[i:])) == 0 {
+				// Handing over: a successor learns the rest from Asterisk.
+				c.box.requeue(batch[i:])
+				break
+			}
 			c.rest = batch[i+1:]
 			c.step(ctx, in)
+			done = i + 1
 			if c.merged {
-				break // the rest went to the call this one merged into
+				done = len(batch) // the rest went to the call this one merged into
+				break
 			}
 		}
 		c.rest = nil
-		c.box.handled(len(batch))
+		c.box.handled(done)
+		c.e.stepping.Add(-1)
 		if c.state == stateEnded && len(c.departing) == 0 && c.e.retire(c) {
 			return
 		}

@@ -40,6 +40,11 @@ type Engine struct {
 	// unhandled counts events being dispatched and inputs waiting in or
 	// being handled by an owner (Idle).
 	unhandled atomic.Int64
+	// quiescing: the connection is being handed over (Quiesce); stepping
+	// counts owners in a step, dispatching the events being routed (Quiet).
+	quiescing   atomic.Bool
+	stepping    atomic.Int64
+	dispatching atomic.Int64
 
 	// owners maps every channel and bridge id a call owns to that call.
 	// Owners claim ids before creating the resource (so its first event
@@ -128,18 +133,13 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 				continue
 			}
 			e.unhandled.Add(1)
+			e.dispatching.Add(1)
 			e.Handle(ev)
+			e.dispatching.Add(-1)
 			e.unhandled.Add(-1)
 		}
 	}
 }
-
-// Idle reports whether no event or input is being handled or waits to be:
-// every call is between inputs. A replica handing Asterisk's connection
-// over waits for this, so nothing it received is left half done. (Timers
-// may still be set: what they would do is left to a successor's
-// adoption.)
-func (e *Engine) Idle() bool { return e.unhandled.Load() == 0 }
 
 // CheckAsterisk reads the connected Asterisk's version and decides the
 // transfer handling phones get from now on (DecideHandling), logging the
@@ -231,6 +231,11 @@ func (e *Engine) Handle(ev ari.Event) {
 			e.startCall(in)
 			return
 		}
+		in.ownLeg = true
+		if !e.deliver(ids, in) {
+			e.log.Debug("event for no call", zap.String("event", ev.EventType()), zap.Strings("ids", ids))
+		}
+		return
 	}
 	if !e.deliver(ids, in) {
 		e.log.Debug("event for no call", zap.String("event", ev.EventType()), zap.Strings("ids", ids))

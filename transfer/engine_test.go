@@ -383,57 +383,6 @@ func (f *fakeAsterisk) snapshotLocked() string {
 	return f.snapshot()
 }
 
-// slowBridges makes CreateBridge wait until released: a call owner busy
-// with a request.
-type slowBridges struct {
-	*fakeAsterisk
-	release chan struct{}
-}
-
-func (s *slowBridges) CreateBridge(ctx context.Context, id, name string) error {
-	<-s.release
-	return s.fakeAsterisk.CreateBridge(ctx, id, name)
-}
-
-// Idle is false while an event is handled, including the requests its
-// owner makes, and true again once every call is between inputs: what a
-// replica handing its connection over waits for.
-func TestEngineIdleOnlyWhenEveryInputIsHandled(t *testing.T) {
-	f := newFakeAsterisk(t)
-	slow := &slowBridges{fakeAsterisk: f, release: make(chan struct{})}
-	e, err := New(Config{}, slow, Options{Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.Run(ctx, f.events)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	if !e.Idle() {
-		t.Fatal("a new engine is not idle")
-	}
-	f.phoneCalls("A", "101", "102")
-	time.Sleep(50 * time.Millisecond) // the owner is stuck creating the bridge
-	if e.Idle() {
-		t.Fatal("idle while a call's owner waits for a request")
-	}
-	close(slow.release)
-	f.eventually("102 rings", func() bool { return f.ringingLocked("PJSIP/102") })
-	deadline := time.Now().Add(2 * time.Second)
-	for !e.Idle() {
-		if time.Now().After(deadline) {
-			t.Fatal("not idle once the call rings and nothing is left to handle")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // The engine-wide count of unhandled inputs follows put, handled and
 // close (inputs dropped with a finished owner count as handled).
 func TestMailboxCountsUnhandledInputs(t *testing.T) {

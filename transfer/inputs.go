@@ -16,6 +16,9 @@ type callArrived struct {
 	// an absolute timeout (TRANSFERD_MAX_WAIT), which taking the call
 	// must clear.
 	clearTimeout bool
+	// ownLeg: the channel is one the call created (a callee or target
+	// entering Stasis, to be dialled), not a new caller.
+	ownLeg bool
 }
 
 // legAnswered: a channel the engine dialled was answered.

@@ -60,6 +60,34 @@ func (m *mailbox) close() []input {
 	return left
 }
 
+// requeue puts inputs taken with take and not handled back at the front of
+// the queue, in order (a quiesced owner leaves them: Engine.Quiesce). They
+// still count as unhandled; no token is left for them.
+func (m *mailbox) requeue(ins []input) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queue = append(append([]input(nil), ins...), m.queue...)
+}
+
+// extract removes and returns the queued inputs that satisfy match; they
+// no longer count as unhandled.
+func (m *mailbox) extract(match func(input) bool) []input {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []input
+	kept := m.queue[:0]
+	for _, in := range m.queue {
+		if match(in) {
+			out = append(out, in)
+		} else {
+			kept = append(kept, in)
+		}
+	}
+	m.queue = kept
+	m.unhandled.Add(-int64(len(out)))
+	return out
+}
+
 // handled reports n inputs taken with take as handled.
 func (m *mailbox) handled(n int) { m.unhandled.Add(-int64(n)) }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"go.uber.org/zap"
@@ -9,42 +10,52 @@ import (
 	"github.com/transferd/transferd/transfer"
 )
 
-// handOverWait bounds how long a stopping transferd waits for a moment
-// when nothing it received is left unhandled; past it, the connection is
-// closed anyway (a successor adopts what is left). Under load such a
-// moment may never come (load harness, 50 calls on 2 cores: the engine
-// was never idle in 5 s), and the calls are served meanwhile, so the
-// bound only delays the successor.
+// handOverWait bounds how long a stopping transferd waits for the quiesced
+// engine to be quiet (Engine.Quiet); past it, the connection is closed
+// anyway and a successor adopts what is left. Steps are a few requests
+// each, so quiet comes within tens of milliseconds even under load; the
+// bound is for a step stuck on a slow Asterisk.
 const handOverWait = 2 * time.Second
 
 // handOver ends this transferd's part in the calls without leaving a step
 // half done (SIGTERM: a rolling upgrade, a scale-down). unready has already
-// made HAProxy send Asterisk's next connection elsewhere. The engine keeps
-// handling events until, twice in a row, every event received has been
-// handled and no call owner is busy (waiting at most handOverWait); then
-// the connection is closed (at the TCP level: see outboundLink.close):
-// Asterisk reconnects to another replica (outbound mode) and queues what
-// happens meanwhile for it, and the calls stay in Asterisk for it to adopt.
+// made HAProxy send Asterisk's next connection elsewhere. The engine is
+// quiesced: each call owner finishes its step and then handles only what a
+// successor could not learn from Asterisk (a REFER, a digit, a hold, an
+// attended transfer passing between two calls). Once, twice in a row, no
+// owner is in a step and nothing of that kind waits, the connection is
+// closed (at the TCP level: see outboundLink.close): Asterisk reconnects to
+// another replica and queues what happens meanwhile for it, and the calls
+// stay in Asterisk for it to adopt. A REFER still waiting when the wait
+// gives up is refused, so the phone shows the transfer failed instead of
+// waiting for a NOTIFY nobody sends.
+//
+// (Serving everything until the engine was idle did not work: under load
+// some call is always in a step, so the wait always ran out and cut steps
+// in half. Load harness, rolling upgrade at 50 calls: 57 calls busy at each
+// cut.)
 //
 // What Asterisk writes after that moment and before it reads the close
 // (the time a frame takes to cross, well under a millisecond on a LAN) is
-// logged and left to the successor's reconciliation.
-func handOver(engine *transfer.Engine, client *ari.Client, log *zap.Logger) {
+// left to the successor's adoption.
+func handOver(ctx context.Context, engine *transfer.Engine, client *ari.Client, log *zap.Logger) {
 	start := time.Now()
+	engine.Quiesce()
 	quiet := 0
 	for quiet < 2 && time.Since(start) < handOverWait {
-		if engine.Idle() && client.Unread() == 0 {
+		if engine.Quiet() && client.Unread() == 0 {
 			quiet++
 		} else {
 			quiet = 0
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 	if quiet < 2 {
-		log.Warn("handing Asterisk's connection over while calls were still being handled; the successor adopts them",
-			zap.Duration("waited", time.Since(start)), zap.Int("active_calls", engine.ActiveCalls()))
+		refused := engine.RefuseQueuedTransfers(ctx)
+		log.Warn("handing Asterisk's connection over while a step was still under way; the successor adopts what it left",
+			zap.Duration("waited", time.Since(start)), zap.Int("active_calls", engine.ActiveCalls()), zap.Int("refers_refused", refused))
 	} else {
-		log.Info("handing Asterisk's connection over: every event received is handled",
+		log.Info("handing Asterisk's connection over: no step under way, nothing left that Asterisk does not show",
 			zap.Duration("waited", time.Since(start)), zap.Int("active_calls", engine.ActiveCalls()))
 	}
 	client.Close()

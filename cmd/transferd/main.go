@@ -242,7 +242,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	case err = <-ran:
 	case <-ctx.Done():
 		unready()
-		handOver(engine, client, log)
+		handOver(engineCtx, engine, client, log)
 		stopEngine()
 		err = <-ran
 	}

@@ -1,0 +1,153 @@
+package transfer
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// slowAsterisk makes CreateBridge and SetVariable wait until released: a
+// call owner busy with a request.
+type slowAsterisk struct {
+	*fakeAsterisk
+	bridges, variables chan struct{}
+}
+
+func (s *slowAsterisk) CreateBridge(ctx context.Context, id, name string) error {
+	<-s.bridges
+	return s.fakeAsterisk.CreateBridge(ctx, id, name)
+}
+
+func (s *slowAsterisk) SetVariable(ctx context.Context, id, name, value string) error {
+	<-s.variables
+	return s.fakeAsterisk.SetVariable(ctx, id, name, value)
+}
+
+// quiesceEngine runs an engine on a slowAsterisk whose requests pass until
+// the test closes them off (bridges, variables: open at first).
+func quiesceEngine(t *testing.T) (*fakeAsterisk, *slowAsterisk, *Engine) {
+	t.Helper()
+	f := newFakeAsterisk(t)
+	slow := &slowAsterisk{fakeAsterisk: f, bridges: make(chan struct{}), variables: make(chan struct{})}
+	close(slow.bridges)
+	close(slow.variables)
+	e, err := New(Config{}, slow, Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx, f.events)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("engine did not stop")
+		}
+	})
+	return f, slow, e
+}
+
+func eventuallyQuiet(t *testing.T, e *Engine) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !e.Quiet() {
+		if time.Now().After(deadline) {
+			t.Fatal("the quiesced engine never became quiet")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A step under way when the connection is to be handed over is finished
+// (a step cut in half goes on with errors); a new call is left for the
+// successor, which finds its caller waiting in Stasis.
+func TestQuiescedEngineFinishesItsStepsAndLeavesNewCalls(t *testing.T) {
+	f, slow, e := quiesceEngine(t)
+	slow.bridges = make(chan struct{})
+	f.phoneCalls("A", "101", "102")
+	f.eventually("the call's owner is in its first step", func() bool { return e.stepping.Load() == 1 })
+	e.Quiesce()
+	if e.Quiet() {
+		t.Fatal("quiet while a call's owner is in a step")
+	}
+	close(slow.bridges)
+	f.eventually("the step finished: 102 rings", func() bool { return f.ringingLocked("PJSIP/102") })
+	eventuallyQuiet(t, e)
+
+	f.phoneCalls("B", "103", "104")
+	f.eventually("the new call is dispatched", func() bool { return e.ActiveCalls() == 2 })
+	if !e.Quiet() {
+		t.Fatal("a new call (its caller waits in Stasis for a successor) keeps the engine from being quiet")
+	}
+	time.Sleep(30 * time.Millisecond) // an owner that ignored the quiesce would dial 104 meanwhile
+	f.mu.Lock()
+	setUp := f.ringingLocked("PJSIP/104") || len(f.bridges) != 1
+	f.mu.Unlock()
+	if setUp {
+		t.Errorf("a call that arrived after Quiesce was set up:\n%s", f.snapshot())
+	}
+}
+
+// A REFER is still handled once quiesced: Asterisk shows no trace of it,
+// so a successor could not, and the phone would wait for its NOTIFY. What
+// follows from it (the target answering) is left for the successor.
+func TestQuiescedEngineStillHandlesAREFER(t *testing.T) {
+	f, _, e := quiesceEngine(t)
+	caller, callee := talking(t, f)
+	e.Quiesce()
+	eventuallyQuiet(t, e)
+	f.refers(callee, caller, "103")
+	f.eventually("the REFER is handled: the target rings, the transferer is told", func() bool {
+		return f.ringingLocked("PJSIP/103") && slices.Equal(f.progress[callee], []string{progressAnswered})
+	})
+	eventuallyQuiet(t, e)
+	target := f.createdChannel("PJSIP/103")
+	f.answers(target)
+	time.Sleep(30 * time.Millisecond) // an owner that ignored the quiesce would bridge them meanwhile
+	f.mu.Lock()
+	actedOn := bridgedLocked(f, caller, target) || !f.ringing[caller]
+	f.mu.Unlock()
+	if actedOn {
+		t.Errorf("the target's answer was acted on after Quiesce:\n%s", f.snapshot())
+	}
+}
+
+// A REFER still queued when the wait for quiet gives up is refused, so the
+// phone shows the transfer failed instead of waiting for a NOTIFY nobody
+// sends; the owner, once free, does not start it.
+func TestRefuseQueuedTransfersTellsThePhones(t *testing.T) {
+	f, slow, e := quiesceEngine(t)
+	caller, callee := talking(t, f)
+	slow.variables = make(chan struct{})
+	f.holds(callee) // the owner remembers the hold: stuck on SetVariable
+	f.eventually("the owner is in the hold's step", func() bool { return e.stepping.Load() == 1 })
+	f.refers(callee, caller, "103")
+	e.Quiesce()
+	f.eventually("the REFER is queued", func() bool { return !e.Quiet() && e.unhandled.Load() >= 2 })
+	if n := e.RefuseQueuedTransfers(context.Background()); n != 1 {
+		t.Fatalf("refused %d REFERs, want 1", n)
+	}
+	f.mu.Lock()
+	got := slices.Clone(f.progress[callee])
+	f.mu.Unlock()
+	if !slices.Equal(got, []string{progressDeclined}) {
+		t.Fatalf("transferer told %v, want [%s]", got, progressDeclined)
+	}
+	close(slow.variables)
+	eventuallyQuiet(t, e)
+	time.Sleep(30 * time.Millisecond)
+	f.mu.Lock()
+	carriedOut := f.createdChannelLocked("PJSIP/103") != "" || !bridgedLocked(f, caller, callee)
+	f.mu.Unlock()
+	if carriedOut {
+		t.Errorf("the refused REFER was carried out:\n%s", f.snapshot())
+	}
+}
