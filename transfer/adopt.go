@@ -156,6 +156,8 @@ func (adoption) inputName() string { return "adoption" }
 //   - two parties in the bridge: they talk;
 //   - one party and a leg transferd dialled ringing: a blind transfer (or
 //     the recall) rings; answered: it joins;
+//   - a callee in the bridge, answered, and its caller outside, not yet
+//     answered: the answer came while nobody listened; they are connected;
 //   - one party and the other held out of the bridge (a *8 being keyed):
 //     the user keeps keying the mailbox number (recorded on the held
 //     party); with no entry recorded, they talk again;
@@ -258,6 +260,17 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.hangupAll(ctx, extra(c.caller))
 		c.state = stateTalking
 		c.resumeVoicemailEntry(ctx, c.caller, nil, keyed[c.caller])
+	case len(members) == 1 && len(outside) == 1 && !outside[0].answered && members[0].created:
+		// The callee answered while nobody listened; its caller, not
+		// answered yet, still hears ringback (load harness, kills:
+		// "caller never saw the answer"). Connect them as the answer
+		// would have.
+		c.caller, c.callee = outside[0], members[0]
+		c.callee.role = "callee"
+		c.hangupAll(ctx, extra(c.caller, c.callee))
+		c.state = stateRinging
+		c.callee.answered = false // (for onAnswered, which marks it)
+		c.onAnswered(ctx, c.callee.id)
 	case len(members) == 1 && len(outside) == 1:
 		// A party held out of the bridge, no entry recorded (a *8 keyed
 		// when the predecessor could not record it): revert.

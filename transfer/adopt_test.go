@@ -15,6 +15,9 @@ func TestAdoptionAfterRestart(t *testing.T) {
 		// afterGone, with after nil: x1 hangs up while no transferd
 		// listens; afterGone runs on the successor.
 		afterGone func(t *testing.T, f *fakeAsterisk, x1, k string)
+		// meanwhile, if set, happens while no transferd listens (its
+		// events are lost).
+		meanwhile func(f *fakeAsterisk, x1, k string)
 	}{
 		{
 			name: "talking call: keeps talking, hangup cleans up",
@@ -143,6 +146,22 @@ func TestAdoptionAfterRestart(t *testing.T) {
 			},
 		},
 		{
+			name: "callee answered while nobody listened: the caller is answered, they talk",
+			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
+				f.phoneCalls("A", "101", "102")
+				f.eventually("102 rings", func() bool { return f.ringingLocked("PJSIP/102") })
+				return "", f.createdChannel("PJSIP/102")
+			},
+			meanwhile: func(f *fakeAsterisk, _, k string) { f.answers(k) },
+			after: func(t *testing.T, f *fakeAsterisk, _, k string) {
+				f.eventually("A answered, no ringback, A and 102 talk", func() bool {
+					return f.channels["A"].state == "Up" && !f.ringing["A"] && bridgedLocked(f, "A", k)
+				})
+				f.hangsUp(k)
+				f.eventually("everything gone", func() bool { return noneLeft(f) })
+			},
+		},
+		{
 			name: "a party alone in its bridge (the other hung up meanwhile): ended",
 			before: func(t *testing.T, f *fakeAsterisk) (string, string) {
 				_, x1 := talking(t, f)
@@ -157,6 +176,9 @@ func TestAdoptionAfterRestart(t *testing.T) {
 			stop, _ := runEngine(t, f, Config{}, nil, false)
 			x1, k := tt.before(t, f)
 			stop()
+			if tt.meanwhile != nil {
+				tt.meanwhile(f, x1, k)
+			}
 			if tt.after == nil {
 				// 102 hangs up while no transferd listens: Asterisk
 				// removes the channel; its events are lost.
