@@ -30,6 +30,9 @@ type SnapshotChannel struct {
 	// held (TRANSFERD_VM, "<user's extension>:<digits>"); read only for
 	// channels outside a bridge.
 	VoicemailEntry string
+	// Refer: a REFER of this channel's phone being carried out
+	// (TRANSFERD_REFER, encodeRefer).
+	Refer string
 }
 
 // SnapshotBridge is a bridge of the application's.
@@ -54,16 +57,37 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 		byID[ch.ID] = ch
 	}
 	claimed := map[string]bool{}
-	for _, b := range snap.Bridges {
+	var owners []*call
+	// A channel belongs to the call whose bridge it is in, whatever its
+	// variables say: after an attended transfer the colleague (named and
+	// marked for the consultation call) talks in the transferee's bridge,
+	// and the consultation's bridge may still exist. So every bridge's
+	// members are claimed before any call takes the channels it marked
+	// (claimed by the consultation, the colleague was hung up: load
+	// harness, rolling upgrade, "A and C hear each other").
+	ours := func(b SnapshotBridge) (string, bool) {
 		callID, ok := strings.CutPrefix(b.Name, e.cfg.App+"/")
-		if !ok || !strings.HasPrefix(b.ID, e.cfg.App+"-") {
+		return callID, ok && strings.HasPrefix(b.ID, e.cfg.App+"-")
+	}
+	for _, b := range snap.Bridges {
+		if _, ok := ours(b); !ok {
+			continue
+		}
+		for _, id := range b.Channels {
+			if ch, ok := byID[id]; ok && ch.Call != departedCall {
+				claimed[id] = true
+			}
+		}
+	}
+	for _, b := range snap.Bridges {
+		callID, ok := ours(b)
+		if !ok {
 			continue // not ours
 		}
 		var members, others []SnapshotChannel
 		for _, id := range b.Channels {
 			if ch, ok := byID[id]; ok && ch.Call != departedCall {
 				members = append(members, ch)
-				claimed[id] = true
 			}
 		}
 		for _, ch := range snap.Channels {
@@ -72,8 +96,14 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 				claimed[ch.ID] = true
 			}
 		}
-		e.adoptCall(callID, b.ID, members, others)
+		owners = append(owners, e.adoptCall(callID, b.ID, members, others))
 		adopted++
+	}
+	// Every adopted call's ids are claimed before any owner runs: an owner
+	// resuming an attended transfer (resumeRecordedRefers) must find the
+	// consultation call.
+	for _, c := range owners {
+		e.startOwner(c)
 	}
 	// Callers whose arrival the previous transferd never handled (or whose
 	// StasisStart arrived while nobody listened) are new calls.
@@ -108,9 +138,9 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 	return adopted, nil
 }
 
-// adoptCall starts an owner for a call found in Asterisk and feeds it what
-// was found; the owner decides what the call is and repairs it.
-func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) {
+// adoptCall registers a call found in Asterisk and feeds it what was found;
+// its owner, once started, decides what the call is and repairs it.
+func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) *call {
 	c := &call{id: callID, e: e, box: newMailbox(&e.unhandled), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true))}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
@@ -123,11 +153,7 @@ func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChan
 		e.noteExten(c.adoptedExten(ch), c)
 	}
 	c.box.put(adoption{bridge: bridge, members: members, others: others})
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		c.run(e.ctx)
-	}()
+	return c
 }
 
 // createdHere reports whether transferd created the channel for this call.
@@ -169,6 +195,8 @@ func (adoption) inputName() string { return "adoption" }
 //     up; it is set up again;
 //   - two parties talking and a phone's leg beside them: a transferer
 //     owed its final NOTIFY; it is told;
+//   - a party of a talking call whose REFER was recorded and not settled
+//     (referVariable): the REFER is carried out again;
 //   - anything else: what is left of the call ends.
 func (c *call) onAdoption(ctx context.Context, a adoption) {
 	c.bridge = a.bridge
@@ -238,15 +266,18 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.callee.role = "callee"
 		c.state = stateTalking
 		for _, l := range extra(members...) {
-			if !l.created && l.answered {
-				// A phone's own leg beside a talking pair: a transferer
-				// whose transfer completed while its final NOTIFY was
-				// still held back (tellWhenDestroyed). Tell it.
+			if l.answered && (!l.created || found[l].Refer != "") {
+				// A phone's leg beside a talking pair: a transferer whose
+				// transfer completed while its final NOTIFY was still held
+				// back (tellWhenDestroyed). Tell it. (A leg transferd
+				// created, a blind transfer's target transferring on, is
+				// one only if its REFER is on record.)
 				c.tellAdoptedTransferer(ctx, l)
 				continue
 			}
 			c.hangup(ctx, l, "normal")
 		}
+		c.resumeRecordedRefers(found)
 	case len(members) == 1 && len(outside) == 1 && keyed[outside[0]] != "":
 		// A *8 being keyed: the user goes on keying.
 		c.caller, c.callee = outside[0], members[0]
@@ -283,6 +314,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 			return
 		}
 		c.state = stateTalking
+		c.resumeRecordedRefers(found)
 	case len(members) == 1 && len(up) == 1:
 		// The target answered while nobody was listening: connect it.
 		c.caller, c.target = members[0], up[0]

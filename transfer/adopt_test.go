@@ -310,3 +310,42 @@ func testAdoptionSetsUpAgain(t *testing.T, withBridge bool) {
 	f.hangsUp("A")
 	f.eventually("everything gone", func() bool { return noneLeft(f) })
 }
+
+// After an attended transfer the colleague (created for, and marked with,
+// the consultation call) talks in the transferee's bridge, and the
+// consultation's own bridge may still exist, empty. A successor adopts the
+// colleague with the bridge it is in: the pair keeps talking, and it is
+// hung up like any leg transferd created when the call ends.
+func TestAdoptionKeepsAColleagueInTheBridgeItWasMovedTo(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	x1, b2, k := consulting(t, f, true)
+	f.attendedRefers(x1, "A", b2, k)
+	f.eventually("A and 103 bridged, 102's legs gone", func() bool {
+		return bridgedLocked(f, "A", k) && f.channels[x1] == nil && f.channels[b2] == nil
+	})
+	stop()
+	f.mu.Lock()
+	consultCall := f.vars[k]["TRANSFERD_CALL"]
+	leftover := "transferd-" + consultCall + "-bridge1"
+	if f.bridges[leftover] == nil {
+		// (The consultation's bridge, still there when the predecessor
+		// died before destroying it.)
+		f.bridges[leftover] = map[string]bool{}
+		f.names[leftover] = "transferd/" + consultCall
+	}
+	f.bridgesNewestFirst = true // the consultation's bridge comes first
+	f.mu.Unlock()
+	drain(f)
+	stop2, _ := runEngine(t, f, Config{}, nil, true)
+	defer stop2()
+	f.eventually("the leftover bridge is destroyed", func() bool { return f.bridges[leftover] == nil })
+	f.mu.Lock()
+	talking := bridgedLocked(f, "A", k) && f.hungUp[k] == ""
+	f.mu.Unlock()
+	if !talking {
+		t.Fatalf("the transferred pair was broken up by the successor\n%s", f.snapshot())
+	}
+	f.hangsUp("A")
+	f.eventually("103 hung up with the call, nothing left", func() bool { return noneLeft(f) })
+}

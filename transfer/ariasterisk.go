@@ -177,6 +177,7 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 			defer func() { <-sema; wg.Done() }()
 			call, _ := a.c.Variable(ctx, ch.ID, "TRANSFERD_CALL") // unset: ""
 			hold, _ := a.c.Variable(ctx, ch.ID, holdVariable)
+			refer, _ := a.c.Variable(ctx, ch.ID, referVariable)
 			var vm string
 			if !bridged[ch.ID] {
 				// (Only a party held out of its bridge can carry one: no
@@ -187,7 +188,7 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 			defer mu.Unlock()
 			snap.Channels = append(snap.Channels, SnapshotChannel{
 				ID: ch.ID, Name: ch.Name, State: ch.State, CallerNumber: ch.Caller.Number, CallerName: ch.Caller.Name,
-				Exten: ch.Dialplan.Exten, Call: call, Holding: hold == "1", VoicemailEntry: vm,
+				Exten: ch.Dialplan.Exten, Call: call, Holding: hold == "1", VoicemailEntry: vm, Refer: refer,
 			})
 		}()
 	}

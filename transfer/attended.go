@@ -467,8 +467,22 @@ const destroyWait = 2 * time.Second
 // NOTIFY.
 func (c *call) tellWhenDestroyed(transferer *leg, consultID, state string, hangUp bool, after func(context.Context)) {
 	box := c.box
-	c.deferred = &deferredProgress{transferer: transferer, consultID: consultID, state: state, hangUp: hangUp, after: after,
-		timer: time.AfterFunc(destroyWait, func() { box.put(deferredProgressDue{consultID: consultID}) })}
+	c.setDeferred(&deferredProgress{transferer: transferer, consultID: consultID, state: state, hangUp: hangUp, after: after,
+		timer: time.AfterFunc(destroyWait, func() { box.put(deferredProgressDue{consultID: consultID}) })})
+}
+
+// setDeferred records (or, with nil, drops) the call's deferred outcome.
+// The engine counts the calls holding one back: a replica handing its
+// connection over waits for them (Engine.Quiet), since a successor would
+// not know the phone is owed its NOTIFY.
+func (c *call) setDeferred(d *deferredProgress) {
+	switch {
+	case c.deferred == nil && d != nil:
+		c.e.deferring.Add(1)
+	case c.deferred != nil && d == nil:
+		c.e.deferring.Add(-1)
+	}
+	c.deferred = d
 }
 
 // onDestroyedForProgress releases a deferred outcome when its consultation
@@ -490,7 +504,7 @@ func (c *call) flushDeferredProgress(ctx context.Context) {
 	if d == nil {
 		return
 	}
-	c.deferred = nil
+	c.setDeferred(nil)
 	d.timer.Stop()
 	if d.transferer.live() {
 		c.progress(ctx, d.transferer.id, d.state)

@@ -43,6 +43,7 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		c.progress(ctx, in.transfererID, progressDeclined)
 		return
 	}
+	c.recordRefer(ctx, in)
 	if in.replaces != "" {
 		c.onAttendedTransfer(ctx, in, transferer)
 		return
@@ -279,6 +280,9 @@ func (c *call) awaitReferHandled(ctx context.Context, channelID string) {
 func (c *call) progress(ctx context.Context, channelID, state string) {
 	if l := c.legByID(channelID); l != nil && l.local {
 		return // core handling: Asterisk has told the phone itself
+	}
+	if state != progressAnswered {
+		c.forgetRefer(ctx, channelID)
 	}
 	if handled, ok := c.referHandled[channelID]; ok {
 		delete(c.referHandled, channelID)

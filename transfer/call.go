@@ -116,6 +116,9 @@ type call struct {
 	// had no progress report yet, closed once Asterisk finished taking
 	// that REFER in (awaitReferHandled, progress).
 	referHandled map[string]chan struct{}
+	// referRecorded: the call's phones whose REFER is recorded in
+	// Asterisk (recordRefer) and not settled yet.
+	referRecorded map[string]bool
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int
@@ -149,7 +152,7 @@ func (c *call) run(ctx context.Context) {
 		batch := c.box.take()
 		done := 0
 		for i, in := range batch {
-			if len(c.e.quiescedPart(batch[i:])) == 0 {
+			if len(c.quiescedPart(batch[i:])) == 0 {
 				// Handing over: a successor learns the rest from Asterisk.
 				c.box.requeue(batch[i:])
 				break

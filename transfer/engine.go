@@ -45,6 +45,9 @@ type Engine struct {
 	quiescing   atomic.Bool
 	stepping    atomic.Int64
 	dispatching atomic.Int64
+	// deferring counts calls holding an attended transfer's final NOTIFY
+	// back (call.setDeferred).
+	deferring atomic.Int64
 
 	// owners maps every channel and bridge id a call owns to that call.
 	// Owners claim ids before creating the resource (so its first event
@@ -293,6 +296,12 @@ func (e *Engine) startCall(in callArrived) {
 	e.mu.Unlock()
 	e.claim(in.channelID, c)
 	c.box.put(in)
+	e.startOwner(c)
+}
+
+// startOwner runs c's owner goroutine until the call is over or the engine
+// stops.
+func (e *Engine) startOwner(c *call) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -330,6 +339,12 @@ func (e *Engine) retire(c *call) bool {
 	defer e.mu.Unlock()
 	if c.box.len() > 0 {
 		return false
+	}
+	if c.deferred != nil {
+		// (Its phone is gone with the call; retire is called by the owner,
+		// which alone touches c.deferred.)
+		c.deferred.timer.Stop()
+		c.setDeferred(nil)
 	}
 	c.box.close()
 	for _, id := range slices.Concat(c.ids, c.dispatched) {

@@ -55,6 +55,9 @@ type fakeAsterisk struct {
 	// and the engine cannot know before the new ChannelTransfer arrives.
 	referPending         map[string]bool
 	awaitedSinceProgress map[string]bool
+	// bridgesNewestFirst: Snapshot lists bridges in reverse id order
+	// (Asterisk promises no order; adoption must not depend on it).
+	bridgesNewestFirst bool
 	// referBusy: phones whose REFER Asterisk is still taking in: their
 	// AwaitReferHandled returns once the channel is closed (takesReferIn).
 	referBusy map[string]chan struct{}
@@ -438,9 +441,14 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 		snap.Channels = append(snap.Channels, SnapshotChannel{
 			ID: id, Name: ch.endpoint + "-00000001", State: state, CallerNumber: number, Exten: ch.dialled,
 			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1", VoicemailEntry: f.vars[id][voicemailVariable],
+			Refer: f.vars[id][referVariable],
 		})
 	}
-	for _, id := range keys(f.bridges) {
+	ids := keys(f.bridges)
+	if f.bridgesNewestFirst {
+		slices.Reverse(ids)
+	}
+	for _, id := range ids {
 		snap.Bridges = append(snap.Bridges, SnapshotBridge{ID: id, Name: f.names[id], Channels: keys(f.bridges[id])})
 	}
 	return snap, nil

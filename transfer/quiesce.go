@@ -53,7 +53,7 @@ func (e *Engine) Quiesce() {
 // step and no input it would still handle waits for one: the moment to
 // hand the connection over.
 func (e *Engine) Quiet() bool {
-	if !e.quiescing.Load() || e.stepping.Load() != 0 || e.dispatching.Load() != 0 {
+	if !e.quiescing.Load() || e.stepping.Load() != 0 || e.dispatching.Load() != 0 || e.deferring.Load() != 0 {
 		return false
 	}
 	e.mu.Lock()
@@ -102,9 +102,14 @@ func (e *Engine) RefuseQueuedTransfers(ctx context.Context) int {
 
 // quiescedPart returns the part of batch an owner may handle while the
 // engine is quiesced: up to and including the last input it still handles
-// (handledWhileQuiesced), in order; all of it when not quiesced.
-func (e *Engine) quiescedPart(batch []input) []input {
-	if !e.quiescing.Load() {
+// (handledWhileQuiesced), in order; all of it when not quiesced, or while
+// the call holds an attended transfer's final NOTIFY back until the
+// consultation leg is destroyed (tellWhenDestroyed): that hangup is what
+// it waits for, and a successor would not know the phone is owed one
+// (load harness, rolling upgrade: "final NOTIFY 503", Asterisk's answer
+// when the transferer's leg went first).
+func (c *call) quiescedPart(batch []input) []input {
+	if !c.e.quiescing.Load() || c.deferred != nil {
 		return batch
 	}
 	for i := len(batch) - 1; i >= 0; i-- {

@@ -151,3 +151,27 @@ func TestRefuseQueuedTransfersTellsThePhones(t *testing.T) {
 		t.Errorf("the refused REFER was carried out:\n%s", f.snapshot())
 	}
 }
+
+// An attended transfer whose final NOTIFY waits for the consultation leg
+// to be destroyed (tellWhenDestroyed) is finished before the hand-over: a
+// successor would not know the phone is owed it, and Asterisk answers the
+// phone 503 once its leg is hung up.
+func TestQuiescedEngineFinishesAnAttendedTransfersNotify(t *testing.T) {
+	f, _, e := quiesceEngine(t)
+	x1, b2, k := consulting(t, f, true)
+	f.destroysSlowly(b2)
+	f.attendedRefers(x1, "A", b2, k)
+	f.eventually("A and 103 talk, 102's consultation leg hung up, its NOTIFY held back", func() bool {
+		return bridgedLocked(f, "A", k) && f.hungUp[b2] != "" && len(f.progress[x1]) == 0
+	})
+	e.Quiesce()
+	time.Sleep(20 * time.Millisecond)
+	if e.Quiet() {
+		t.Fatal("quiet while a phone is owed its final NOTIFY")
+	}
+	f.destroyed(b2)
+	f.eventually("the transferer is told, then its leg leaves", func() bool {
+		return slices.Equal(f.progress[x1], []string{progressAnswered})
+	})
+	eventuallyQuiet(t, e)
+}
