@@ -51,7 +51,7 @@ func (p faultPlan) String() string {
 	case p.killEvery > 0:
 		return "SIGKILL the serving replica every " + p.killEvery.String()
 	case p.rollingEvery > 0:
-		return "rolling upgrade (SIGTERM, fresh process, one replica at a time) every " + p.rollingEvery.String()
+		return "rolling upgrade (SIGTERM, fresh process, one replica at a time, the serving one last) every " + p.rollingEvery.String()
 	}
 	return "none"
 }
@@ -200,9 +200,26 @@ func (h *replicaSet) killServing(ctx context.Context, res *FaultResult, logf fun
 // rollingUpgrade replaces every replica in turn: SIGTERM, wait for its
 // exit, start a fresh process on its addresses, wait for its /readyz;
 // when the replaced one was serving, it measures the takeover from the
-// SIGTERM.
+// SIGTERM. The standby replicas go first and the serving one last, as the
+// README's upgrade procedure says: Asterisk's connection then moves once
+// per upgrade, to a replica already upgraded (each move is a reconnect of
+// Asterisk's outbound WebSocket, which Asterisk 22.11.0-rc2 does not
+// always survive under load: ha.md).
 func (h *replicaSet) rollingUpgrade(ctx context.Context, res *FaultResult, logf func(string, ...any)) {
-	for i, s := range h.slots {
+	order := make([]int, 0, len(h.slots))
+	serving := -1
+	for i, m := range h.scrapeAll(ctx) {
+		if m != nil && m.Sum(connectedMetric) == 1 {
+			serving = i
+			continue
+		}
+		order = append(order, i)
+	}
+	if serving >= 0 {
+		order = append(order, serving)
+	}
+	for _, i := range order {
+		s := h.slots[i]
 		pages := h.scrapeAll(ctx)
 		wasServing := pages[i] != nil && pages[i].Sum(connectedMetric) == 1
 		baselines := eventsRead(pages, i)

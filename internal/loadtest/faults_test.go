@@ -133,7 +133,7 @@ func TestFaultPlanSaysWhatHappens(t *testing.T) {
 	}{
 		{faultPlan{}, "none"},
 		{faultPlan{killEvery: 30 * time.Second}, "SIGKILL the serving replica every 30s"},
-		{faultPlan{rollingEvery: time.Minute}, "rolling upgrade (SIGTERM, fresh process, one replica at a time) every 1m0s"},
+		{faultPlan{rollingEvery: time.Minute}, "rolling upgrade (SIGTERM, fresh process, one replica at a time, the serving one last) every 1m0s"},
 	}
 	for _, tt := range tests {
 		if got := tt.plan.String(); got != tt.want {

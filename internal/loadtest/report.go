@@ -158,8 +158,9 @@ const replicaIntro = `Asterisk connects out (outbound ARI WebSocket, REST over i
 ` + "`balance first`" + `, /readyz checked every 300 ms), which forwards to the first of two transferd
 replicas (outbound mode, same settings as "transferd"). A kill is a SIGKILL of the replica whose
 /metrics says ` + "`" + connectedMetric + " 1`" + `, followed at once by a fresh process on its addresses; a
-rolling upgrade SIGTERMs each replica in turn (killed if still running after 10 s), starts a fresh
-process on its addresses and waits for its /readyz before the next. The takeover time runs from
+rolling upgrade SIGTERMs each replica in turn, standbys first and the serving one last (killed if
+still running after 10 s), starts a fresh process on its addresses and waits for its /readyz
+before the next. The takeover time runs from
 the kill (or the SIGTERM of the serving replica) to the first scrape (every 5 ms, all replicas)
 where a successor reports ` + "`" + connectedMetric + " 1`" + ` (set once it adopted the calls in
 progress) and ` + "`" + eventsReadMetric + "`" + ` above its value before the handover (an event read off
