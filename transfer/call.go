@@ -150,7 +150,6 @@ func (c *call) run(ctx context.Context) {
 		}
 		c.e.stepping.Add(1) // before take: Engine.Quiet must not miss the batch
 		batch := c.box.take()
-		done := 0
 		for i, in := range batch {
 			if len(c.quiescedPart(batch[i:])) == 0 {
 				// Handing over: a successor learns the rest from Asterisk.
@@ -159,14 +158,11 @@ func (c *call) run(ctx context.Context) {
 			}
 			c.rest = batch[i+1:]
 			c.step(ctx, in)
-			done = i + 1
 			if c.merged {
-				done = len(batch) // the rest went to the call this one merged into
-				break
+				break // the rest went to the call this one merged into
 			}
 		}
 		c.rest = nil
-		c.box.handled(done)
 		c.e.stepping.Add(-1)
 		if c.state == stateEnded && len(c.departing) == 0 && c.e.retire(c) {
 			return

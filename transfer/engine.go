@@ -37,9 +37,6 @@ type Engine struct {
 	decision atomic.Pointer[HandlingDecision]
 	nextID   atomic.Uint64
 	wg       sync.WaitGroup
-	// unhandled counts events being dispatched and inputs waiting in or
-	// being handled by an owner (Idle).
-	unhandled atomic.Int64
 	// quiescing: the connection is being handed over (Quiesce); stepping
 	// counts owners in a step, dispatching the events being routed (Quiet).
 	quiescing   atomic.Bool
@@ -135,11 +132,9 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 				}
 				continue
 			}
-			e.unhandled.Add(1)
 			e.dispatching.Add(1)
 			e.Handle(ev)
 			e.dispatching.Add(-1)
-			e.unhandled.Add(-1)
 		}
 	}
 }
@@ -290,7 +285,7 @@ func (e *Engine) startCall(in callArrived) {
 	// Call ids carry the engine's start time, so they never collide with
 	// the ids of calls a previous transferd left (and this one adopts).
 	id := fmt.Sprintf("%s-%d", e.boot, e.nextID.Add(1))
-	c := &call{id: id, e: e, box: newMailbox(&e.unhandled), log: e.log.With(zap.String("call", id))}
+	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id))}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

@@ -383,30 +383,6 @@ func (f *fakeAsterisk) snapshotLocked() string {
 	return f.snapshot()
 }
 
-// The engine-wide count of unhandled inputs follows put, handled and
-// close (inputs dropped with a finished owner count as handled).
-func TestMailboxCountsUnhandledInputs(t *testing.T) {
-	var unhandled atomic.Int64
-	a, b := newMailbox(&unhandled), newMailbox(&unhandled)
-	a.put(timerFired{})
-	a.put(timerFired{})
-	b.put(timerFired{})
-	if n := unhandled.Load(); n != 3 {
-		t.Fatalf("after three puts: %d unhandled", n)
-	}
-	a.handled(len(a.take()))
-	if n := unhandled.Load(); n != 1 {
-		t.Fatalf("after a's batch: %d unhandled", n)
-	}
-	b.close()
-	if n := unhandled.Load(); n != 0 {
-		t.Fatalf("after b closed: %d unhandled", n)
-	}
-	if b.put(timerFired{}) || unhandled.Load() != 0 {
-		t.Fatal("a closed mailbox took an input")
-	}
-}
-
 // A call whose wait for a transferd the dialplan bounded (Stasis argument
 // bounded-wait, TIMEOUT(absolute) set) has that timeout cleared as it is
 // taken, before anything else; other calls cost no such request.

@@ -1,9 +1,6 @@
 package transfer
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // mailbox is a call owner's unbounded, ordered queue of inputs. The event
 // dispatcher must never block on one slow call (that would stall every
@@ -14,13 +11,10 @@ type mailbox struct {
 	queue  []input
 	ready  chan struct{} // holds a token while queue is non-empty
 	closed bool
-	// unhandled counts, engine-wide, inputs put and not yet handled (or
-	// dropped): zero means the engine is idle (Engine.Idle).
-	unhandled *atomic.Int64
 }
 
-func newMailbox(unhandled *atomic.Int64) *mailbox {
-	return &mailbox{ready: make(chan struct{}, 1), unhandled: unhandled}
+func newMailbox() *mailbox {
+	return &mailbox{ready: make(chan struct{}, 1)}
 }
 
 // put appends an input; it never blocks. It reports false once the owner
@@ -32,7 +26,6 @@ func (m *mailbox) put(in input) bool {
 		return false
 	}
 	m.queue = append(m.queue, in)
-	m.unhandled.Add(1)
 	select {
 	case m.ready <- struct{}{}:
 	default:
@@ -56,21 +49,19 @@ func (m *mailbox) close() []input {
 	m.closed = true
 	left := m.queue
 	m.queue = nil
-	m.unhandled.Add(-int64(len(left)))
 	return left
 }
 
 // requeue puts inputs taken with take and not handled back at the front of
-// the queue, in order (a quiesced owner leaves them: Engine.Quiesce). They
-// still count as unhandled; no token is left for them.
+// the queue, in order (a quiesced owner leaves them: Engine.Quiesce). No
+// token is left for them.
 func (m *mailbox) requeue(ins []input) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.queue = append(append([]input(nil), ins...), m.queue...)
 }
 
-// extract removes and returns the queued inputs that satisfy match; they
-// no longer count as unhandled.
+// extract removes and returns the queued inputs that satisfy match.
 func (m *mailbox) extract(match func(input) bool) []input {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -84,12 +75,8 @@ func (m *mailbox) extract(match func(input) bool) []input {
 		}
 	}
 	m.queue = kept
-	m.unhandled.Add(-int64(len(out)))
 	return out
 }
-
-// handled reports n inputs taken with take as handled.
-func (m *mailbox) handled(n int) { m.unhandled.Add(-int64(n)) }
 
 // has reports whether a queued input satisfies match.
 func (m *mailbox) has(match func(input) bool) bool {

@@ -75,7 +75,7 @@ func (e *Engine) RefuseQueuedTransfers(ctx context.Context) int {
 	e.mu.Lock()
 	var refers []transferRequested
 	for c := range e.calls {
-		for _, in := range c.box.extract(func(in input) bool { _, ok := in.(transferRequested); return ok }) {
+		for _, in := range c.box.extract(isREFER) {
 			refers = append(refers, in.(transferRequested))
 		}
 	}
@@ -99,6 +99,8 @@ func (e *Engine) RefuseQueuedTransfers(ctx context.Context) int {
 	}
 	return len(refers)
 }
+
+func isREFER(in input) bool { _, ok := in.(transferRequested); return ok }
 
 // quiescedPart returns the part of batch an owner may handle while the
 // engine is quiesced: up to and including the last input it still handles

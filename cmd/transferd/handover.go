@@ -12,9 +12,11 @@ import (
 
 // handOverWait bounds how long a stopping transferd waits for the quiesced
 // engine to be quiet (Engine.Quiet); past it, the connection is closed
-// anyway and a successor adopts what is left. Steps are a few requests
-// each, so quiet comes within tens of milliseconds even under load; the
-// bound is for a step stuck on a slow Asterisk.
+// anyway and a successor adopts what is left. Meanwhile answers, hangups
+// and new calls wait for the successor, so the bound is short. (Load
+// harness, 2 cores: quiet after 0.2–0.8 s at 50 calls, 1–1.7 s at 100,
+// where Asterisk serves the REST requests over the WebSocket one at a time;
+// once in 9 hand-overs at 100 the bound ran out.)
 const handOverWait = 2 * time.Second
 
 // handOver ends this transferd's part in the calls without leaving a step
