@@ -56,14 +56,20 @@ func (e *Engine) Quiet() bool {
 	if !e.quiescing.Load() || e.stepping.Load() != 0 || e.dispatching.Load() != 0 || e.deferring.Load() != 0 {
 		return false
 	}
+	return !e.queued(handledWhileQuiesced)
+}
+
+// queued reports whether an input that satisfies match waits in some
+// call's mailbox.
+func (e *Engine) queued(match func(input) bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for c := range e.calls {
-		if c.box.has(handledWhileQuiesced) {
-			return false
+		if c.box.has(match) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // RefuseQueuedTransfers answers every REFER still waiting in a mailbox with

@@ -55,6 +55,19 @@ func quiesceEngine(t *testing.T) (*fakeAsterisk, *slowAsterisk, *Engine) {
 	return f, slow, e
 }
 
+// never checks, under f's lock, that cond has not come true 30 ms on: long
+// enough for an owner that ignored the quiesce to have acted.
+func (f *fakeAsterisk) never(what string, cond func() bool) {
+	f.t.Helper()
+	time.Sleep(30 * time.Millisecond)
+	f.mu.Lock()
+	happened := cond()
+	f.mu.Unlock()
+	if happened {
+		f.t.Errorf("%s:\n%s", what, f.snapshot())
+	}
+}
+
 func eventuallyQuiet(t *testing.T, e *Engine) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
@@ -87,13 +100,10 @@ func TestQuiescedEngineFinishesItsStepsAndLeavesNewCalls(t *testing.T) {
 	if !e.Quiet() {
 		t.Fatal("a new call (its caller waits in Stasis for a successor) keeps the engine from being quiet")
 	}
-	time.Sleep(30 * time.Millisecond) // an owner that ignored the quiesce would dial 104 meanwhile
-	f.mu.Lock()
-	setUp := f.ringingLocked("PJSIP/104") || len(f.bridges) != 1
-	f.mu.Unlock()
-	if setUp {
-		t.Errorf("a call that arrived after Quiesce was set up:\n%s", f.snapshot())
-	}
+	// (An owner that ignored the quiesce would dial 104 meanwhile.)
+	f.never("a call that arrived after Quiesce is set up", func() bool {
+		return f.ringingLocked("PJSIP/104") || len(f.bridges) != 1
+	})
 }
 
 // A REFER is still handled once quiesced: Asterisk shows no trace of it,
@@ -111,13 +121,9 @@ func TestQuiescedEngineStillHandlesAREFER(t *testing.T) {
 	eventuallyQuiet(t, e)
 	target := f.createdChannel("PJSIP/103")
 	f.answers(target)
-	time.Sleep(30 * time.Millisecond) // an owner that ignored the quiesce would bridge them meanwhile
-	f.mu.Lock()
-	actedOn := bridgedLocked(f, caller, target) || !f.ringing[caller]
-	f.mu.Unlock()
-	if actedOn {
-		t.Errorf("the target's answer was acted on after Quiesce:\n%s", f.snapshot())
-	}
+	f.never("the target's answer is acted on after Quiesce", func() bool {
+		return bridgedLocked(f, caller, target) || !f.ringing[caller]
+	})
 }
 
 // A REFER still queued when the wait for quiet gives up is refused, so the
@@ -143,13 +149,9 @@ func TestRefuseQueuedTransfersTellsThePhones(t *testing.T) {
 	}
 	close(slow.variables)
 	eventuallyQuiet(t, e)
-	time.Sleep(30 * time.Millisecond)
-	f.mu.Lock()
-	carriedOut := f.createdChannelLocked("PJSIP/103") != "" || !bridgedLocked(f, caller, callee)
-	f.mu.Unlock()
-	if carriedOut {
-		t.Errorf("the refused REFER was carried out:\n%s", f.snapshot())
-	}
+	f.never("the refused REFER is carried out", func() bool {
+		return f.createdChannelLocked("PJSIP/103") != "" || !bridgedLocked(f, caller, callee)
+	})
 }
 
 // An attended transfer whose final NOTIFY waits for the consultation leg
@@ -174,17 +176,4 @@ func TestQuiescedEngineFinishesAnAttendedTransfersNotify(t *testing.T) {
 		return slices.Equal(f.progress[x1], []string{progressAnswered})
 	})
 	eventuallyQuiet(t, e)
-}
-
-// queued reports whether an input that satisfies match waits in some
-// call's mailbox.
-func (e *Engine) queued(match func(input) bool) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for c := range e.calls {
-		if c.box.has(match) {
-			return true
-		}
-	}
-	return false
 }
