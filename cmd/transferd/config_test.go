@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -170,9 +171,26 @@ func TestHelpListsTheCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, &out); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"config check", "--sandbox", "--replicas", "--ari-url", "TRANSFERD_ARI_URL"} {
+	for _, want := range []string{"config check", "version", "--sandbox", "--replicas", "--ari-url", "TRANSFERD_ARI_URL"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// transferd version says what it is and which Asterisk versions it was
+// tested with.
+func TestVersionNamesTheTestedAsterisks(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"version"}, &out); err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	if !strings.HasPrefix(out.String(), "transferd ") || !strings.Contains(out.String(), runtime.Version()) {
+		t.Errorf("version: %q, want transferd's version and the Go it was built with", out.String())
+	}
+	for _, v := range testedAsterisk {
+		if !strings.Contains(out.String(), "Asterisk") || !strings.Contains(out.String(), v) {
+			t.Errorf("version does not name tested Asterisk %s: %q", v, out.String())
 		}
 	}
 }

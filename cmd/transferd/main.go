@@ -6,6 +6,7 @@
 //	transferd --sandbox                 run against a local Asterisk sandbox
 //	transferd --sandbox --replicas 2    the same through HAProxy to 2 replicas
 //	transferd config check [--config FILE]
+//	transferd version
 package main
 
 import (
@@ -74,6 +75,7 @@ Usage:
   transferd --sandbox [--demo]               run against a local Asterisk sandbox
   transferd --sandbox --replicas 2           the same through HAProxy to 2 replicas
   transferd config check [--config FILE]     check a configuration and say what it means
+  transferd version                          the version, and the Asterisk versions it was tested with
 
 Every setting is also an environment variable: ari.url is TRANSFERD_ARI_URL.
 
@@ -95,8 +97,11 @@ Flags:
 		fmt.Fprintf(stdout, "config ok: ari %s as %s (password set), app %q, dial %s, no answer → %s, transfer no answer → %s, transfer handling %s, operator endpoints %q\n",
 			cfg.ARI.URL, cfg.ARI.Username, cfg.ARI.App, cfg.Calls.DialTemplate, cfg.Calls.NoAnswer, cfg.Transfer.NoAnswer, cfg.Transfer.Handling, cfg.HTTP.Listen)
 		return nil
+	case len(rest) == 1 && rest[0] == "version":
+		printVersion(stdout)
+		return nil
 	case len(rest) > 0:
-		return fmt.Errorf("unknown command %q (want no command, or \"config check\")", rest)
+		return fmt.Errorf("unknown command %q (want no command, \"config check\" or \"version\")", rest)
 	}
 	if *demo && !*withSandbox {
 		return errors.New("--demo needs --sandbox (the demo phones register with the sandbox)")

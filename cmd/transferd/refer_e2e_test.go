@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,9 @@ func (b *bed) asteriskUp(pid int) {
 func TestAutoHandlingFollowsTheAsteriskVersion(t *testing.T) {
 	b := newBed(t, nil)
 	version := b.sb.Installed.AsteriskVersion()
+	if !slices.Contains(testedAsterisk, version) {
+		t.Errorf("the sandbox runs Asterisk %s, which transferd version does not list as tested (testedAsterisk: %v)", version, testedAsterisk)
+	}
 	want := transfer.DecideHandling(transfer.HandlingAuto, version, nil)
 	b.waitReady()
 	code, body := b.get("/readyz")
