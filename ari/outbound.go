@@ -135,7 +135,34 @@ func newOutbound(cfg Config) (*Client, error) {
 	if cfg.Username == "" || cfg.Password == "" {
 		return nil, errors.New("ari: outbound mode needs the username and password Asterisk connects with")
 	}
-	return &Client{cfg: cfg, link: newOutboundLink(cfg, log), log: log}, nil
+	c := &Client{cfg: cfg, log: log}
+	if cfg.RESTOverHTTP {
+		if c, err = newHTTPClient(cfg); err != nil {
+			return nil, fmt.Errorf("ari: REST over HTTP in outbound mode: %w", err)
+		}
+	}
+	c.link = newOutboundLink(cfg, log)
+	return c, nil
+}
+
+// admitted waits, as a request over the connection would, until Asterisk
+// is connected to this client, when REST goes over HTTP in outbound mode:
+// a replica whose connection went to another must not act on the calls
+// that one now serves. Other clients are always admitted.
+func (c *Client) admitted(ctx context.Context, deadline time.Time) error {
+	if c.link == nil {
+		return nil
+	}
+	c.link.mu.Lock()
+	closed := c.link.closed
+	c.link.mu.Unlock()
+	if closed {
+		return ErrNotConnected
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	_, err := c.link.waitUp(ctx)
+	return err
 }
 
 // OutboundHandler is the handler Asterisk's outbound WebSocket connects
@@ -290,8 +317,11 @@ func (l *outboundLink) openWhenHeard(c *outboundConn) {
 func (l *outboundLink) setFilter() {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
 	defer cancel()
-	c := &Client{cfg: l.cfg, link: l, log: l.log}
-	// (Over this connection: c has no other transport.)
+	cfg := l.cfg
+	cfg.RESTOverHTTP = false
+	c := &Client{cfg: cfg, link: l, log: l.log}
+	// (Over this connection, whatever the client's REST transport: the
+	// filter is this connection's.)
 	if err := c.FilterEvents(ctx, l.cfg.App, append(append([]string(nil), l.cfg.Events...), "RESTResponse")); err != nil {
 		l.log.Warn("ari: event filter not set; receiving every event type", zap.Error(err))
 	}

@@ -260,3 +260,64 @@ func TestOutboundRequestsWaitForAsterisksFirstFrame(t *testing.T) {
 		t.Fatalf("the request arrived %s before Asterisk's first frame; want after it", firstFrame.Sub(at))
 	}
 }
+
+// With RESTOverHTTP, events come over Asterisk's connection and REST
+// requests go to Asterisk's HTTP server, only while Asterisk is connected:
+// a replica whose connection went elsewhere sends nothing.
+func TestOutboundRESTOverHTTPGoesToTheURLWhileConnected(t *testing.T) {
+	var posts []string
+	httpAsterisk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts = append(posts, r.Method+" "+r.URL.Path)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer httpAsterisk.Close()
+	// (With an event filter: it is set over the connection, whatever the
+	// REST transport.)
+	c, err := ari.New(ari.Config{Outbound: true, RESTOverHTTP: true, URL: httpAsterisk.URL + "/ari", Events: []string{"StasisStart"},
+		Username: "transferd", Password: "secret", App: "transferd", Timeout: 3 * time.Second, PingInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ari", c.OutboundHandler())
+	srv := httptest.NewServer(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	events, err := c.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); c.Close(); srv.Close() }()
+
+	short, stop := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer stop()
+	if err := c.Answer(short, "ch1"); !errors.Is(err, ari.ErrNotConnected) || len(posts) != 0 {
+		t.Fatalf("before Asterisk connects: %v, %v; want ErrNotConnected and no request", err, posts)
+	}
+	a, _, err := dialAsAsterisk(t, srv.URL, "transferd", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.serve(204, "")
+	if req := <-a.reqs; req["method"] != "PUT" || !strings.HasPrefix(req["uri"].(string), "applications/transferd/eventFilter") {
+		t.Fatalf("first request over the connection: %v, want the event filter", req)
+	}
+	a.send(`{"type":"StasisStart","application":"transferd","channel":{"id":"ch1","name":"PJSIP/101-00000001"}}`)
+	if ev, ok := nextEvent(t, events).(*ari.StasisStart); !ok || ev.Channel.ID != "ch1" {
+		t.Fatalf("got %#v, want the StasisStart of ch1 over the connection", ev)
+	}
+	if err := c.Answer(context.Background(), "ch1"); err != nil {
+		t.Fatalf("answer over HTTP: %v", err)
+	}
+	if len(posts) != 1 || posts[0] != "POST /ari/channels/ch1/answer" {
+		t.Fatalf("HTTP requests %v, want POST /ari/channels/ch1/answer", posts)
+	}
+	select {
+	case req := <-a.reqs:
+		t.Fatalf("a request went over the connection: %v", req)
+	default:
+	}
+	c.Close()
+	if err := c.Answer(context.Background(), "ch1"); !errors.Is(err, ari.ErrNotConnected) || len(posts) != 1 {
+		t.Fatalf("after the connection was handed over: %v, %v; want ErrNotConnected and no request", err, posts)
+	}
+}

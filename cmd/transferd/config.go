@@ -48,6 +48,11 @@ type Config struct {
 		// wss://; both empty for ws://.
 		ListenCertFile string `mapstructure:"listen_cert_file"`
 		ListenKeyFile  string `mapstructure:"listen_key_file"`
+		// REST (outbound mode): "websocket" sends REST requests over
+		// Asterisk's connection (no route to Asterisk's HTTP server
+		// needed), "http" sends them to URL, where Asterisk serves them
+		// in parallel instead of one at a time ("" is websocket).
+		REST string `mapstructure:"rest"`
 
 		tls *tls.Config
 	} `mapstructure:"ari"`
@@ -110,6 +115,7 @@ var defaults = map[string]any{
 	"ari.listen":                 "",
 	"ari.listen_cert_file":       "",
 	"ari.listen_key_file":        "",
+	"ari.rest":                   "",
 	"calls.dial_template":        transfer.DefaultDialTemplate,
 	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
 	"calls.answer_timeout":       transfer.DefaultAnswerTimeout,
@@ -201,8 +207,19 @@ func (c *Config) validateMode() error {
 	switch c.ARI.Mode {
 	case "", "inbound":
 		c.ARI.Mode = "inbound"
+		if c.ARI.REST != "" && c.ARI.REST != "http" {
+			return fmt.Errorf("ari.rest %q: inbound mode sends REST over HTTP; websocket is for outbound mode", c.ARI.REST)
+		}
+		c.ARI.REST = "http"
 		return nil
 	case "outbound":
+		switch c.ARI.REST {
+		case "":
+			c.ARI.REST = "websocket"
+		case "websocket", "http":
+		default:
+			return fmt.Errorf("ari.rest %q: must be websocket (REST over Asterisk's connection) or http (to ari.url)", c.ARI.REST)
+		}
 	default:
 		return fmt.Errorf("ari.mode %q: must be inbound (transferd connects to Asterisk) or outbound (Asterisk 22.5+ connects to transferd)", c.ARI.Mode)
 	}
@@ -222,7 +239,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	u, err := url.Parse(c.ARI.URL)
-	if c.ARI.Mode == "inbound" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+	if c.ARI.REST == "http" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return fmt.Errorf("ari.url %q: must be an http:// or https:// URL of Asterisk's HTTP server", c.ARI.URL)
 	}
 	if err == nil && u.User != nil {
@@ -246,8 +263,8 @@ func (c *Config) Validate() error {
 		if !pool.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("ari.ca_file %s: no PEM certificate in it", c.ARI.CAFile)
 		}
-		if c.ARI.Mode != "inbound" || u.Scheme != "https" {
-			return fmt.Errorf("ari.ca_file is set but ari.url %q is not https:// (inbound mode)", c.ARI.URL)
+		if c.ARI.REST != "http" || u.Scheme != "https" {
+			return fmt.Errorf("ari.ca_file is set but ari.url %q is not https:// (or, in outbound mode, ari.rest is not http)", c.ARI.URL)
 		}
 		c.ARI.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

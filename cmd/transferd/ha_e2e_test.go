@@ -34,6 +34,15 @@ func outbound(c *Config) { c.ARI.Mode = "outbound" }
 func TestOutboundModeTransfers(t *testing.T) {
 	t.Run("blind", func(t *testing.T) { blindTransferAnsweredCallerTalksToTarget(t, inMode("ari-only", outbound)) })
 	t.Run("attended", func(t *testing.T) { attendedTransferCompletedCallerTalksToColleague(t, inMode("ari-only", outbound)) })
+	// ari.rest http: events over Asterisk's connection, REST to its HTTP
+	// server.
+	restOverHTTP := func(c *Config) { outbound(c); c.ARI.REST = "http" }
+	t.Run("blind, REST over HTTP", func(t *testing.T) {
+		blindTransferAnsweredCallerTalksToTarget(t, inMode("ari-only", restOverHTTP))
+	})
+	t.Run("attended, REST over HTTP", func(t *testing.T) {
+		attendedTransferCompletedCallerTalksToColleague(t, inMode("ari-only", restOverHTTP))
+	})
 }
 
 // A call placed while no transferd is connected waits in Stasis (Asterisk

@@ -168,8 +168,9 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		Events:   transfer.EventTypes(),
 		// (Here rather than a goroutine relaying the stream to the
 		// engine: one hand-off fewer per event.)
-		OnEvent:  o.observe,
-		Outbound: cfg.ARI.Mode == "outbound",
+		OnEvent:      o.observe,
+		Outbound:     cfg.ARI.Mode == "outbound",
+		RESTOverHTTP: cfg.ARI.Mode == "outbound" && cfg.ARI.REST == "http",
 	})
 	if err != nil {
 		return fmt.Errorf("ari client: %w", err)

@@ -38,6 +38,7 @@ type flags struct {
 	keepGoing   bool
 	sipTrace    bool
 	logLevel    string
+	haREST      string // transferd-ha: the replicas' ari.rest
 	faults      faultPlan
 }
 
@@ -55,6 +56,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.BoolVar(&f.keepGoing, "keep-going", false, "run every level even after one failed (to compare configurations past the first failure)")
 	fs.BoolVar(&f.sipTrace, "sip-trace", false, "log every SIP message in Asterisk's messages.log (pjsip set logger on), for diagnosis")
 	fs.StringVar(&f.logLevel, "transferd-log-level", "info", "transferd's log.level")
+	fs.StringVar(&f.haREST, "ha-rest", "websocket", configTransferdHA+": where the replicas send REST requests (ari.rest): websocket (over Asterisk's connection) or http (to Asterisk's HTTP server)")
 	killEvery := fs.Duration("kill-every", 0, configTransferdHA+": SIGKILL the replica Asterisk is connected to this often during a level, and start a fresh one in its place (needs -repeat-for)")
 	rollingEvery := fs.Duration("rolling-every", 0, configTransferdHA+": replace every replica in turn (SIGTERM, fresh process, its /readyz) this often during a level (needs -repeat-for)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +71,9 @@ func parseFlags(args []string) (flags, error) {
 			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s or %s)", c, configTransferd, configTransferdCore, configTransferdHA, configNative)
 		}
 		f.configs = append(f.configs, c)
+	}
+	if f.haREST != "websocket" && f.haREST != "http" {
+		return f, fmt.Errorf("-ha-rest %q: want websocket or http", f.haREST)
 	}
 	f.faults, err = newFaultPlan(*killEvery, *rollingEvery, f.repeatFor, f.configs)
 	return f, err
@@ -130,7 +135,7 @@ func run(ctx context.Context, args []string) error {
 			f.levels, f.stepTimeout, f.hear, f.rampUp, f.repeatFor),
 	}
 	if slices.Contains(f.configs, configTransferdHA) {
-		rep.Settings += ", " + configTransferdHA + " faults: " + f.faults.String()
+		rep.Settings += ", " + configTransferdHA + " faults: " + f.faults.String() + ", REST over " + f.haREST
 	}
 	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, faults: f.faults, logf: logf}
 	for _, name := range f.configs {
@@ -157,7 +162,7 @@ func runConfig(ctx context.Context, name string, f flags, opts levelOptions, dir
 		return c
 	}
 	opts.logf("%s: starting Asterisk with %d phones", name, 4*f.levels[len(f.levels)-1])
-	t, err := startTarget(ctx, name, extensions(f.levels[len(f.levels)-1]), f.bin, f.logLevel, dir, opts.logf)
+	t, err := startTarget(ctx, name, extensions(f.levels[len(f.levels)-1]), f.bin, f.logLevel, f.haREST, dir, opts.logf)
 	if err != nil {
 		c.Err = err.Error()
 		return c

@@ -49,7 +49,7 @@ type target struct {
 
 // startTarget starts Asterisk with extensions for the largest level and,
 // for the transferd configuration, the daemon built at bin.
-func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, workDir string, logf func(string, ...any)) (*target, error) {
+func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, haREST, workDir string, logf func(string, ...any)) (*target, error) {
 	phoneContext := "sandbox-direct"
 	if throughTransferd(name) {
 		phoneContext = "transferd"
@@ -83,6 +83,7 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 		spec.coreExtensions = "."
 	}
 	if name == configTransferdHA {
+		spec.env = append(spec.env, "TRANSFERD_ARI_REST="+haREST)
 		if t.ha, err = startReplicas(ctx, sb, spec, front, workDir, logf); err != nil {
 			t.stop()
 			return nil, fmt.Errorf("%s: %w", name, err)
