@@ -70,8 +70,17 @@ func (a *fakeOutboundAsterisk) serve(status int, body string) {
 
 func outboundClient(t *testing.T) (*ari.Client, <-chan ari.Event, *httptest.Server) {
 	t.Helper()
-	c, err := ari.New(ari.Config{Outbound: true, Username: "transferd", Password: "secret", App: "transferd",
-		Timeout: 3 * time.Second, PingInterval: 200 * time.Millisecond})
+	return outboundClientWith(t, func(*ari.Config) {})
+}
+
+// outboundClientWith is outboundClient with its configuration changed by
+// tweak first.
+func outboundClientWith(t *testing.T, tweak func(*ari.Config)) (*ari.Client, <-chan ari.Event, *httptest.Server) {
+	t.Helper()
+	cfg := ari.Config{Outbound: true, Username: "transferd", Password: "secret", App: "transferd",
+		Timeout: 3 * time.Second, PingInterval: 200 * time.Millisecond}
+	tweak(&cfg)
+	c, err := ari.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,22 +280,12 @@ func TestOutboundRESTOverHTTPGoesToTheURLWhileConnected(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer httpAsterisk.Close()
-	// (With an event filter: it is set over the connection, whatever the
-	// REST transport.)
-	c, err := ari.New(ari.Config{Outbound: true, RESTOverHTTP: true, URL: httpAsterisk.URL + "/ari", Events: []string{"StasisStart"},
-		Username: "transferd", Password: "secret", App: "transferd", Timeout: 3 * time.Second, PingInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ari", c.OutboundHandler())
-	srv := httptest.NewServer(mux)
-	ctx, cancel := context.WithCancel(context.Background())
-	events, err := c.Subscribe(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); c.Close(); srv.Close() }()
+	c, events, srv := outboundClientWith(t, func(cfg *ari.Config) {
+		cfg.RESTOverHTTP, cfg.URL = true, httpAsterisk.URL+"/ari"
+		// (With an event filter: it is set over the connection, whatever
+		// the REST transport.)
+		cfg.Events = []string{"StasisStart"}
+	})
 
 	short, stop := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer stop()
