@@ -153,15 +153,21 @@ func (c *Client) admitted(ctx context.Context, deadline time.Time) error {
 	if c.link == nil {
 		return nil
 	}
-	c.link.mu.Lock()
-	closed := c.link.closed
-	c.link.mu.Unlock()
+	return c.link.admit(ctx, deadline)
+}
+
+// admit waits until Asterisk is connected (ErrNotConnected at deadline, or
+// at once once the link is closed).
+func (l *outboundLink) admit(ctx context.Context, deadline time.Time) error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
 	if closed {
 		return ErrNotConnected
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	_, err := c.link.waitUp(ctx)
+	_, err := l.waitUp(ctx)
 	return err
 }
 
@@ -527,9 +533,11 @@ func (l *outboundLink) close() {
 		// 22.11.0-rc2 under load crashed three times within a second of
 		// reading transferd's close frame (a segfault in
 		// res_http_websocket.so, twice in the asterisk binary, each right
-		// after "Websocket disconnected. Reconnecting"), never in 27
-		// SIGKILLs of the serving replica, whose connection ends the same
-		// way as this.
+		// after "Websocket disconnected. Reconnecting"). A TCP close does
+		// not avoid Asterisk's reconnect race (it crashed after TCP closes
+		// too, and once in 49 SIGKILLs: internal/loadtest/ha.md); it is
+		// how a killed replica's connection ends as well, so a hand-over
+		// and a kill take the same path in Asterisk.
 		c.ws.CloseNow()
 	}
 	l.readers.Wait()

@@ -206,14 +206,12 @@ func (h *replicaSet) killServing(ctx context.Context, res *FaultResult, logf fun
 // Asterisk's outbound WebSocket, which Asterisk 22.11.0-rc2 does not
 // always survive under load: ha.md).
 func (h *replicaSet) rollingUpgrade(ctx context.Context, res *FaultResult, logf func(string, ...any)) {
+	serving, _ := ServingReplica(h.scrapeAll(ctx))
 	order := make([]int, 0, len(h.slots))
-	serving := -1
-	for i, m := range h.scrapeAll(ctx) {
-		if m != nil && m.Sum(connectedMetric) == 1 {
-			serving = i
-			continue
+	for i := range h.slots {
+		if i != serving {
+			order = append(order, i)
 		}
-		order = append(order, i)
 	}
 	if serving >= 0 {
 		order = append(order, serving)
