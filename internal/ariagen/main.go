@@ -1,10 +1,8 @@
-// Command ariagen writes ari/events_gen.go, ari/models_gen.go and
-// ari/jsondec_gen.go from the ARI swagger files Asterisk ships
-// (rest-api/*.json): one Go type per message model of events.json (every
-// Event subtype, and MissingParams), every model they use (Channel, Bridge,
-// LiveRecording, ...), the table DecodeEvent uses, and a reflection-free
-// JSON decoder for each of those types (ari/jsondec.go explains it). Run it
-// through `go generate ./ari`.
+// Command ariagen writes ari/events_gen.go and ari/models_gen.go from the
+// ARI swagger files Asterisk ships (rest-api/*.json): one Go type per
+// message model of events.json (every Event subtype, and MissingParams),
+// every model they use (Channel, Bridge, LiveRecording, ...), and the table
+// DecodeEvent uses. Run it through `go generate ./ari`.
 //
 // Usage:
 //
@@ -39,19 +37,9 @@ var handWritten = map[string]bool{"Message": true, "Event": true}
 // baseProps are Message's and Event's properties, in EventBase.
 var baseProps = map[string]bool{"type": true, "application": true, "timestamp": true, "asterisk_id": true}
 
-// eventBaseFields are the fields of the hand-written ari.EventBase, which
-// every message embeds; a test in ari checks they still are.
-var eventBaseFields = []goField{
-	{name: "Type", typ: "string", key: "type"},
-	{name: "Application", typ: "string", key: "application"},
-	{name: "Timestamp", typ: "string", key: "timestamp"},
-	{name: "AsteriskID", typ: "string", key: "asterisk_id"},
-}
-
 // goField is a generated struct field.
 type goField struct {
 	name, typ, tag string
-	key            string // the JSON key: the tag's name
 	description    string
 }
 
@@ -198,7 +186,7 @@ func generate(specDir string) (map[string][]byte, error) {
 	}
 	slices.Sort(others)
 
-	var ev, mo, dec bytes.Buffer
+	var ev, mo bytes.Buffer
 	for _, name := range messages {
 		writeStruct(&ev, name, models[name], fields(name, models[name], true), true)
 		fmt.Fprintf(&ev, "// EventType implements Event.\nfunc (*%s) EventType() string { return %q }\n\n", name, name)
@@ -213,23 +201,8 @@ func generate(specDir string) (map[string][]byte, error) {
 		writeStruct(&mo, name, models[name], fields(name, models[name], false), false)
 	}
 
-	hasDecoder := func(typ string) bool { return slices.Contains(others, typ) || slices.Contains(messages, typ) }
-	if err := writeDecoder(&dec, "EventBase", eventBaseFields, hasDecoder); err != nil {
-		return nil, err
-	}
-	for _, name := range messages {
-		if err := writeDecoder(&dec, name, append(slices.Clone(eventBaseFields), fields(name, models[name], true)...), hasDecoder); err != nil {
-			return nil, err
-		}
-	}
-	for _, name := range others {
-		if err := writeDecoder(&dec, name, fields(name, models[name], false), hasDecoder); err != nil {
-			return nil, err
-		}
-	}
-
 	out := map[string][]byte{}
-	for name, body := range map[string][]byte{"events_gen.go": ev.Bytes(), "models_gen.go": mo.Bytes(), "jsondec_gen.go": dec.Bytes()} {
+	for name, body := range map[string][]byte{"events_gen.go": ev.Bytes(), "models_gen.go": mo.Bytes()} {
 		src := []byte(header + "package ari\n\n")
 		if bytes.Contains(body, []byte("json.")) {
 			src = append(src, "import \"encoding/json\"\n\n"...)
@@ -273,7 +246,6 @@ func fields(name string, m model, isMessage bool) []goField {
 			field.tag = cmp.Or(o.tag, field.tag)
 		}
 		// (From the tag, as encoding/json reads it, overrides included.)
-		field.key, _, _ = strings.Cut(field.tag, ",")
 		out = append(out, field)
 	}
 	return out
@@ -292,68 +264,6 @@ func writeStruct(b *bytes.Buffer, name string, m model, fields []goField, isMess
 		fmt.Fprintf(b, "\t%s %s `json:%q`\n", field.name, field.typ, field.tag)
 	}
 	b.WriteString("}\n\n")
-}
-
-// writeDecoder writes name's decodeJSONObject: a switch on the keys that
-// reads each value straight into its field, with the jsonDecoder of
-// ari/jsondec.go. hasDecoder tells the types it writes a decoder for.
-func writeDecoder(b *bytes.Buffer, name string, fields []goField, hasDecoder func(string) bool) error {
-	keys := "jsonKeys" + name
-	fmt.Fprintf(b, "// decodeJSONObject implements objectDecoder.\nfunc (v *%s) decodeJSONObject(d *jsonDecoder) {\n", name)
-	b.WriteString("\tfor more := d.openObject(); more; more = d.nextMember() {\n")
-	b.WriteString("\t\tswitch key := d.key(); string(key) {\n")
-	for _, f := range fields {
-		fmt.Fprintf(b, "\t\tcase %q:\n", f.key)
-		b.WriteString(decodeField(f, hasDecoder))
-	}
-	fmt.Fprintf(b, "\t\tdefault:\n\t\t\td.skipUnknown(key, %s)\n", keys)
-	b.WriteString("\t\t}\n\t}\n}\n\n")
-	writeComment(b, "", keys+" are "+name+"'s JSON keys, which an unknown key must not match case-insensitively, separated by spaces.")
-	var list []string
-	for _, f := range fields {
-		if strings.ContainsRune(f.key, ' ') {
-			return fmt.Errorf("%s.%s: a JSON key with a space", name, f.key)
-		}
-		list = append(list, f.key)
-	}
-	fmt.Fprintf(b, "const %s = %q\n\n", keys, strings.Join(list, " "))
-	return nil
-}
-
-// decodeField is the statement that decodes field f's value, following
-// encoding/json's rules for its Go type (null leaves a struct as it is and
-// makes a pointer nil, say); a type the decoder does not know gives up, so
-// that encoding/json decodes the frame.
-func decodeField(f goField, hasDecoder func(string) bool) string {
-	v := "v." + f.name
-	switch f.typ {
-	case "string":
-		return fmt.Sprintf("\t\t\td.readString(&%s)\n", v)
-	case "int":
-		return fmt.Sprintf("\t\t\td.readInt(&%s)\n", v)
-	case "int64":
-		return fmt.Sprintf("\t\t\td.readInt64(&%s)\n", v)
-	case "bool":
-		return fmt.Sprintf("\t\t\td.readBool(&%s)\n", v)
-	case "[]string":
-		return fmt.Sprintf("\t\t\td.readStringSlice(&%s)\n", v)
-	case "map[string]string":
-		return fmt.Sprintf("\t\t\td.readStringMap(&%s)\n", v)
-	case "json.RawMessage":
-		return fmt.Sprintf("\t\t\td.readRawMessage(&%s)\n", v)
-	}
-	if elem, ok := strings.CutPrefix(f.typ, "[]"); ok && hasDecoder(elem) {
-		return fmt.Sprintf("\t\t\treadObjectSlice(d, &%s)\n", v)
-	}
-	if elem, ok := strings.CutPrefix(f.typ, "*"); ok && hasDecoder(elem) {
-		return fmt.Sprintf("\t\t\tif d.null() {\n\t\t\t\t%[1]s = nil\n\t\t\t} else {\n"+
-			"\t\t\t\tif %[1]s == nil {\n\t\t\t\t\t%[1]s = new(%[2]s)\n\t\t\t\t}\n"+
-			"\t\t\t\t%[1]s.decodeJSONObject(d)\n\t\t\t}\n", v, elem)
-	}
-	if hasDecoder(f.typ) {
-		return fmt.Sprintf("\t\t\tif !d.null() {\n\t\t\t\t%s.decodeJSONObject(d)\n\t\t\t}\n", v)
-	}
-	return fmt.Sprintf("\t\t\td.giveUp(%q)\n", "no fast decoder for a "+f.typ)
 }
 
 func writeComment(b *bytes.Buffer, indent, text string) {
