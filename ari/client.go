@@ -67,6 +67,11 @@ type Config struct {
 	// and under load they queue there (load harness, 100 calls: REFER to
 	// final NOTIFY p50 0.78 s); over HTTP it serves them in parallel.
 	RESTOverHTTP bool
+	// RESTClient chooses the HTTP client of REST requests (the REST
+	// transport A/B of issue 22): "" or "own" (restPool over http://,
+	// net/http over https://), "net/http" (a tuned http.Transport for
+	// both), "fasthttp" (fasthttp's HostClient for both).
+	RESTClient string
 	// PingInterval, in outbound mode, is how often the connection is
 	// pinged and how long a pong may take before the connection is taken
 	// for dead (2 s when zero).
@@ -83,6 +88,7 @@ type Client struct {
 	auth   string // Authorization header value (basic auth)
 	http   *http.Client
 	rest   *restPool     // REST requests over http:// (nil for https://)
+	fast   *fastREST     // REST requests with fasthttp (Config.RESTClient)
 	link   *outboundLink // outbound mode: REST and events over Asterisk's connection
 	log    *zap.Logger
 
@@ -131,8 +137,16 @@ func newHTTPClient(cfg Config) (*Client, error) {
 		http:   &http.Client{Transport: transport(cfg.TLS)},
 		log:    log,
 	}
-	if u.Scheme == "http" {
-		c.rest = newRestPool(u, c.auth, log)
+	switch cfg.RESTClient {
+	case "", "own":
+		if u.Scheme == "http" {
+			c.rest = newRestPool(u, c.auth, log)
+		}
+	case "net/http":
+	case "fasthttp":
+		c.fast = newFastREST(u, c.auth, cfg.TLS)
+	default:
+		return nil, fmt.Errorf("ari: REST client %q: want own, net/http or fasthttp", cfg.RESTClient)
 	}
 	return c, nil
 }
@@ -260,6 +274,9 @@ func (c *Client) Close() error {
 	if c.rest != nil {
 		c.rest.close()
 	}
+	if c.fast != nil {
+		c.fast.close()
+	}
 	if c.http != nil {
 		c.http.CloseIdleConnections()
 	}
@@ -293,6 +310,8 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 		resp, err = c.link.send(ctx, deadline, method, uri, data)
 	} else if err = c.admitted(ctx, deadline); err != nil {
 		// (Not connected: nothing is sent.)
+	} else if c.fast != nil {
+		resp, err = c.fast.send(ctx, deadline, method, uri, data)
 	} else if c.rest != nil {
 		// (The deadline goes to the connection as is: no timer, no
 		// context per request.)

@@ -171,6 +171,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		OnEvent:      o.observe,
 		Outbound:     cfg.ARI.Mode == "outbound",
 		RESTOverHTTP: cfg.ARI.Mode == "outbound" && cfg.ARI.REST == "http",
+		RESTClient:   cfg.ARI.RESTClient,
 	})
 	if err != nil {
 		return fmt.Errorf("ari client: %w", err)
