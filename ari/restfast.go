@@ -30,9 +30,13 @@ func newFastREST(u *url.URL, auth string, tlsConfig *tls.Config) *fastREST {
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	hc := &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         u.Scheme == "https",
-		MaxConns:                      maxConns,
+		Addr:     addr,
+		IsTLS:    u.Scheme == "https",
+		MaxConns: maxConns,
+		// Without it a request finding every connection busy fails at
+		// once ("no free connections available to host"); the request's
+		// deadline bounds the wait anyway.
+		MaxConnWaitTimeout:            DefaultTimeout,
 		MaxIdleConnDuration:           IdleConnTimeout,
 		MaxResponseBodySize:           maxResponse,
 		NoDefaultUserAgentHeader:      true,
