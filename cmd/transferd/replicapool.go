@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/transferd/transferd/ari"
 )
 
 // poolReplica is one transferd child process of a pool, in outbound mode.
@@ -82,12 +84,15 @@ type replicaEvent struct {
 	at     time.Time
 }
 
-// restartDelay is how long a keeper waits before starting again a replica
-// that lived less than minLifetime: a replica that cannot start (a port
-// taken, a bad configuration) is not restarted in a tight loop.
+// A replica that lived at least minLifetime is started again at once (it
+// was killed: Asterisk needs it back). One that lived less cannot start (a
+// port taken, a bad configuration): it is started again after restartDelay,
+// doubling up to maxRestartDelay with jitter (ari.NewBackOff) while it keeps
+// failing, so a crash loop neither spins nor floods the log.
 const (
-	restartDelay = 2 * time.Second
-	minLifetime  = 3 * time.Second
+	restartDelay    = 2 * time.Second
+	maxRestartDelay = 30 * time.Second
+	minLifetime     = 3 * time.Second
 )
 
 // Polling intervals of the replicas' /metrics: fast while nobody serves
@@ -208,14 +213,17 @@ func (p *pool) run(ctx context.Context, started chan<- poolStarted) {
 
 // keep runs replica i until ctx ends, starting it again whenever it dies.
 func (p *pool) keep(ctx context.Context, i int, events chan<- replicaEvent) {
+	restarts := ari.NewBackOff(restartDelay, maxRestartDelay)
 	for ctx.Err() == nil {
 		began := time.Now()
 		p.runOnce(ctx, i, events)
-		if ctx.Err() == nil && time.Since(began) < minLifetime {
-			select {
-			case <-ctx.Done():
-			case <-time.After(restartDelay):
-			}
+		if time.Since(began) >= minLifetime {
+			restarts.Reset()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(restarts.NextBackOff()):
 		}
 	}
 }
