@@ -1,14 +1,12 @@
 package ari
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,11 +65,6 @@ type Config struct {
 	// and under load they queue there (load harness, 100 calls: REFER to
 	// final NOTIFY p50 0.78 s); over HTTP it serves them in parallel.
 	RESTOverHTTP bool
-	// RESTClient chooses the HTTP client of REST requests (the REST
-	// transport A/B of issue 22): "" or "own" (restPool over http://,
-	// net/http over https://), "net/http" (a tuned http.Transport for
-	// both), "fasthttp" (fasthttp's HostClient for both).
-	RESTClient string
 	// PingInterval, in outbound mode, is how often the connection is
 	// pinged and how long a pong may take before the connection is taken
 	// for dead (2 s when zero).
@@ -87,11 +80,10 @@ type Client struct {
 	path   string // URL's path + "/ari": REST paths are under it
 	auth   string // Authorization header value (basic auth)
 	http   *http.Client
-	rest   *restPool     // REST requests over http:// (nil for https://)
-	fast   *fastREST     // REST requests with fasthttp (Config.RESTClient)
 	link   *outboundLink // outbound mode: REST and events over Asterisk's connection
 	log    *zap.Logger
 
+	closed atomic.Bool // Close was called: connections are no longer kept
 	mu     sync.Mutex
 	cancel []context.CancelFunc
 	wg     sync.WaitGroup
@@ -137,17 +129,6 @@ func newHTTPClient(cfg Config) (*Client, error) {
 		http:   &http.Client{Transport: transport(cfg.TLS)},
 		log:    log,
 	}
-	switch cfg.RESTClient {
-	case "", "own":
-		if u.Scheme == "http" {
-			c.rest = newRestPool(u, c.auth, log)
-		}
-	case "net/http":
-	case "fasthttp":
-		c.fast = newFastREST(u, c.auth, cfg.TLS)
-	default:
-		return nil, fmt.Errorf("ari: REST client %q: want own, net/http or fasthttp", cfg.RESTClient)
-	}
 	return c, nil
 }
 
@@ -167,100 +148,12 @@ func withDefaults(cfg Config) (Config, *zap.Logger, error) {
 	return cfg, log, nil
 }
 
-// maxConns bounds transferd's connections to Asterisk's HTTP server, all
-// kept alive. Go's default keeps only 2 idle connections per host: under
-// load nearly every REST call then opened a new TCP connection (thousands
-// in TIME-WAIT, the kernel reporting a SYN flood on the ARI port, Asterisk
-// 22.10.1 crashing with heap corruption at 150 concurrent calls in the load
-// harness). Each connection costs Asterisk a thread; requests beyond the
-// bound wait for a free one (they take milliseconds), which is far below
-// http.conf's default session limit of 100.
-const maxConns = 32
-
-// IdleConnTimeout is how long a kept-alive connection to Asterisk may stay
-// unused before it is closed. Asterisk itself closes one unused for
-// http.conf's session_keep_alive (15 s by default); a request that races
-// that close is sent again on a new connection.
-const IdleConnTimeout = 15 * time.Second
-
-// transport is the HTTP transport of the event WebSocket, and of REST
-// calls over https:// (see restPool for http://).
-func transport(tlsConfig *tls.Config) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxConnsPerHost = maxConns
-	t.MaxIdleConnsPerHost = maxConns
-	// After a burst, the pool shrinks back within seconds: each kept-alive
-	// connection holds two goroutines here and a thread in Asterisk.
-	t.IdleConnTimeout = IdleConnTimeout
-	if tlsConfig != nil {
-		t.TLSClientConfig = tlsConfig.Clone()
-	}
-	return t
-}
-
-// sendHTTPS sends a REST request with net/http, the https:// path, and
-// reads the answer. uri is the path and query.
-func (c *Client) sendHTTPS(ctx context.Context, method, uri string, body []byte) (answer, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.origin+uri, rd)
-	if err != nil {
-		return answer{}, err
-	}
-	req.Header.Set("Authorization", c.auth)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.send(ctx, req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return answer{status: resp.StatusCode}, fmt.Errorf("read response: %w", err)
-	}
-	return answer{status: resp.StatusCode, body: data}, nil
-}
-
-// send sends req, retrying twice when the connection broke without an
-// answer (a kept-alive connection cut by a network blip or a restarting
-// proxy): a transient fault must not end a call. Asterisk's own answers,
-// errors included, are never retried.
-func (c *Client) send(ctx context.Context, req *http.Request) (*http.Response, error) {
-	var err error
-	for attempt, wait := 0, 50*time.Millisecond; attempt < 3; attempt, wait = attempt+1, wait*4 {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, err
-			case <-time.After(wait):
-			}
-			if req.GetBody != nil {
-				body, gerr := req.GetBody()
-				if gerr != nil {
-					return nil, gerr
-				}
-				req.Body = body
-			}
-			c.log.Debug("ari: retrying after a broken connection", zap.Error(err), zap.String("path", req.URL.Path))
-		}
-		var resp *http.Response
-		resp, err = c.http.Do(req)
-		if err == nil || ctx.Err() != nil {
-			return resp, err
-		}
-	}
-	return nil, err
-}
-
 // Close stops every subscription, waits for its goroutines, and closes
 // idle connections. REST calls made afterwards still work, without
 // keeping their connection.
 func (c *Client) Close() error {
 	c.mu.Lock()
+	c.closed.Store(true)
 	cancels := c.cancel
 	c.cancel = nil
 	c.mu.Unlock()
@@ -270,12 +163,6 @@ func (c *Client) Close() error {
 	c.wg.Wait()
 	if c.link != nil {
 		c.link.close()
-	}
-	if c.rest != nil {
-		c.rest.close()
-	}
-	if c.fast != nil {
-		c.fast.close()
 	}
 	if c.http != nil {
 		c.http.CloseIdleConnections()
@@ -310,12 +197,6 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 		resp, err = c.link.send(ctx, deadline, method, uri, data)
 	} else if err = c.admitted(ctx, deadline); err != nil {
 		// (Not connected: nothing is sent.)
-	} else if c.fast != nil {
-		resp, err = c.fast.send(ctx, deadline, method, uri, data)
-	} else if c.rest != nil {
-		// (The deadline goes to the connection as is: no timer, no
-		// context per request.)
-		resp, err = c.rest.send(ctx, deadline, method, uri, data)
 	} else {
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
 			// (Callers with a sooner deadline of their own, the
@@ -324,7 +205,7 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 			ctx, cancel = context.WithDeadline(ctx, deadline)
 			defer cancel()
 		}
-		resp, err = c.sendHTTPS(ctx, method, uri, data)
+		resp, err = c.sendHTTP(ctx, method, uri, data)
 	}
 	if resp.status != 0 {
 		// (Checked first: building the fields costs more than the
@@ -337,8 +218,6 @@ func (c *Client) do(ctx context.Context, op, id, method, path string, query url.
 	if err != nil {
 		return fmt.Errorf("ari: %s %s: %w", op, id, err)
 	}
-	// The body may lie in the connection's buffer until done.
-	defer resp.done()
 	data = resp.body
 	if resp.status < 200 || resp.status > 299 {
 		// Asterisk answers {"message": "..."} or {"error": "..."}.

@@ -17,9 +17,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 // rawServer is an HTTP/1.1 server written by hand, for what Asterisk's
@@ -342,8 +339,7 @@ func TestRequestOnAConnectionClosedWhileIdleIsSentAgain(t *testing.T) {
 		answerNoContent(r, conn)
 		return r.conn != 0 // closes the first connection after its answer
 	})
-	core, logs := observer.New(zap.DebugLevel)
-	c := newTestClient(t, Config{URL: srv.URL, Logger: zap.New(core)})
+	c := newTestClient(t, Config{URL: srv.URL})
 	ctx := context.Background()
 	if err := c.Ring(ctx, "A"); err != nil {
 		t.Fatal(err)
@@ -355,10 +351,6 @@ func TestRequestOnAConnectionClosedWhileIdleIsSentAgain(t *testing.T) {
 	got := srv.received()
 	if len(got) != 2 || got[1].conn != 1 || got[1].req.URL.RequestURI() != "/ari/channels/A/variable?value=1&variable=X" {
 		t.Errorf("server received %d requests; want the second once, on a new connection: %+v", len(got), got)
-	}
-	retries := logs.FilterMessage("ari: retrying after a broken connection").AllUntimed()
-	if len(retries) != 1 || retries[0].ContextMap()["reused"] != true {
-		t.Errorf("retries logged: %+v; want one, of a reused connection", retries)
 	}
 }
 
@@ -417,10 +409,10 @@ func TestBrokenConnectionsAreRetriedOnlyBeforeAnyAnswer(t *testing.T) {
 	}{
 		{"two failures then an answer", noContent, 2, "", 3},
 		{"three failures", noContent, 3, `Post "http://SERVER/ari/channels/A/ring": EOF`, 3},
-		{"status line cut short", "HTTP/1.1 2", 0, `Post "http://SERVER/ari/channels/A/ring": unexpected EOF`, 1},
-		{"headers cut short", "HTTP/1.1 200 OK\r\nContent-Le", 0, `Post "http://SERVER/ari/channels/A/ring": unexpected EOF`, 1},
+		{"status line cut short", "HTTP/1.1 2", 0, `Post "http://SERVER/ari/channels/A/ring": net/http: HTTP/1.x transport connection broken: malformed HTTP status code "2"`, 1},
+		{"headers cut short", "HTTP/1.1 200 OK\r\nContent-Le", 0, `malformed MIME header: missing colon: "Content-Le"`, 1},
 		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"id\"", 0, "ari: ring channel A: read response: unexpected EOF", 1},
-		{"garbage", "SSH-2.0-OpenSSH_9.2\r\n", 0, `malformed HTTP status line "SSH-2.0-OpenSSH_9.2"`, 1},
+		{"garbage", "SSH-2.0-OpenSSH_9.2\r\n", 0, `malformed HTTP response "SSH-2.0-OpenSSH_9.2"`, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,7 +440,7 @@ func TestBrokenConnectionsAreRetriedOnlyBeforeAnyAnswer(t *testing.T) {
 // the answer allows it.
 func TestAnswersAreReadWhateverTheirFraming(t *testing.T) {
 	const channel = `{"id":"td-1","state":"Up"}`
-	big := `{"id":"td-1","state":"Up","name":"` + strings.Repeat("x", 3*readBufferSize) + `"}`
+	big := `{"id":"td-1","state":"Up","name":"` + strings.Repeat("x", 24<<10) + `"}`
 	chunked := func(parts ...string) string {
 		var b strings.Builder
 		for _, p := range parts {
@@ -467,7 +459,8 @@ func TestAnswersAreReadWhateverTheirFraming(t *testing.T) {
 		{"content-length", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + length(channel) + "\r\n" + channel, false, "Up", true},
 		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(channel[:10], channel[10:]) + "\r\n", false, "Up", true},
 		{"chunked with trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n" + chunked(channel) + "X-Checksum: 1\r\n\r\n", false, "Up", true},
-		{"chunked and content-length", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n" + chunked(channel) + "\r\n", false, "Up", false},
+		// (Transfer-Encoding overrides Content-Length: RFC 9112 6.3.)
+		{"chunked and content-length", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n" + chunked(channel) + "\r\n", false, "Up", true},
 		{"no length: ends with the connection", "HTTP/1.1 200 OK\r\n\r\n" + channel, true, "Up", false},
 		{"larger than the read buffer", "HTTP/1.1 200 OK\r\n" + length(big) + "\r\n" + big, false, "Up", true},
 		{"larger than the read buffer, chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(big[:5000], big[5000:]) + "\r\n", false, "Up", true},
@@ -481,11 +474,11 @@ func TestAnswersAreReadWhateverTheirFraming(t *testing.T) {
 		{"404", "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n{\"message\":\"Channel not found\"}", false, "ari: get channel td-1: 404 Channel not found", true},
 		{"500 chunked", "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(`{"error":"Allocation failed"}`) + "\r\n", false, "ari: get channel td-1: 500 Allocation failed", true},
 		{"404 without body", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false, "ari: get channel td-1: 404 Not Found", true},
-		{"bad status line", "HTTP/2 200 OK\r\n\r\n", false, "malformed HTTP status line", false},
+		{"bad status line", "HTTP/2 200 OK\r\n\r\n", false, `malformed HTTP version "HTTP/2"`, false},
 		{"bad content-length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, `bad Content-Length "-1"`, false},
-		{"two content-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", false, `bad Content-Length "2"`, false},
-		{"unknown transfer-encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, `unsupported Transfer-Encoding "gzip, chunked"`, false},
-		{"header without colon", "HTTP/1.1 200 OK\r\nContent-Length 2\r\n\r\n{}", false, "malformed HTTP response header", false},
+		{"two content-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", false, `message cannot contain multiple Content-Length headers`, false},
+		{"unknown transfer-encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, `unsupported transfer encoding: "gzip, chunked"`, false},
+		{"header without colon", "HTTP/1.1 200 OK\r\nContent-Length 2\r\n\r\n{}", false, `malformed MIME header: missing colon`, false},
 		{"bad json", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n{", false, "ari: get channel td-1: decode response: unexpected end of JSON input", true},
 	}
 	for _, tt := range tests {
@@ -627,60 +620,22 @@ func TestCloseClosesIdleConnections(t *testing.T) {
 	srv.waitClosed(t, 1)
 }
 
-// A connection idle longer than IdleConnTimeout is closed rather than
-// reused: Asterisk may be closing it (session_keep_alive) as the request
-// goes out, and the pool shrinks back after a burst.
-func TestConnectionsIdleTooLongAreClosed(t *testing.T) {
-	srv := newRawServer(t, answerNoContent)
-	c := newTestClient(t, Config{URL: srv.URL})
-	if err := c.Ring(context.Background(), "A"); err != nil {
-		t.Fatal(err)
+// The pool of kept-alive connections is bounded, keeps them all when
+// busy, and shrinks back after a burst (IdleConnTimeout, below Asterisk's
+// session_keep_alive of 15 s at most: a request rarely races Asterisk's
+// close).
+func TestTransportKeepsABoundedPoolThatShrinks(t *testing.T) {
+	c := newTestClient(t, Config{URL: "http://127.0.0.1:1"})
+	tr, ok := c.http.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport is a %T", c.http.Transport)
 	}
-	if rc := c.rest.takeIdle(time.Now().Add(IdleConnTimeout - time.Second)); rc == nil {
-		t.Fatal("a connection idle for less than IdleConnTimeout is not reused")
-	} else {
-		c.rest.slots <- struct{}{}
-		c.rest.put(rc, true)
+	if tr.MaxConnsPerHost != maxConns || tr.MaxIdleConnsPerHost != maxConns || tr.IdleConnTimeout != IdleConnTimeout || IdleConnTimeout > 15*time.Second {
+		t.Errorf("MaxConnsPerHost %d, MaxIdleConnsPerHost %d, IdleConnTimeout %s; want %d, %d, %s (at most 15 s)",
+			tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, maxConns, maxConns, IdleConnTimeout)
 	}
-	if rc := c.rest.takeIdle(time.Now().Add(IdleConnTimeout + time.Second)); rc != nil {
-		t.Fatal("a connection idle for longer than IdleConnTimeout is reused")
-	}
-	srv.waitClosed(t, 0)
 }
 
-// The response parser never panics, whatever Asterisk (or anything
-// listening on its port) sends, and never returns more than maxResponse.
-func FuzzReadAnswer(f *testing.F) {
-	for _, seed := range []string{
-		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX: y\r\n\r\n",
-		"HTTP/1.0 404 Not Found\r\nConnection: keep-alive, x\r\n\r\n{\"message\":\"Channel not found\"}",
-		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
-		"HTTP/1.1 200\nContent-Length: 1\n folded\n\nx",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		br := bufio.NewReaderSize(bytes.NewReader(data), readBufferSize)
-		h, err := readHead(br)
-		if err != nil {
-			return
-		}
-		if h.status < 100 || h.status > 999 {
-			t.Errorf("status %d", h.status)
-		}
-		body, _, err := readBody(br, h)
-		if err == nil && len(body) > maxResponse {
-			t.Errorf("body of %d bytes", len(body))
-		}
-	})
-}
-
-// BenchmarkRequest is one small JSON POST round trip, the shape of most of
-// the engine's REST calls (create a channel with variables, decode the
-// channel Asterisk returns). Against httptest's server the allocations
-// include the server's own; against a hand-written server that allocates
-// nothing per request they are the client's alone.
 func BenchmarkRequest(b *testing.B) {
 	benchmarkRequest(b, (*Client).do)
 }

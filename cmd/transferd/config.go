@@ -53,10 +53,6 @@ type Config struct {
 		// needed), "http" sends them to URL, where Asterisk serves them
 		// in parallel instead of one at a time ("" is websocket).
 		REST string `mapstructure:"rest"`
-		// RESTClient: the HTTP client of REST requests ("" or "own",
-		// "net/http", "fasthttp"), for the REST transport A/B of the
-		// load harness.
-		RESTClient string `mapstructure:"rest_client"`
 
 		tls *tls.Config
 	} `mapstructure:"ari"`
@@ -120,7 +116,6 @@ var defaults = map[string]any{
 	"ari.listen_cert_file":       "",
 	"ari.listen_key_file":        "",
 	"ari.rest":                   "",
-	"ari.rest_client":            "",
 	"calls.dial_template":        transfer.DefaultDialTemplate,
 	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
 	"calls.answer_timeout":       transfer.DefaultAnswerTimeout,
@@ -242,11 +237,6 @@ func (c *Config) validateMode() error {
 func (c *Config) Validate() error {
 	if err := c.validateMode(); err != nil {
 		return err
-	}
-	switch c.ARI.RESTClient {
-	case "", "own", "net/http", "fasthttp":
-	default:
-		return fmt.Errorf("ari.rest_client %q: want own, net/http or fasthttp", c.ARI.RESTClient)
 	}
 	u, err := url.Parse(c.ARI.URL)
 	if c.ARI.REST == "http" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {

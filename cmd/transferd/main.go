@@ -171,7 +171,6 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		OnEvent:      o.observe,
 		Outbound:     cfg.ARI.Mode == "outbound",
 		RESTOverHTTP: cfg.ARI.Mode == "outbound" && cfg.ARI.REST == "http",
-		RESTClient:   cfg.ARI.RESTClient,
 	})
 	if err != nil {
 		return fmt.Errorf("ari client: %w", err)
