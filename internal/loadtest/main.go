@@ -40,6 +40,7 @@ type flags struct {
 	logLevel    string
 	haREST      string // transferd-ha: the replicas' ari.rest
 	faults      faultPlan
+	chart       string // a report to draw as a chart instead of a run
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -47,7 +48,8 @@ func parseFlags(args []string) (flags, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	levels := fs.String("levels", "10,25,50,100,150,200", "concurrent call scenarios per load level, in ramp order")
 	configs := fs.String("configs", configTransferd+","+configTransferdCore+","+configNative, "configurations to measure")
-	fs.StringVar(&f.out, "out", filepath.Join("internal", "loadtest", "results.md"), "Markdown results file")
+	fs.StringVar(&f.out, "out", filepath.Join("internal", "loadtest", "results.md"), "Markdown results file (its chart goes beside it, .svg)")
+	fs.StringVar(&f.chart, "chart", "", "draw the ramp of this report (a results file the harness wrote) as a chart beside it (.svg), and run nothing")
 	fs.DurationVar(&f.stepTimeout, "step-timeout", 15*time.Second, "time each scenario step may take")
 	fs.DurationVar(&f.hear, "hear", 400*time.Millisecond, "how long a phone must hear the other's voice to count as talking")
 	fs.DurationVar(&f.rampUp, "ramp-up", 2*time.Second, "scenarios of a level start spread over this")
@@ -104,6 +106,9 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.chart != "" {
+		return chartReport(f.chart)
+	}
 	workDir, err := os.MkdirTemp("", "transferd-loadtest-")
 	if err != nil {
 		return fmt.Errorf("work directory: %w", err)
@@ -151,7 +156,32 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Print(text)
 	logf("results written to %s (work directory %s)", f.out, workDir)
+	if ramp := rampPoints(rep.Configs); len(ramp) > 0 {
+		if err := WriteChart(ChartPath(f.out), ramp); err != nil {
+			return err // the results are written: only the chart is missing
+		}
+		logf("chart written to %s", ChartPath(f.out))
+	}
 	return ctx.Err()
+}
+
+// chartReport draws a report's ramp beside it: a committed report's chart
+// without running the hour-long ramp again.
+func chartReport(report string) error {
+	f, err := os.Open(report)
+	if err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+	defer f.Close()
+	ramp, err := ParseRamp(report, f)
+	if err != nil {
+		return fmt.Errorf("chart: read the ramp: %w", err)
+	}
+	if err := WriteChart(ChartPath(report), ramp); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "chart of %s written to %s\n", report, ChartPath(report))
+	return nil
 }
 
 // runConfig starts one configuration and ramps it up until a level fails.
