@@ -30,6 +30,8 @@
 // -kill-every (SIGKILL the serving replica and start a fresh one, measuring
 // the takeover) or -rolling-every (replace every replica with SIGTERM and a
 // fresh process) for transferd-ha, within a -repeat-for soak (faults.go);
+// -ha-rest websocket|http (transferd-ha's replicas' ari.rest);
+// -transferd-bin (run this transferd binary instead of building one);
 // -chart FILE reads the "Results per load level" table of a report the
 // harness wrote and draws its chart beside it, without running anything
 // (chart.go, rampparse.go).
