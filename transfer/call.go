@@ -491,7 +491,9 @@ func (c *call) join(ctx context.Context, l *leg) bool {
 
 func (c *call) onDialEnded(ctx context.Context, in dialEnded) {
 	l := c.legByID(in.channelID)
-	if l == nil {
+	if l == nil || !l.created {
+		// Only the channels transferd dialled end with a Dial status (a
+		// phone's own channel marked gone here would never end its call).
 		return
 	}
 	switch in.status {

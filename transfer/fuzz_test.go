@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -10,9 +11,11 @@ import (
 // what phones do — calls, answers, hangups, holds, DTMF, REFERs to any
 // destination (garbage, very long, unusual characters), REFERs with
 // Replaces naming any channel, transfers Asterisk performs itself (core
-// handling) — in any order. Whatever happens, nothing may
-// panic, and once every phone has hung up nothing transferd created may be
-// left in Asterisk.
+// handling) — in any order. Whatever happens, nothing may panic; no REFER
+// may get more than one final progress report (a phone shows one outcome);
+// and once the phones hang up (and Asterisk's own Local channels end),
+// transferd must hang up every channel it created and destroy every bridge:
+// the fuzz never hangs up a channel of transferd's itself.
 func FuzzPhonesAgainstTheEngine(f *testing.F) {
 	f.Add([]byte{0, 1, 3, 'x', 5, 2}, "103")
 	f.Add([]byte{0, 1, 4, 6, 1, 7, 8}, "*8103#")
@@ -33,6 +36,14 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 				return "none"
 			}
 			return phones[int(b)%len(phones)]
+		}
+		refers := map[string]int{} // REFERs sent per phone channel
+		refer := func(transferer string) {
+			fa.mu.Lock()
+			if fa.channels[transferer] != nil {
+				refers[transferer]++
+			}
+			fa.mu.Unlock()
 		}
 		for i, op := range script {
 			arg := byte(i)
@@ -60,6 +71,7 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 			case 2:
 				fa.hangsUp(pick(arg))
 			case 3:
+				refer(pick(arg))
 				fa.refers(pick(arg), pick(arg+1), dest)
 			case 4:
 				fa.holds(pick(arg))
@@ -68,6 +80,7 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 			case 6:
 				fa.keys(pick(arg), dest)
 			case 7:
+				refer(pick(arg))
 				fa.attendedRefers(pick(arg), pick(arg+1), pick(arg+2), pick(arg+3))
 			case 8:
 				fa.keys(pick(arg), "*8")
@@ -79,31 +92,55 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 				fa.coreAttendedTransfers(pick(arg), pick(arg+1), arg%2 == 0)
 			}
 		}
-		// Everybody hangs up; voicemail callers are in the dialplan (gone
-		// from transferd's care) and hang up too.
+		// The phones hang up, and Asterisk ends its own Local channels;
+		// voicemail callers are in the dialplan (gone from transferd's
+		// care) and hang up too. What transferd created, it must end.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			fa.mu.Lock()
-			var live []string
-			for id := range fa.channels {
-				live = append(live, id)
+			var phonesLeft []string
+			for id, ch := range fa.channels {
+				if !ch.created {
+					phonesLeft = append(phonesLeft, id)
+				}
 			}
 			fa.mu.Unlock()
-			for _, id := range live {
+			for _, id := range phonesLeft {
 				fa.hangsUp(id)
 			}
 			fa.mu.Lock()
 			done := len(fa.channels) == 0 && len(fa.bridges) == 0
+			overReported := tooManyFinalReports(fa.progress, refers)
 			fa.mu.Unlock()
+			if overReported != "" {
+				t.Fatalf("%s\n%s", overReported, fa.snapshot())
+			}
 			if done {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("left behind after every phone hung up:\n%s", fa.snapshot())
+				t.Fatalf("transferd left these behind after the phones hung up:\n%s", fa.snapshot())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// tooManyFinalReports names a phone channel told more final outcomes of
+// its REFERs than it sent REFERs ("" when none was).
+func tooManyFinalReports(progress map[string][]string, refers map[string]int) string {
+	for id, states := range progress {
+		finals := 0
+		for _, s := range states {
+			if s != progressTrying {
+				finals++
+			}
+		}
+		if finals > refers[id] {
+			return fmt.Sprintf("%s sent %d REFERs and was told %d final outcomes: %v", id, refers[id], finals, states)
+		}
+	}
+	return ""
 }
 
 // Config from hostile input is refused with an error, never a panic.
