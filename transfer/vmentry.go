@@ -19,7 +19,7 @@ import (
 // executes the commands it returns (call.stepEntry in voicemail.go); what
 // happens to the held party once the number is complete (policy, mailbox
 // check, fallback) is the owner's finishEntry. transferMachineFiles
-// (vmentry_test.go) keeps this file free of I/O, and the transcripts in
+// (machines_test.go) keeps this file free of I/O, and the transcripts in
 // testdata/voicemail_entry tell its behaviour as stories.
 
 // entryPhase is where the user is in keying the entry.
@@ -264,8 +264,8 @@ func (m vmEntry) onDigit(in digitKeyed) (vmEntry, []entryCommand) {
 	}
 	switch {
 	case m.phase == entryIdle:
-		if in.digit != m.code[:1] {
-			return m, nil // just a tone
+		if m.code == "" || in.digit != m.code[:1] {
+			return m, nil // just a tone (or no feature code configured)
 		}
 		m.phase, m.user, m.held, m.matched, m.digits = entryKeyingCode, in.by, in.other, 1, ""
 		return m.afterCode(nil)
