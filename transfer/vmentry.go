@@ -18,7 +18,7 @@ import (
 // (digits, the digit timer's expiries, hangups), logs each transition and
 // executes the commands it returns (call.stepEntry in voicemail.go); what
 // happens to the held party once the number is complete (policy, mailbox
-// check, fallback) is the owner's finishEntry. transferMachineFiles
+// check, fallback) is the owner's, on finishEntry. transferMachineFiles
 // (machines_test.go) keeps this file free of I/O, and the transcripts in
 // testdata/voicemail_entry tell its behaviour as stories.
 
