@@ -229,7 +229,7 @@ func (m vmEntry) Step(in entryInput) (vmEntry, []entryCommand) {
 	case partyHungUp:
 		if m.phase != entryKeyingMailbox || in.channel != m.user.channel {
 			// The held party, or a user still keying the code: the
-			// call's own rules apply (the call ends: callEnded).
+			// call's own rules apply (if it ends, callEnded follows).
 			return m, nil
 		}
 		// Hanging up is how a user finishes keying *8 and a number.
@@ -268,7 +268,7 @@ func (m vmEntry) onDigit(in digitKeyed) (vmEntry, []entryCommand) {
 			return m, nil // just a tone (or no feature code configured)
 		}
 		m.phase, m.user, m.held, m.matched, m.digits = entryKeyingCode, in.by, in.other, 1, ""
-		return m.afterCode(nil)
+		return m.afterCode()
 	case in.by.channel != m.user.channel:
 		// The other party keys digits while the user keys the entry: the
 		// user's sequence is not disturbed.
@@ -281,7 +281,7 @@ func (m vmEntry) onDigit(in digitKeyed) (vmEntry, []entryCommand) {
 			return next, append([]entryCommand{stopDigitTimer{}}, cmds...)
 		}
 		m.matched++
-		return m.afterCode(nil)
+		return m.afterCode()
 	case in.digit == "#":
 		return m.idle(), []entryCommand{stopDigitTimer{}, m.finish(true)}
 	case in.digit >= "0" && in.digit <= "9":
@@ -296,7 +296,8 @@ func (m vmEntry) onDigit(in digitKeyed) (vmEntry, []entryCommand) {
 // afterCode follows a digit of the feature code: once the code is
 // complete the other party is held and the entry recorded; either way the
 // digit timer is (re)started.
-func (m vmEntry) afterCode(cmds []entryCommand) (vmEntry, []entryCommand) {
+func (m vmEntry) afterCode() (vmEntry, []entryCommand) {
+	var cmds []entryCommand
 	if m.matched == len(m.code) {
 		m.phase = entryKeyingMailbox
 		cmds = append(cmds, holdWithMusic{channel: m.held}, recordEntry{channel: m.held, value: m.record()})
