@@ -141,7 +141,8 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 // adoptCall registers a call found in Asterisk and feeds it what was found;
 // its owner, once started, decides what the call is and repairs it.
 func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) *call {
-	c := &call{id: callID, e: e, box: newMailbox(), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true))}
+	c := &call{id: callID, e: e, box: newMailbox(), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true)),
+		vm: newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout)}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

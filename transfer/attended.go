@@ -547,10 +547,8 @@ func (c *call) adopt(ctx context.Context, a absorbed) {
 // transfer (or, configured so, ends the consultation and is rung back):
 // the held party is never abandoned.
 func (c *call) talkingLegGone(ctx context.Context, l *leg) {
-	if v := c.vm; v != nil && v.collecting && l == v.user {
-		// Hanging up is how a user finishes keying *8 and a number.
-		c.finishVoicemailEntry(ctx, false)
-		return
+	if c.stepEntry(ctx, partyHungUp{channel: l.id}) {
+		return // the user finished keying *8 and a number
 	}
 	if c.attended != nil && c.attended.transfererID == l.id {
 		// Phones often hang up right after a REFER: the completion

@@ -102,8 +102,10 @@ type call struct {
 	blind *blindTransfer
 	// attended is a two-step transfer waiting for its consultation call.
 	attended *attendedTransfer
-	// vm is a voicemail transfer being keyed (feature code, mailbox).
-	vm *voicemailEntry
+	// vm is the voicemail entry: a feature code and a mailbox number
+	// being keyed (vmentry.go); digitTimer is its timer.
+	vm         vmEntry
+	digitTimer *time.Timer
 	// consult is an attended transfer started through the API.
 	consult *consultation
 	// deferred: an attended transfer's outcome waiting for the
@@ -239,8 +241,8 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onAPI(ctx, in)
 	case dtmfReceived:
 		c.onDTMF(ctx, in)
-	case timerFired:
-		c.onTimer(ctx, in)
+	case digitTimerFired:
+		c.stepEntry(ctx, in)
 	case playbackFinished:
 		// Prompts play to their end on their own.
 	default:
@@ -636,7 +638,7 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // up (ringing ones stop ringing), the bridge is destroyed. Legs handed off
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
-	c.cancelVoicemailEntry()
+	c.stepEntry(ctx, callEnded{})
 	// (Set first: what a deferred outcome does after the phone is told
 	// must not treat the call as going on.)
 	c.state = stateEnded

@@ -27,6 +27,13 @@
 // the transfer and the engine follows it (native.go), ending in the same
 // state as above.
 //
+// Voicemail transfer in a call (*8, mailbox number, # or hang up): the
+// digits go to the voicemail entry (vmentry.go), a pure state machine the
+// owner steps, logging each transition, and whose commands (hold with
+// music, record the entry, start the digit timer, send to the mailbox) it
+// executes. The transfer logic is moving to such machines (issue #21);
+// machines_test.go lists their files and keeps them free of I/O.
+//
 // Everything the engine creates in Asterisk carries recognisable ids
 // ("<app>-<call>-<kind><n>") and the channel variables TRANSFERD_CALL and
 // TRANSFERD_ROLE, so a restarted transferd can find its calls.

@@ -285,7 +285,8 @@ func (e *Engine) startCall(in callArrived) {
 	// Call ids carry the engine's start time, so they never collide with
 	// the ids of calls a previous transferd left (and this one adopts).
 	id := fmt.Sprintf("%s-%d", e.boot, e.nextID.Add(1))
-	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id))}
+	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id)),
+		vm: newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout)}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

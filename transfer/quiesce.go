@@ -33,7 +33,7 @@ func handledWhileQuiesced(in input) bool {
 	switch in := in.(type) {
 	case callArrived:
 		return in.ownLeg
-	case legAnswered, dialEnded, legGone, playbackFinished, timerFired, departureDue:
+	case legAnswered, dialEnded, legGone, playbackFinished, digitTimerFired, departureDue:
 		return false
 	}
 	return true

@@ -17,7 +17,9 @@ import (
 //
 // Digits arrive one by one as ChannelDtmfReceived (the bridge raises DTMF
 // events). Until the full feature code has been keyed nothing changes:
-// the other party simply heard the tones.
+// the other party simply heard the tones. What the digits, the digit
+// timer and the user's hangup mean is decided by the voicemail entry, a
+// pure state machine (vmentry.go); this file executes what it asks for.
 
 // invalidMailboxPrompt is what a user hears when the number keyed has no
 // mailbox: "I'm sorry, that's not a valid extension, please try again."
@@ -29,57 +31,75 @@ var ErrNoSuchMailbox = errors.New("no such mailbox")
 
 var errNoDigits = errors.New("no mailbox number was keyed")
 
-// voicemailEntry is the feature code being keyed, then the mailbox number.
-type voicemailEntry struct {
-	user       *leg // who keys
-	held       *leg // the party to be sent to voicemail
-	matched    int  // digits of the feature code matched so far
-	collecting bool // the feature code is complete; digits are the mailbox
-	digits     string
-	timer      *time.Timer
-	timerSeq   int
-}
-
-// timerFired: a timer the call set has expired. seq tells a current timer
-// from one that was replaced.
-type timerFired struct{ seq int }
-
-func (timerFired) inputName() string { return "timer" }
-
-// onDTMF follows the feature code and the mailbox number keyed in a call.
+// onDTMF passes a digit keyed by a party of the call to the voicemail
+// entry (vmentry.go). Digits of a leg that is no party of the conversation
+// (a ringing target, a leg that left) are nobody's entry.
 func (c *call) onDTMF(ctx context.Context, in dtmfReceived) {
 	l := c.legByID(in.channelID)
-	if c.state != stateTalking || l == nil || !l.live() || (l != c.caller && l != c.callee) {
+	if l == nil || !l.live() || (l != c.caller && l != c.callee) {
 		return
 	}
-	code := c.e.cfg.VoicemailCode
-	v := c.vm
-	switch {
-	case v == nil:
-		if in.digit == code[:1] {
-			c.vm = &voicemailEntry{user: l, held: c.otherParty(l), matched: 1}
-			c.afterCode(ctx)
-		}
-	case v.user != l:
-		// The other party keys digits while the user keys the code: the
-		// user's sequence is not disturbed.
-	case !v.collecting:
-		if in.digit != code[v.matched:v.matched+1] {
-			c.log.Debug("feature code abandoned", zap.String("digit", in.digit))
-			c.cancelVoicemailEntry()
-			// The digit may start a new code (e.g. "**8").
-			c.onDTMF(ctx, in)
-			return
-		}
-		v.matched++
-		c.afterCode(ctx)
-	case in.digit == "#":
-		c.finishVoicemailEntry(ctx, true)
-	case in.digit >= "0" && in.digit <= "9":
-		v.digits += in.digit
-		c.recordVoicemailEntry(ctx, v.held)
-		c.startTimer(c.e.cfg.DigitTimeout)
+	var other string
+	if o := c.otherParty(l); o != nil {
+		other = o.id
 	}
+	c.stepEntry(ctx, digitKeyed{by: party{channel: l.id, exten: l.exten}, other: other, digit: in.digit,
+		talking: c.state == stateTalking})
+}
+
+// stepEntry applies one input to the call's voicemail entry, logs the
+// transition (one line, the only one the entry's steps log) and executes
+// the commands, in order. It reports whether the entry took the input.
+func (c *call) stepEntry(ctx context.Context, in entryInput) bool {
+	from := c.vm
+	next, cmds := from.Step(in)
+	c.vm = next
+	if next == from && len(cmds) == 0 {
+		c.log.Debug("voicemail entry: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
+		return false
+	}
+	names := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		names[i] = cmd.String()
+	}
+	c.log.Info("voicemail entry", zap.Stringer("from", from), zap.Stringer("input", in),
+		zap.Stringer("to", next), zap.Strings("commands", names))
+	for _, cmd := range cmds {
+		switch cmd := cmd.(type) {
+		case startDigitTimer:
+			c.stopDigitTimer()
+			box := c.box
+			c.digitTimer = time.AfterFunc(cmd.after, func() { box.put(digitTimerFired{seq: cmd.seq}) })
+		case stopDigitTimer:
+			c.stopDigitTimer()
+		case holdWithMusic:
+			c.holdWithMusic(ctx, c.entryLeg(party{channel: cmd.channel}, true))
+		case recordEntry:
+			c.recordEntry(ctx, cmd.channel, cmd.value)
+		case finishEntry:
+			c.finishVoicemailEntry(ctx, cmd)
+		default:
+			c.log.Error("voicemail entry: unknown command", zap.Stringer("command", cmd))
+		}
+	}
+	return true
+}
+
+func (c *call) stopDigitTimer() {
+	if c.digitTimer != nil {
+		c.digitTimer.Stop()
+		c.digitTimer = nil
+	}
+}
+
+// entryLeg returns the call's leg for a party of the entry. The user of an
+// adopted entry who hung up meanwhile has none: a stand-in, gone, keeps
+// the user's extension (for the policy, the fallback mailbox, a recall).
+func (c *call) entryLeg(p party, present bool) *leg {
+	if l := c.legByID(p.channel); l != nil && p.channel != "" {
+		return l
+	}
+	return &leg{id: p.channel, role: "callee", exten: p.exten, gone: !present}
 }
 
 // voicemailVariable keeps a voicemail transfer being keyed on the held
@@ -89,16 +109,13 @@ func (c *call) onDTMF(ctx context.Context, in dtmfReceived) {
 // when the user hung up meanwhile. Empty: no entry.
 const voicemailVariable = "TRANSFERD_VM"
 
-// recordVoicemailEntry writes the call's entry (none: empty) on held.
-func (c *call) recordVoicemailEntry(ctx context.Context, held *leg) {
-	value := ""
-	if v := c.vm; v != nil && v.collecting {
-		value = v.user.exten + ":" + v.digits
-	}
+// recordEntry writes an entry's record (none: empty) on the held party's
+// channel.
+func (c *call) recordEntry(ctx context.Context, held, value string) {
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.SetVariable(cctx, held.id, voicemailVariable, value); err != nil && !isGone(err) {
-		c.log.Warn("recording the voicemail entry in Asterisk failed (a successor would revert it)", zap.String("channel", held.id), zap.Error(err))
+	if err := c.e.ast.SetVariable(cctx, held, voicemailVariable, value); err != nil && !isGone(err) {
+		c.log.Warn("recording the voicemail entry in Asterisk failed (a successor would revert it)", zap.String("channel", held), zap.Error(err))
 	}
 }
 
@@ -106,116 +123,64 @@ func (c *call) recordVoicemailEntry(ctx context.Context, held *leg) {
 // carries (recorded): user, still in the call, keeps keying the mailbox
 // number; a user who is gone (nil) hung up meanwhile, which completes it.
 func (c *call) resumeVoicemailEntry(ctx context.Context, held, user *leg, recorded string) {
-	userExten, digits, _ := strings.Cut(recorded, ":")
-	present := user != nil
-	if !present {
-		user = &leg{id: "", role: "callee", exten: userExten, gone: true}
+	in := entryAdopted{record: recorded, held: held.id, userPresent: user != nil}
+	if user != nil {
+		in.user = user.id
 	}
-	c.vm = &voicemailEntry{user: user, held: held, matched: len(c.e.cfg.VoicemailCode), collecting: true, digits: digits}
-	c.log.Info("voicemail transfer: adopted while the mailbox number was keyed", zap.String("transfer", string(KindVoicemail)),
-		zap.String("digits", digits), zap.Bool("user_present", present))
-	if present {
-		c.startTimer(c.e.cfg.DigitTimeout)
-		return
-	}
-	c.finishVoicemailEntry(ctx, false)
-}
-
-// afterCode starts collecting once the whole feature code was keyed, and
-// (re)arms the inter-digit timer.
-func (c *call) afterCode(ctx context.Context) {
-	v := c.vm
-	if v.matched == len(c.e.cfg.VoicemailCode) {
-		v.collecting = true
-		c.log.Info("voicemail transfer: collecting the mailbox number", zap.String("transfer", string(KindVoicemail)),
-			zap.String("user", v.user.id), zap.String("held", v.held.id))
-		c.holdWithMusic(ctx, v.held)
-		c.recordVoicemailEntry(ctx, v.held)
-	}
-	c.startTimer(c.e.cfg.DigitTimeout)
-}
-
-func (c *call) startTimer(d time.Duration) {
-	v := c.vm
-	if v.timer != nil {
-		v.timer.Stop()
-	}
-	v.timerSeq++
-	seq, box := v.timerSeq, c.box
-	v.timer = time.AfterFunc(d, func() { box.put(timerFired{seq: seq}) })
-}
-
-func (c *call) onTimer(ctx context.Context, in timerFired) {
-	v := c.vm
-	if v == nil || in.seq != v.timerSeq {
-		return // a timer that was replaced or cancelled
-	}
-	if !v.collecting {
-		c.cancelVoicemailEntry() // a lone "*": just a tone
-		return
-	}
-	// The number is complete (or nothing was keyed): act as on "#".
-	c.finishVoicemailEntry(ctx, true)
-}
-
-func (c *call) cancelVoicemailEntry() {
-	if c.vm != nil && c.vm.timer != nil {
-		c.vm.timer.Stop()
-	}
-	c.vm = nil
+	c.stepEntry(ctx, in)
 }
 
 // finishVoicemailEntry sends the held party to the keyed mailbox. With an
 // invalid or empty number, a user still on the line hears so and the call
 // resumes; a user who hung up has the party sent to the fallback mailbox.
-func (c *call) finishVoicemailEntry(ctx context.Context, userPresent bool) {
-	v := c.vm
-	c.cancelVoicemailEntry()
-	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", v.digits),
-		zap.String("user", v.user.id), zap.Bool("user_present", userPresent))
-	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: v.user.exten, Transferee: v.held.exten, Destination: v.digits}
-	mailbox, err := c.checkMailbox(ctx, req, v.held)
+func (c *call) finishVoicemailEntry(ctx context.Context, f finishEntry) {
+	user, held := c.entryLeg(f.user, f.userPresent), c.entryLeg(party{channel: f.held}, true)
+	userPresent := f.userPresent
+	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", f.mailbox),
+		zap.String("user", user.id), zap.Bool("user_present", userPresent))
+	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: user.exten, Transferee: held.exten, Destination: f.mailbox}
+	mailbox, err := c.checkMailbox(ctx, req, held)
 	if err == nil {
 		log.Info("voicemail transfer completed")
 		req.Destination = mailbox
 		c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
-		c.stopMusic(ctx, v.held)
+		c.stopMusic(ctx, held)
 		if userPresent {
-			c.hangup(ctx, v.user, "normal")
+			c.hangup(ctx, user, "normal")
 		}
-		c.toVoicemail(ctx, v.held, mailbox)
+		c.toVoicemail(ctx, held, mailbox)
 		return
 	}
 	if userPresent {
 		log.Info("voicemail transfer refused; call resumes", zap.Error(err))
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
-		c.play(ctx, v.user, invalidMailboxPrompt)
-		c.stopMusic(ctx, v.held)
-		c.recordVoicemailEntry(ctx, v.held)
-		if !c.join(ctx, v.held) {
+		c.play(ctx, user, invalidMailboxPrompt)
+		c.stopMusic(ctx, held)
+		c.recordEntry(ctx, held.id, "")
+		if !c.join(ctx, held) {
 			c.end(ctx)
 		}
 		return
 	}
 	fallback := c.e.cfg.VoicemailFallback
 	if fallback == VoicemailFallbackTransferer {
-		fallback = v.user.exten
+		fallback = user.exten
 	}
 	log.Info("voicemail transfer to an invalid mailbox after the user hung up; using the fallback",
 		zap.Error(err), zap.String("fallback", fallback))
 	req.Destination = fallback
-	c.stopMusic(ctx, v.held)
-	if mailbox, ferr := c.checkMailbox(ctx, req, v.held); ferr == nil {
+	c.stopMusic(ctx, held)
+	if mailbox, ferr := c.checkMailbox(ctx, req, held); ferr == nil {
 		c.transferEnded(KindVoicemail, req, OutcomeVoicemail, "fallback mailbox "+mailbox+": "+err.Error())
-		c.toVoicemail(ctx, v.held, mailbox)
+		c.toVoicemail(ctx, held, mailbox)
 		return
 	}
 	// No usable mailbox at all: ring the user back rather than drop the
 	// caller.
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
-	c.recordVoicemailEntry(ctx, v.held)
-	c.caller, c.callee = v.held, v.user
-	c.blind = &blindTransfer{transferer: v.user.exten}
+	c.recordEntry(ctx, held.id, "")
+	c.caller, c.callee = held, user
+	c.blind = &blindTransfer{transferer: user.exten}
 	c.transferStarted(KindVoicemail, req)
 	if err := c.recall(ctx); err != nil {
 		log.Error("recall failed; the call ends", zap.Error(err))
