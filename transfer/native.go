@@ -81,6 +81,7 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 	// transfer worked (Asterisk hangs it up itself after an attended one);
 	// the call hangs up what is left of it when it ends.
 	c.replaced = append(c.replaced, in.oldID)
+	c.stepEntry(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	l.id, l.local, l.localName, l.created = in.newID, true, in.newName, true
 	l.holding = false
 	destination := localExten(in.newName)

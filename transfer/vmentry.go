@@ -126,7 +126,12 @@ type entryAdopted struct {
 	userPresent bool
 }
 
+// partyReplaced: Asterisk put channel new in old's place (a transfer it
+// performed itself, core handling); the entry follows the party.
+type partyReplaced struct{ old, new string }
+
 func (digitKeyed) entryInput()      {}
+func (partyReplaced) entryInput()   {}
 func (digitTimerFired) entryInput() {}
 func (partyHungUp) entryInput()     {}
 func (callEnded) entryInput()       {}
@@ -144,6 +149,7 @@ func (in digitKeyed) String() string {
 }
 func (in digitTimerFired) String() string { return fmt.Sprintf("digit-timer #%d", in.seq) }
 func (in partyHungUp) String() string     { return "hangup " + in.channel }
+func (in partyReplaced) String() string   { return "replaced " + in.old + " " + in.new }
 func (callEnded) String() string          { return "call-ended" }
 func (in entryAdopted) String() string {
 	if !in.userPresent {
@@ -234,6 +240,17 @@ func (m vmEntry) Step(in entryInput) (vmEntry, []entryCommand) {
 		}
 		// Hanging up is how a user finishes keying *8 and a number.
 		return m.idle(), []entryCommand{stopDigitTimer{}, m.finish(false)}
+	case partyReplaced:
+		if m.phase == entryIdle || (in.old != m.user.channel && in.old != m.held) {
+			return m, nil
+		}
+		if m.user.channel == in.old {
+			m.user.channel = in.new
+		}
+		if m.held == in.old {
+			m.held = in.new
+		}
+		return m, nil
 	case callEnded:
 		if m.phase == entryIdle {
 			return m, nil

@@ -108,6 +108,8 @@ func parseEntryInput(line string) (entryInput, error) {
 	case f[0] == "hangup" && len(f) == 2:
 		pt, err := p(f[1])
 		return partyHungUp{channel: pt.channel}, err
+	case f[0] == "replaced" && len(f) == 3:
+		return partyReplaced{old: f[1], new: f[2]}, nil
 	case f[0] == "call-ended" && len(f) == 1:
 		return callEnded{}, nil
 	case f[0] == "adopted" && len(f) == 4:
