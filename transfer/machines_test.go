@@ -15,6 +15,7 @@ import (
 // new machine's file here.
 var transferMachineFiles = []string{
 	"vmentry.go",
+	"blindmachine.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it

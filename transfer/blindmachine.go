@@ -1,0 +1,445 @@
+package transfer
+
+import "fmt"
+
+// Once a blind transfer is under way, the transferee waits — hearing
+// ringback, or music when it was put on hold — while the transfer target
+// rings. The target answers (the two talk), or it is busy, does not
+// answer or cannot be reached: then, as configured, the transferer is
+// rung back (a recall) or the transferee goes to the target's voicemail
+// (to the transferer's after a recall that failed too).
+//
+// blindMachine is that part of a blind transfer as a pure state machine,
+// (state, input) → (next state, commands), like the voicemail entry
+// (vmentry.go): no I/O, no clock, no timer, no goroutine. The call's owner
+// feeds it what happened (the target answered, a Dial status, a hangup)
+// and the results of the requests it asked for (a join, a recall dialled,
+// ringback started), logs each transition and executes the commands
+// (call.stepBlind in blind.go). A command whose result the machine waits
+// for (joinBridge, dialRecall, startRingback) is always the last of its
+// batch; the owner feeds the result back before anything else. How the
+// transfer started (a REFER, the API, an attended transfer completed
+// while the colleague rings, an adopted call) is the owner's: it starts
+// the machine with targetRinging. transferMachineFiles (machines_test.go)
+// keeps this file free of I/O, and the transcripts in
+// testdata/blind_transfer tell its behaviour as stories.
+
+// blindPhase is where a blind transfer is, as its parties experience it.
+type blindPhase int
+
+const (
+	// blindNone: no blind transfer has started on the call.
+	blindNone blindPhase = iota
+	// blindRinging: the target rings; the transferee waits.
+	blindRinging
+	// blindRecalling: the target failed; the transferer's phone rings
+	// back for the transferee.
+	blindRecalling
+	// blindDiallingRecall: the owner dials the transferer back
+	// (dialRecall); its result is the next input.
+	blindDiallingRecall
+	// blindConnectingTransferee: the target answered; the transferee,
+	// held out of the bridge, is put back in (joinBridge).
+	blindConnectingTransferee
+	// blindConnectingTarget: the target answered and joins the bridge.
+	blindConnectingTarget
+	// blindCompleted: the transferee talks to the target (or to the
+	// transferer rung back); the call is talking again.
+	blindCompleted
+	// blindVoicemail: the transferee was sent to a mailbox.
+	blindVoicemail
+	// blindEnded: the call ended during the transfer.
+	blindEnded
+)
+
+var blindPhaseNames = [...]string{"none", "ringing", "recalling", "dialling-recall",
+	"connecting-transferee", "connecting-target", "completed", "voicemail", "ended"}
+
+func (p blindPhase) String() string {
+	if int(p) < len(blindPhaseNames) {
+		return blindPhaseNames[p]
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// blindMachine is a call's blind transfer from the moment its target
+// rings. Its zero value has no recall configured; newBlindMachine sets
+// the policy.
+type blindMachine struct {
+	// recallOnNoAnswer: the configured policy (TransferNoAnswer) rings
+	// the transferer back when the target fails, rather than sending the
+	// transferee to the target's voicemail.
+	recallOnNoAnswer bool
+
+	phase       blindPhase
+	transferee  string // the channel that waits (the call's caller)
+	target      string // the channel that rings (the transferer on a recall)
+	destination string // the extension dialled: the target's mailbox
+	transferer  string // the transferer's extension, for a recall ("" when unknown)
+	recall      bool   // the phone ringing is the transferer's, rung back
+	ringback    bool   // the transferee hears ringback (to be stopped)
+	held        bool   // the transferee waits out of the bridge with music
+	status      string // why the target failed (a Dial status), once it did
+}
+
+func newBlindMachine(recallOnNoAnswer bool) blindMachine {
+	return blindMachine{recallOnNoAnswer: recallOnNoAnswer}
+}
+
+// active reports whether a blind transfer is under way.
+func (m blindMachine) active() bool {
+	return m.phase >= blindRinging && m.phase <= blindConnectingTarget
+}
+
+func (m blindMachine) String() string {
+	if m.phase == blindNone {
+		return "none"
+	}
+	s := fmt.Sprintf("%s transferee=%s target=%s", m.phase, m.transferee, m.target)
+	if m.ringback {
+		s += " ringback"
+	}
+	if m.held {
+		s += " held"
+	}
+	if m.recall && m.phase != blindRecalling {
+		s += " recall"
+	}
+	return s
+}
+
+// A blindInput is something the blind transfer learns from its owner.
+type blindInput interface {
+	fmt.Stringer
+	blindInput()
+}
+
+// targetRinging: a blind transfer's target rings (or, recall, the
+// transferer's phone rings back) for transferee. The transferee hears
+// ringback (the owner starts it: startRingback), or waits held with music
+// (held: a transfer through the API), or hears nothing yet (an adopted
+// call whose target already answered). It starts the machine afresh.
+type targetRinging struct {
+	transferee, target string
+	destination        string // the extension dialled ("" on a recall)
+	transferer         string // the transferer's extension ("" when unknown)
+	ringback, held     bool
+	recall             bool
+}
+
+// ringbackStarted: the result of startRingback.
+type ringbackStarted struct{ ok bool }
+
+// targetAnswered: the ringing target (or recalled transferer) answered.
+type targetAnswered struct{ channel string }
+
+// targetFailed: a Dial status says the ringing target will not answer
+// (BUSY, NOANSWER, CHANUNAVAIL, CONGESTION).
+type targetFailed struct{ channel, status string }
+
+// legHungUp: a channel of the call hung up (Q.850 cause) while the
+// transfer is under way; answered: it had answered.
+type legHungUp struct {
+	channel  string
+	cause    int
+	answered bool
+}
+
+// joined: the result of joinBridge.
+type joined struct {
+	channel string
+	ok      bool
+}
+
+// recallDialled: the result of dialRecall: channel rings (ok), or the
+// transferer cannot be rung back (reason).
+type recallDialled struct {
+	channel string
+	reason  string // "" when ok
+}
+
+func (targetRinging) blindInput()   {}
+func (ringbackStarted) blindInput() {}
+func (targetAnswered) blindInput()  {}
+func (targetFailed) blindInput()    {}
+func (legHungUp) blindInput()       {}
+func (joined) blindInput()          {}
+func (recallDialled) blindInput()   {}
+func (callEnded) blindInput()       {}
+func (partyReplaced) blindInput()   {}
+
+func (in targetRinging) String() string {
+	s := fmt.Sprintf("target-ringing transferee=%s target=%s dest=%q transferer=%q", in.transferee, in.target, in.destination, in.transferer)
+	if in.ringback {
+		s += " ringback"
+	}
+	if in.held {
+		s += " held"
+	}
+	if in.recall {
+		s += " recall"
+	}
+	return s
+}
+func (in ringbackStarted) String() string {
+	if in.ok {
+		return "ringback-started"
+	}
+	return "ringback-failed"
+}
+func (in targetAnswered) String() string { return "answered " + in.channel }
+func (in targetFailed) String() string   { return "dial-failed " + in.channel + " " + in.status }
+func (in legHungUp) String() string {
+	s := fmt.Sprintf("hangup %s cause=%d", in.channel, in.cause)
+	if in.answered {
+		s += " answered"
+	}
+	return s
+}
+func (in joined) String() string {
+	if in.ok {
+		return "joined " + in.channel
+	}
+	return "join-failed " + in.channel
+}
+func (in recallDialled) String() string {
+	if in.reason == "" {
+		return "recall-dialled " + in.channel
+	}
+	return fmt.Sprintf("recall-failed %q", in.reason)
+}
+
+// A blindCommand is something the blind transfer asks its owner to do.
+type blindCommand interface {
+	fmt.Stringer
+	blindCommand()
+}
+
+// startRingback: play ringing to the channel; feed ringbackStarted.
+type startRingback struct{ channel string }
+
+// stopRingback: stop the ringing the channel hears.
+type stopRingback struct{ channel string }
+
+// stopMusic: stop the music on hold the channel hears.
+type stopMusic struct{ channel string }
+
+// joinBridge: add the channel to the call's bridge; feed joined.
+type joinBridge struct{ channel string }
+
+// showConnected: tell viewer's phone it now talks to party.
+type showConnected struct{ viewer, party string }
+
+// reportAnswered: tell the Observer the target answered.
+type reportAnswered struct{}
+
+// reportOutcome: tell the Observer how the transfer ended.
+type reportOutcome struct {
+	outcome Outcome
+	reason  string
+}
+
+// dialRecall: ring the transferer's extension back for the transferee
+// (route it, create and dial its channel); feed recallDialled.
+type dialRecall struct{ exten, transferee string }
+
+// sendToVoicemail: send the channel to mailbox's voicemail; the call ends.
+type sendToVoicemail struct{ channel, mailbox string }
+
+// talkToTarget: the transferee and target talk; the target is the call's
+// callee from now on and the call is talking again.
+type talkToTarget struct{ target string }
+
+// endCall: end the call (everything transferd holds of it goes).
+type endCall struct{}
+
+func (startRingback) blindCommand()   {}
+func (stopRingback) blindCommand()    {}
+func (stopMusic) blindCommand()       {}
+func (joinBridge) blindCommand()      {}
+func (showConnected) blindCommand()   {}
+func (reportAnswered) blindCommand()  {}
+func (reportOutcome) blindCommand()   {}
+func (dialRecall) blindCommand()      {}
+func (sendToVoicemail) blindCommand() {}
+func (talkToTarget) blindCommand()    {}
+func (endCall) blindCommand()         {}
+
+func (c startRingback) String() string { return "start-ringback " + c.channel }
+func (c stopRingback) String() string  { return "stop-ringback " + c.channel }
+func (c stopMusic) String() string     { return "stop-music " + c.channel }
+func (c joinBridge) String() string    { return "join " + c.channel }
+func (c showConnected) String() string { return "show-connected " + c.viewer + " " + c.party }
+func (reportAnswered) String() string  { return "report-answered" }
+func (c reportOutcome) String() string {
+	return fmt.Sprintf("report-outcome %s %q", c.outcome, c.reason)
+}
+func (c dialRecall) String() string      { return "dial-recall " + c.exten + " for " + c.transferee }
+func (c sendToVoicemail) String() string { return "voicemail " + c.channel + " " + c.mailbox }
+func (c talkToTarget) String() string    { return "talk-to-target " + c.target }
+func (endCall) String() string           { return "end-call" }
+
+// Step applies one input: it returns the transfer's next state and what
+// the owner must do, in order. An input a state does not take leaves the
+// machine as it is and asks for nothing (said at each case).
+func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
+	switch in := in.(type) {
+	case targetRinging:
+		// The owner starts a transfer's ringing only when none is under
+		// way; it replaces whatever the machine held.
+		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindRinging,
+			transferee: in.transferee, target: in.target, destination: in.destination,
+			transferer: in.transferer, held: in.held}
+		if in.recall {
+			m.phase, m.recall = blindRecalling, true
+		}
+		if in.ringback {
+			return m, []blindCommand{startRingback{channel: m.transferee}}
+		}
+		return m, nil
+	case ringbackStarted:
+		if !in.ok || (m.phase != blindRinging && m.phase != blindRecalling) {
+			// A failed ringback changes nothing (the owner warns):
+			// there is no ringing to stop.
+			return m, nil
+		}
+		m.ringback = true
+		return m, nil
+	case targetAnswered:
+		if (m.phase != blindRinging && m.phase != blindRecalling) || in.channel != m.target {
+			return m, nil // not the ringing target's, or no longer ringing
+		}
+		cmds := m.stopRingback()
+		m.ringback = false
+		if m.held {
+			m.phase = blindConnectingTransferee
+			return m, append(cmds, stopMusic{channel: m.transferee}, joinBridge{channel: m.transferee})
+		}
+		m.phase = blindConnectingTarget
+		return m, append(cmds, joinBridge{channel: m.target})
+	case joined:
+		switch {
+		case m.phase == blindConnectingTransferee && in.channel == m.transferee:
+			if !in.ok {
+				m.phase = blindEnded
+				return m, []blindCommand{endCall{}}
+			}
+			m.held, m.phase = false, blindConnectingTarget
+			return m, []blindCommand{joinBridge{channel: m.target}}
+		case m.phase == blindConnectingTarget && in.channel == m.target:
+			if !in.ok {
+				m.phase = blindEnded
+				return m, []blindCommand{endCall{}}
+			}
+			// The transferee's phone still shows the transferer: tell it
+			// who it talks to now. (The target's phone showed the
+			// transferee from its first ring.)
+			outcome := OutcomeCompleted
+			if m.recall {
+				outcome = OutcomeRecalled
+			}
+			m.phase = blindCompleted
+			return m, []blindCommand{showConnected{viewer: m.transferee, party: m.target}, reportAnswered{},
+				reportOutcome{outcome: outcome}, talkToTarget{target: m.target}}
+		}
+		return m, nil // no join asked for
+	case targetFailed:
+		if (m.phase != blindRinging && m.phase != blindRecalling) || in.channel != m.target {
+			// A Dial status of a target already given up on (it hung up
+			// first, or a recall replaced it): nothing more to decide.
+			return m, nil
+		}
+		return m.targetUnavailable(in.status)
+	case legHungUp:
+		if !m.active() {
+			return m, nil
+		}
+		switch in.channel {
+		case m.transferee:
+			// The transferee hung up: the target stops ringing.
+			m.phase = blindEnded
+			return m, []blindCommand{endCall{}}
+		case m.target:
+			if m.phase != blindRinging && m.phase != blindRecalling {
+				return m, nil
+			}
+			if !in.answered {
+				// The target's phone rejected the call before a Dial
+				// status said why: decide from the hangup cause.
+				return m.targetUnavailable(dialStatusFromCause(in.cause))
+			}
+			m.phase = blindEnded
+			return m, []blindCommand{endCall{}}
+		}
+		// The transferer hanging up is the normal end of its part.
+		return m, nil
+	case recallDialled:
+		if m.phase != blindDiallingRecall {
+			return m, nil // no recall asked for
+		}
+		if in.reason != "" {
+			// Nobody to ring back: the target's voicemail after all.
+			return m.toVoicemail(m.destination)
+		}
+		m.phase, m.target, m.recall = blindRecalling, in.channel, true
+		return m, []blindCommand{startRingback{channel: m.transferee}}
+	case partyReplaced:
+		// Asterisk put a channel of its own in a party's place (a
+		// transfer it performed itself, core handling): the transfer
+		// follows the party.
+		if !m.active() || (in.old != m.transferee && in.old != m.target) {
+			return m, nil
+		}
+		if m.transferee == in.old {
+			m.transferee = in.new
+		}
+		if m.target == in.old {
+			m.target = in.new
+		}
+		return m, nil
+	case callEnded:
+		// (The owner says so only while the transferee is still there.)
+		if !m.active() {
+			return m, nil
+		}
+		cmds := m.stopRingback()
+		m.phase, m.ringback = blindEnded, false
+		return m, cmds
+	}
+	return m, nil
+}
+
+// targetUnavailable: the target is busy, did not answer or does not
+// exist. Ring the transferer back, or send the transferee to the target's
+// voicemail (after a recall: the transferer's), as configured.
+func (m blindMachine) targetUnavailable(status string) (blindMachine, []blindCommand) {
+	cmds := m.stopRingback()
+	m.ringback = false
+	m.status = status
+	if m.recallOnNoAnswer && !m.recall && m.transferer != "" {
+		m.phase = blindDiallingRecall
+		return m, append(cmds, dialRecall{exten: m.transferer, transferee: m.transferee})
+	}
+	mailbox := m.destination
+	if m.recall {
+		mailbox = m.transferer
+	}
+	m, more := m.toVoicemail(mailbox)
+	return m, append(cmds, more...)
+}
+
+func (m blindMachine) toVoicemail(mailbox string) (blindMachine, []blindCommand) {
+	cmds := []blindCommand{reportOutcome{outcome: OutcomeVoicemail, reason: "target " + m.status}}
+	if m.held {
+		cmds = append(cmds, stopMusic{channel: m.transferee})
+	}
+	m.phase = blindVoicemail
+	return m, append(cmds, sendToVoicemail{channel: m.transferee, mailbox: mailbox})
+}
+
+func (m blindMachine) stopRingback() []blindCommand {
+	if !m.ringback {
+		return nil
+	}
+	return []blindCommand{stopRingback{channel: m.transferee}}
+}
