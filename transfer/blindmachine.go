@@ -356,8 +356,9 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		}
 		switch in.channel {
 		case m.transferee:
-			// The transferee hung up: the target stops ringing.
-			m.phase = blindEnded
+			// The transferee hung up: the target stops ringing. (Nobody
+			// hears the ringback any more.)
+			m.phase, m.ringback = blindEnded, false
 			return m, []blindCommand{endCall{}}
 		case m.target:
 			if m.phase != blindRinging && m.phase != blindRecalling {
@@ -368,6 +369,7 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 				// status said why: decide from the hangup cause.
 				return m.targetUnavailable(dialStatusFromCause(in.cause))
 			}
+			// (The ringback stops as the call ends: callEnded.)
 			m.phase = blindEnded
 			return m, []blindCommand{endCall{}}
 		}
@@ -399,11 +401,16 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		return m, nil
 	case callEnded:
 		// (The owner says so only while the transferee is still there.)
-		if !m.active() {
+		// The ringback it hears stops, also when the machine itself
+		// asked to end the call (endCall) while it rang back.
+		if !m.active() && !m.ringback {
 			return m, nil
 		}
 		cmds := m.stopRingback()
-		m.phase, m.ringback = blindEnded, false
+		m.ringback = false
+		if m.active() {
+			m.phase = blindEnded
+		}
 		return m, cmds
 	}
 	return m, nil
