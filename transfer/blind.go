@@ -51,16 +51,10 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		c.voicemailByRefer(ctx, transferer, transferee, mailbox)
 		return
 	}
-	switch ringing, err := c.startBlind(ctx, transferer, transferee, in.destination); {
-	case errors.Is(err, ErrRefused):
-		c.progress(ctx, transferer.id, progressDeclined)
-	case err != nil:
-		c.progress(ctx, transferer.id, progressUnavailable)
-	default:
-		// The transferer's phone now sees the transfer succeed and hangs
-		// up; its leg leaves so the transferee no longer hears it.
-		c.progress(ctx, transferer.id, progressAnswered)
-		c.finishBlindStart(ctx, transferer, ringing)
+	c.stepBlind(ctx, blindReferred{transferer: party{channel: transferer.id, exten: transferer.exten},
+		transferee: transferee.id, destination: in.destination})
+	if c.blind.active() && c.state == stateTalking {
+		c.state = stateTransferRinging
 	}
 }
 
@@ -77,7 +71,7 @@ func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, dest
 	}
 	// From here the transferee is the call's caller: the leg that stays.
 	c.caller, c.callee, c.target = transferee, transferer, target
-	c.log.Info("blind transfer accepted", zap.String("transfer", string(KindBlind)), zap.String("destination", req.Destination),
+	c.log.Debug("blind transfer accepted", zap.String("transfer", string(KindBlind)), zap.String("destination", req.Destination),
 		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
 	c.transferStarted(KindBlind, req)
 	c.transferRinging()
@@ -111,16 +105,6 @@ func (c *call) dialTarget(ctx context.Context, req Request, originator string) (
 		return nil, req, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return target, req, nil
-}
-
-// finishBlindStart: the transferer leaves and the transferee hears ringing
-// while the target rings.
-func (c *call) finishBlindStart(ctx context.Context, transferer *leg, ringing targetRinging) {
-	c.letPhoneHangUp(ctx, transferer)
-	c.stopHoldMusic(ctx, transferer, c.caller)
-	ringing.ringback = true
-	c.stepBlind(ctx, ringing)
-	c.state = stateTransferRinging
 }
 
 // blindRings starts the blind transfer's machine for a target (or a
@@ -168,6 +152,18 @@ func (c *call) stepBlind(ctx context.Context, in blindInput) {
 // returns its result, for the commands that have one.
 func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 	switch cmd := cmd.(type) {
+	case dialTarget:
+		ringing, err := c.startBlind(ctx, c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.transferee), cmd.destination)
+		if err != nil {
+			return targetNotDialled{refused: errors.Is(err, ErrRefused), reason: err.Error()}
+		}
+		return targetDialled{target: ringing.target, destination: ringing.destination}
+	case reportProgress:
+		c.progress(ctx, cmd.channel, cmd.state)
+	case letPhoneHangUp:
+		c.letPhoneHangUp(ctx, c.blindLeg(cmd.channel))
+	case stopHoldMusic:
+		c.stopHoldMusic(ctx, c.blindLeg(cmd.holder), c.blindLeg(cmd.held))
 	case startRingback:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()

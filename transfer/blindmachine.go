@@ -2,6 +2,12 @@ package transfer
 
 import "fmt"
 
+// A phone's blind REFER (RFC 3515, no Replaces) asks for the other party,
+// the transferee, to be sent to a number. The owner checks it against the
+// transfer policy and dials the target (dialTarget); the transferer's
+// phone is then told how it went (a NOTIFY: 200 once the target rings,
+// 603 refused, 503 not reachable) and, on success, leaves the call.
+//
 // Once a blind transfer is under way, the transferee waits — hearing
 // ringback, or music when it was put on hold — while the transfer target
 // rings. The target answers (the two talk), or it is busy, does not
@@ -18,9 +24,10 @@ import "fmt"
 // (call.stepBlind in blind.go). A command whose result the machine waits
 // for (joinBridge, dialRecall, startRingback) is always the last of its
 // batch; the owner feeds the result back before anything else. How the
-// transfer started (a REFER, the API, an attended transfer completed
-// while the colleague rings, an adopted call) is the owner's: it starts
-// the machine with targetRinging. transferMachineFiles (machines_test.go)
+// REFER starts the machine with blindReferred; the other ways a transfer
+// gets to its ringing (the API, a transfer Asterisk started itself, an
+// attended transfer completed while the colleague rings, a recall the
+// owner starts, an adopted call) start it with targetRinging. transferMachineFiles (machines_test.go)
 // keeps this file free of I/O, and the transcripts in
 // testdata/blind_transfer tell its behaviour as stories.
 
@@ -30,6 +37,13 @@ type blindPhase int
 const (
 	// blindNone: no blind transfer has started on the call.
 	blindNone blindPhase = iota
+	// blindDiallingTarget: a REFER's destination is checked and dialled
+	// (dialTarget); its result is the next input.
+	blindDiallingTarget
+	// blindRefused: the REFER could not be carried out (refused, unknown
+	// or unreachable destination); the transferer's phone was told, and
+	// the call goes on as it was.
+	blindRefused
 	// blindRinging: the target rings; the transferee waits.
 	blindRinging
 	// blindRecalling: the target failed; the transferer's phone rings
@@ -52,7 +66,7 @@ const (
 	blindEnded
 )
 
-var blindPhaseNames = [...]string{"none", "ringing", "recalling", "dialling-recall",
+var blindPhaseNames = [...]string{"none", "dialling-target", "not-started", "ringing", "recalling", "dialling-recall",
 	"connecting-transferee", "connecting-target", "completed", "voicemail", "ended"}
 
 func (p blindPhase) String() string {
@@ -76,6 +90,7 @@ type blindMachine struct {
 	target      string // the channel that rings (the transferer on a recall)
 	destination string // the extension dialled: the target's mailbox
 	transferer  string // the transferer's extension, for a recall ("" when unknown)
+	referrer    string // the channel of the phone whose REFER started it
 	recall      bool   // the phone ringing is the transferer's, rung back
 	ringback    bool   // the transferee hears ringback (to be stopped)
 	held        bool   // the transferee waits out of the bridge with music
@@ -88,12 +103,15 @@ func newBlindMachine(recallOnNoAnswer bool) blindMachine {
 
 // active reports whether a blind transfer is under way.
 func (m blindMachine) active() bool {
-	return m.phase >= blindRinging && m.phase <= blindConnectingTarget
+	return m.phase == blindDiallingTarget || m.phase >= blindRinging && m.phase <= blindConnectingTarget
 }
 
 func (m blindMachine) String() string {
-	if m.phase == blindNone {
-		return "none"
+	switch m.phase {
+	case blindNone, blindRefused:
+		return m.phase.String()
+	case blindDiallingTarget:
+		return fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.referrer, m.transferee)
 	}
 	s := fmt.Sprintf("%s transferee=%s target=%s", m.phase, m.transferee, m.target)
 	if m.ringback {
@@ -112,6 +130,27 @@ func (m blindMachine) String() string {
 type blindInput interface {
 	fmt.Stringer
 	blindInput()
+}
+
+// blindReferred: the transferer's phone sent a blind REFER to
+// destination, for transferee, while the call is talking (the owner
+// declines any other, and turns one to the voicemail feature code into a
+// voicemail transfer).
+type blindReferred struct {
+	transferer  party
+	transferee  string
+	destination string
+}
+
+// targetDialled: the result of dialTarget: target rings for destination
+// (as the policy may have rewritten it).
+type targetDialled struct{ target, destination string }
+
+// targetNotDialled: the result of dialTarget: the policy refused the
+// transfer (refused), or the destination is unknown or unreachable.
+type targetNotDialled struct {
+	refused bool
+	reason  string
 }
 
 // targetRinging: a blind transfer's target rings (or, recall, the
@@ -158,16 +197,31 @@ type recallDialled struct {
 	reason  string // "" when ok
 }
 
-func (targetRinging) blindInput()   {}
-func (ringbackStarted) blindInput() {}
-func (targetAnswered) blindInput()  {}
-func (targetFailed) blindInput()    {}
-func (legHungUp) blindInput()       {}
-func (joined) blindInput()          {}
-func (recallDialled) blindInput()   {}
-func (callEnded) blindInput()       {}
-func (partyReplaced) blindInput()   {}
+func (blindReferred) blindInput()    {}
+func (targetDialled) blindInput()    {}
+func (targetNotDialled) blindInput() {}
+func (targetRinging) blindInput()    {}
+func (ringbackStarted) blindInput()  {}
+func (targetAnswered) blindInput()   {}
+func (targetFailed) blindInput()     {}
+func (legHungUp) blindInput()        {}
+func (joined) blindInput()           {}
+func (recallDialled) blindInput()    {}
+func (callEnded) blindInput()        {}
+func (partyReplaced) blindInput()    {}
 
+func (in blindReferred) String() string {
+	return fmt.Sprintf("refer from=%s transferee=%s dest=%q", in.transferer, in.transferee, in.destination)
+}
+func (in targetDialled) String() string {
+	return fmt.Sprintf("dialled %s dest=%q", in.target, in.destination)
+}
+func (in targetNotDialled) String() string {
+	if in.refused {
+		return fmt.Sprintf("not-dialled refused %q", in.reason)
+	}
+	return fmt.Sprintf("not-dialled unavailable %q", in.reason)
+}
 func (in targetRinging) String() string {
 	s := fmt.Sprintf("target-ringing transferee=%s target=%s dest=%q transferer=%q", in.transferee, in.target, in.destination, in.transferer)
 	if in.ringback {
@@ -215,6 +269,29 @@ type blindCommand interface {
 	blindCommand()
 }
 
+// dialTarget: apply the transfer policy to a blind transfer of
+// transferee to destination by transferer, route the destination and
+// dial it (the transferee is the call's caller from then on); feed
+// targetDialled or targetNotDialled. The Observer hears of it either way.
+type dialTarget struct {
+	transferer  party
+	transferee  string
+	destination string
+}
+
+// reportProgress: tell the phone on channel how its REFER goes
+// (transfer_progress: progressAnswered, progressDeclined,
+// progressUnavailable).
+type reportProgress struct{ channel, state string }
+
+// letPhoneHangUp: the transferer's leg leaves the call; its phone, told
+// the transfer worked, ends its dialog itself.
+type letPhoneHangUp struct{ channel string }
+
+// stopHoldMusic: stop the music held hears if holder, who leaves, held
+// it (Asterisk does not always stop it).
+type stopHoldMusic struct{ holder, held string }
+
 // startRingback: play ringing to the channel; feed ringbackStarted.
 type startRingback struct{ channel string }
 
@@ -253,6 +330,10 @@ type talkToTarget struct{ target string }
 // endCall: end the call (everything transferd holds of it goes).
 type endCall struct{}
 
+func (dialTarget) blindCommand()      {}
+func (reportProgress) blindCommand()  {}
+func (letPhoneHangUp) blindCommand()  {}
+func (stopHoldMusic) blindCommand()   {}
 func (startRingback) blindCommand()   {}
 func (stopRingback) blindCommand()    {}
 func (stopMusic) blindCommand()       {}
@@ -265,12 +346,18 @@ func (sendToVoicemail) blindCommand() {}
 func (talkToTarget) blindCommand()    {}
 func (endCall) blindCommand()         {}
 
-func (c startRingback) String() string { return "start-ringback " + c.channel }
-func (c stopRingback) String() string  { return "stop-ringback " + c.channel }
-func (c stopMusic) String() string     { return "stop-music " + c.channel }
-func (c joinBridge) String() string    { return "join " + c.channel }
-func (c showConnected) String() string { return "show-connected " + c.viewer + " " + c.party }
-func (reportAnswered) String() string  { return "report-answered" }
+func (c dialTarget) String() string {
+	return fmt.Sprintf("dial-target %q for %s by %s", c.destination, c.transferee, c.transferer)
+}
+func (c reportProgress) String() string { return "progress " + c.channel + " " + c.state }
+func (c letPhoneHangUp) String() string { return "let-phone-hang-up " + c.channel }
+func (c stopHoldMusic) String() string  { return "stop-hold-music " + c.held + " held by " + c.holder }
+func (c startRingback) String() string  { return "start-ringback " + c.channel }
+func (c stopRingback) String() string   { return "stop-ringback " + c.channel }
+func (c stopMusic) String() string      { return "stop-music " + c.channel }
+func (c joinBridge) String() string     { return "join " + c.channel }
+func (c showConnected) String() string  { return "show-connected " + c.viewer + " " + c.party }
+func (reportAnswered) String() string   { return "report-answered" }
 func (c reportOutcome) String() string {
 	return fmt.Sprintf("report-outcome %s %q", c.outcome, c.reason)
 }
@@ -284,6 +371,38 @@ func (endCall) String() string           { return "end-call" }
 // machine as it is and asks for nothing (said at each case).
 func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 	switch in := in.(type) {
+	case blindReferred:
+		if m.active() {
+			return m, nil // (the owner declines a REFER unless talking)
+		}
+		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindDiallingTarget,
+			transferee: in.transferee, transferer: in.transferer.exten, referrer: in.transferer.channel}
+		return m, []blindCommand{dialTarget{transferer: in.transferer, transferee: in.transferee, destination: in.destination}}
+	case targetNotDialled:
+		if m.phase != blindDiallingTarget {
+			return m, nil // no target being dialled
+		}
+		// Nothing has changed: the transferer's phone is told, and keeps
+		// the transferee on hold (RFC 3515: a NOTIFY with the final
+		// response).
+		state := progressUnavailable
+		if in.refused {
+			state = progressDeclined
+		}
+		m.phase = blindRefused
+		return m, []blindCommand{reportProgress{channel: m.referrer, state: state}}
+	case targetDialled:
+		if m.phase != blindDiallingTarget {
+			return m, nil // no target being dialled
+		}
+		// The transferer's phone now sees the transfer succeed and hangs
+		// up; its leg leaves so the transferee no longer hears it, and
+		// the transferee hears ringing (with the transferer gone from the
+		// bridge, it would hear silence).
+		m.phase, m.target, m.destination = blindRinging, in.target, in.destination
+		return m, []blindCommand{reportProgress{channel: m.referrer, state: progressAnswered},
+			letPhoneHangUp{channel: m.referrer}, stopHoldMusic{holder: m.referrer, held: m.transferee},
+			startRingback{channel: m.transferee}}
 	case targetRinging:
 		// The owner starts a transfer's ringing only when none is under
 		// way; it replaces whatever the machine held.

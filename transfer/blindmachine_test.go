@@ -20,7 +20,8 @@ import (
 //
 // The channels are named for their parties: "caller" (the transferee,
 // extension 101), "transferer" (102), "target" (103), and "recall-1" for
-// the transferer's phone rung back.
+// the transferer's phone rung back. A REFER's story starts with "refer";
+// a transfer that gets to its ringing another way with "target-ringing".
 //
 // After a deliberate change of behaviour, regenerate the expected output
 // with
@@ -74,6 +75,36 @@ func parseBlindInput(line string) (blindInput, error) {
 		return nil
 	}
 	switch f[0] {
+	case "refer":
+		if err := arity(4); err != nil {
+			return nil, err
+		}
+		from, _ := strings.CutPrefix(f[1], "from=")
+		ch, exten, _ := strings.Cut(from, "/")
+		transferee, _ := strings.CutPrefix(f[2], "transferee=")
+		dest, err := strconv.Unquote(strings.TrimPrefix(f[3], "dest="))
+		if err != nil {
+			return nil, err
+		}
+		return blindReferred{transferer: party{channel: ch, exten: exten}, transferee: transferee, destination: dest}, nil
+	case "dialled":
+		if err := arity(3); err != nil {
+			return nil, err
+		}
+		dest, err := strconv.Unquote(strings.TrimPrefix(f[2], "dest="))
+		if err != nil {
+			return nil, err
+		}
+		return targetDialled{target: f[1], destination: dest}, nil
+	case "not-dialled":
+		if len(f) < 3 || f[1] != "refused" && f[1] != "unavailable" {
+			return nil, fmt.Errorf(`want not-dialled refused|unavailable "reason"`)
+		}
+		reason, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(line, "not-dialled "+f[1])))
+		if err != nil {
+			return nil, err
+		}
+		return targetNotDialled{refused: f[1] == "refused", reason: reason}, nil
 	case "target-ringing":
 		var in targetRinging
 		for _, w := range f[1:] {
