@@ -16,6 +16,7 @@ import (
 var transferMachineFiles = []string{
 	"vmentry.go",
 	"blindmachine.go",
+	"blindwords.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it
