@@ -10,10 +10,12 @@ import (
 
 // A blind transfer is a one-step transfer: the transferer pressed Tran,
 // dialled a number and pressed Tran again (REFER without Replaces), or
-// asked through the API. This file starts it (the REFER, the policy, the
-// target dialled, the progress report to the transferer's phone); what
-// happens once the target rings is decided by a pure state machine
-// (blindmachine.go), whose commands stepBlind executes.
+// asked through the API. What happens — the transferer's phone told, the
+// transferee's ringback, the target answering or failing, a recall, the
+// voicemail fallback — is decided by a pure state machine
+// (blindmachine.go); this file feeds it and executes its commands
+// (stepBlind), doing what needs Asterisk or the extensions: the policy,
+// the router, dialling (startBlind, dialTarget, dialRecall).
 
 // onTransfer handles a REFER. Only the first ChannelTransfer of a REFER is
 // a request: every transfer_progress transferd posts comes back as another

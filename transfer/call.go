@@ -98,8 +98,8 @@ type call struct {
 	callee *leg // the party the caller talks to (after a transfer: the target)
 	target *leg // a blind transfer's target while it rings
 
-	// blind is the blind transfer, under way in stateTransferRinging
-	// (blindmachine.go).
+	// blind is the call's blind transfer (blindmachine.go): under way in
+	// stateTransferRinging (and while a REFER's target is dialled).
 	blind blindMachine
 	// attended is a two-step transfer waiting for its consultation call.
 	attended *attendedTransfer
