@@ -119,8 +119,9 @@ func (c *call) blindRings(ctx context.Context, target *leg, destination, transfe
 }
 
 // stepBlind applies one input to the call's blind transfer (blindmachine.go),
-// logs the transition — one line, the only one the transfer's ringing
-// logs — and executes the commands, in order. A command with a result
+// logs the transition — one Info line (call, from-state, input, to-state,
+// commands) standing for the transfer's step — and executes the commands,
+// in order. A command with a result
 // (the last of its batch) has it fed back at once, before any other input.
 func (c *call) stepBlind(ctx context.Context, in blindInput) {
 	for in != nil {
@@ -242,11 +243,6 @@ func (c *call) recall(ctx context.Context, transferer string) error {
 	c.target = target
 	c.blindRings(ctx, target, "", transferer, true)
 	return nil
-}
-
-// blindLegGone: a leg hung up while the target rings.
-func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
-	c.stepBlind(ctx, legHungUp{channel: l.id, cause: cause, answered: l.answered})
 }
 
 // awaitReferHandled starts waiting, beside the transfer's own requests, for

@@ -557,7 +557,7 @@ func (c *call) onGone(ctx context.Context, in legGone) {
 	case stateTalking:
 		c.talkingLegGone(ctx, l)
 	case stateTransferRinging:
-		c.blindLegGone(ctx, l, in.cause)
+		c.stepBlind(ctx, legHungUp{channel: l.id, cause: in.cause, answered: l.answered})
 	case stateConsulting:
 		c.consultingLegGone(ctx, l)
 	}
