@@ -93,10 +93,16 @@ type blindMachine struct {
 	destination string // the extension dialled: the target's mailbox
 	transferer  string // the transferer's extension, for a recall ("" when unknown)
 	referrer    string // the channel of the phone whose REFER started it
-	recall      bool   // the phone ringing is the transferer's, rung back
-	ringback    bool   // the transferee hears ringback (to be stopped)
-	held        bool   // the transferee waits out of the bridge with music
-	status      string // why the target failed (a Dial status), once it did
+	// byAsterisk: Asterisk took the REFER itself (core handling) and told
+	// the phone it worked; the transferer has left already.
+	byAsterisk bool
+	// reported: the transfer's outcome is already reported (a transfer
+	// Asterisk accepted that transferd could not carry out).
+	reported bool
+	recall   bool   // the phone ringing is the transferer's, rung back
+	ringback bool   // the transferee hears ringback (to be stopped)
+	held     bool   // the transferee waits out of the bridge with music
+	status   string // why the target failed (a Dial status), once it did
 }
 
 func newBlindMachine(recallOnNoAnswer bool) blindMachine {
@@ -113,9 +119,17 @@ func (m blindMachine) String() string {
 	case blindNone, blindRefused:
 		return m.phase.String()
 	case blindDiallingTarget:
-		return fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.referrer, m.transferee)
+		s := fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.referrer, m.transferee)
+		if m.byAsterisk {
+			s += " by-asterisk"
+		}
+		return s
 	}
-	s := fmt.Sprintf("%s transferee=%s target=%s", m.phase, m.transferee, m.target)
+	target := m.target
+	if target == "" {
+		target = "(none)"
+	}
+	s := fmt.Sprintf("%s transferee=%s target=%s", m.phase, m.transferee, target)
 	if m.ringback {
 		s += " ringback"
 	}
@@ -138,11 +152,20 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 			return m, nil // (the owner declines a REFER unless talking)
 		}
 		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindDiallingTarget,
-			transferee: in.transferee, transferer: in.transferer.exten, referrer: in.transferer.channel}
+			transferee: in.transferee, transferer: in.transferer.exten, referrer: in.transferer.channel,
+			byAsterisk: in.byAsterisk}
 		return m, []blindCommand{dialTarget{transferer: in.transferer, transferee: in.transferee, destination: in.destination}}
 	case targetNotDialled:
 		if m.phase != blindDiallingTarget {
 			return m, nil // no target being dialled
+		}
+		if m.byAsterisk {
+			// The phone was told it worked and has left: rather than
+			// drop the transferee, ring the transferer back, or else
+			// send the transferee to the transferer's voicemail. (The
+			// refusal is already reported.)
+			m.phase, m.destination, m.reported = blindDiallingRecall, m.transferer, true
+			return m, []blindCommand{dialRecall{exten: m.transferer, transferee: m.transferee}}
 		}
 		// Nothing has changed: the transferer's phone is told, and keeps
 		// the transferee on hold (RFC 3515: a NOTIFY with the final
@@ -162,6 +185,9 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		// the transferee hears ringing (with the transferer gone from the
 		// bridge, it would hear silence).
 		m.phase, m.target, m.destination = blindRinging, in.target, in.destination
+		if m.byAsterisk {
+			return m, []blindCommand{startRingback{channel: m.transferee}}
+		}
 		return m, []blindCommand{reportProgress{channel: m.referrer, state: progressAnswered},
 			letPhoneHangUp{channel: m.referrer}, stopHoldMusic{holder: m.referrer, held: m.transferee},
 			startRingback{channel: m.transferee}}
@@ -220,8 +246,11 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 				outcome = OutcomeRecalled
 			}
 			m.phase = blindCompleted
-			return m, []blindCommand{showConnected{viewer: m.transferee, party: m.target}, reportAnswered{},
-				reportOutcome{outcome: outcome}, talkToTarget{target: m.target}}
+			cmds := []blindCommand{showConnected{viewer: m.transferee, party: m.target}}
+			if !m.reported {
+				cmds = append(cmds, reportAnswered{}, reportOutcome{outcome: outcome})
+			}
+			return m, append(cmds, talkToTarget{target: m.target})
 		}
 		return m, nil // no join asked for
 	case targetFailed:
@@ -317,7 +346,10 @@ func (m blindMachine) targetUnavailable(status string) (blindMachine, []blindCom
 }
 
 func (m blindMachine) toVoicemail(mailbox string) (blindMachine, []blindCommand) {
-	cmds := []blindCommand{reportOutcome{outcome: OutcomeVoicemail, reason: "target " + m.status}}
+	var cmds []blindCommand
+	if !m.reported {
+		cmds = append(cmds, reportOutcome{outcome: OutcomeVoicemail, reason: "target " + m.status})
+	}
 	if m.held {
 		cmds = append(cmds, stopMusic{channel: m.transferee})
 	}

@@ -76,6 +76,10 @@ func parseBlindInput(line string) (blindInput, error) {
 	}
 	switch f[0] {
 	case "refer":
+		byAsterisk := len(f) == 5 && f[4] == "by-asterisk"
+		if byAsterisk {
+			f = f[:4]
+		}
 		if err := arity(4); err != nil {
 			return nil, err
 		}
@@ -86,7 +90,8 @@ func parseBlindInput(line string) (blindInput, error) {
 		if err != nil {
 			return nil, err
 		}
-		return blindReferred{transferer: party{channel: ch, exten: exten}, transferee: transferee, destination: dest}, nil
+		return blindReferred{transferer: party{channel: ch, exten: exten}, transferee: transferee, destination: dest,
+			byAsterisk: byAsterisk}, nil
 	case "dialled":
 		if err := arity(3); err != nil {
 			return nil, err

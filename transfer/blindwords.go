@@ -16,10 +16,14 @@ type blindInput interface {
 // destination, for transferee, while the call is talking (the owner
 // declines any other, and turns one to the voicemail feature code into a
 // voicemail transfer).
+// byAsterisk: Asterisk took the REFER itself (core handling), told the
+// phone it worked, and its Local channel, which took the transferer's
+// place, is already gone: transferd dials the number itself.
 type blindReferred struct {
 	transferer  party
 	transferee  string
 	destination string
+	byAsterisk  bool
 }
 
 // targetDialled: the result of dialTarget: target rings for destination
@@ -91,7 +95,11 @@ func (callEnded) blindInput()        {}
 func (partyReplaced) blindInput()    {}
 
 func (in blindReferred) String() string {
-	return fmt.Sprintf("refer from=%s transferee=%s dest=%q", in.transferer, in.transferee, in.destination)
+	s := fmt.Sprintf("refer from=%s transferee=%s dest=%q", in.transferer, in.transferee, in.destination)
+	if in.byAsterisk {
+		s += " by-asterisk"
+	}
+	return s
 }
 func (in targetDialled) String() string {
 	return fmt.Sprintf("dialled %s dest=%q", in.target, in.destination)

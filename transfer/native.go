@@ -115,14 +115,13 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 		}
 		return
 	}
-	ringing, err := c.startBlind(ctx, transferer, transferee, destination)
-	if err != nil {
-		c.recallAfterNative(ctx, transferer, transferee)
-		return
+	// From here the transferee is the call's caller, whatever follows.
+	c.caller, c.callee = transferee, transferer
+	c.stepBlind(ctx, blindReferred{transferer: party{channel: transferer.id, exten: transferer.exten},
+		transferee: transferee.id, destination: destination, byAsterisk: true})
+	if c.blind.active() && c.state == stateTalking {
+		c.state = stateTransferRinging
 	}
-	ringing.ringback = true
-	c.stepBlind(ctx, ringing)
-	c.state = stateTransferRinging
 }
 
 // recallAfterNative rings the transferer back for the transferee after a
