@@ -132,10 +132,6 @@ func (c *call) stepBlind(ctx context.Context, in blindInput) {
 			c.log.Debug("blind transfer: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
 			return
 		}
-		names := make([]string, len(cmds))
-		for i, cmd := range cmds {
-			names[i] = cmd.String()
-		}
 		level := zap.InfoLevel
 		if routineResult(in) {
 			// (A request that went as expected: at Info, a blind transfer
@@ -143,6 +139,10 @@ func (c *call) stepBlind(ctx context.Context, in blindInput) {
 			level = zap.DebugLevel
 		}
 		if ce := c.log.Check(level, "blind transfer"); ce != nil {
+			names := make([]string, len(cmds))
+			for i, cmd := range cmds {
+				names[i] = cmd.String()
+			}
 			ce.Write(zap.Stringer("from", from), zap.Stringer("input", in),
 				zap.Stringer("to", next), zap.Strings("commands", names))
 		}
