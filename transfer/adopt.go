@@ -142,7 +142,8 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 // its owner, once started, decides what the call is and repairs it.
 func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) *call {
 	c := &call{id: callID, e: e, box: newMailbox(), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true)),
-		vm: newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout)}
+		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
+		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()
@@ -320,17 +321,17 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		// The target answered while nobody was listening: connect it.
 		c.caller, c.target = members[0], up[0]
 		c.target.role = "target"
-		c.blind = &blindTransfer{destination: c.target.exten}
 		c.hangupAll(ctx, extra(c.caller, c.target))
 		c.state = stateTransferRinging
-		c.blindAnswered(ctx)
+		// (Nobody rang back to the transferee: nothing to stop.)
+		c.stepBlind(ctx, targetRinging{transferee: c.caller.id, target: c.target.id, destination: c.target.exten})
+		c.stepBlind(ctx, targetAnswered{channel: c.target.id})
 	case len(members) == 1 && len(ringing) >= 1:
 		// A blind transfer's target (or a recall) rings.
 		c.caller, c.target = members[0], ringing[0]
 		c.target.role = "target"
-		c.blind = &blindTransfer{destination: c.target.exten}
 		c.hangupAll(ctx, extra(c.caller, c.target))
-		c.startRingback(ctx)
+		c.blindRings(ctx, c.target, c.target.exten, "", false)
 		c.state = stateTransferRinging
 		c.dialIfUndialled(ctx, c.target, undialled[c.target])
 	case len(members) == 0 && len(outside) == 1 && len(ringing) == 1:

@@ -218,7 +218,8 @@ func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, er
 		}
 		return c.id + "-t" + fmt.Sprint(c.xferSeq), nil
 	case KindBlind:
-		if err := c.startBlind(ctx, other, party, cmd.Destination); err != nil {
+		ringing, err := c.startBlind(ctx, other, party, cmd.Destination)
+		if err != nil {
 			return "", err
 		}
 		id := c.xfer.ev.TransferID
@@ -226,7 +227,8 @@ func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, er
 		// when a phone holds it); the other party leaves.
 		c.hangup(ctx, other, "normal")
 		c.holdWithMusic(ctx, party)
-		c.blind.held = true
+		ringing.held = true
+		c.stepBlind(ctx, ringing)
 		c.state = stateTransferRinging
 		return id, nil
 	}
@@ -270,8 +272,7 @@ func (c *call) apiComplete(ctx context.Context) error {
 		c.showEachOther(ctx, c.caller, c.callee)
 		return nil
 	}
-	c.blind = &blindTransfer{destination: c.target.exten, transferer: k.transferer.exten}
-	c.startRingback(ctx)
+	c.blindRings(ctx, c.target, c.target.exten, k.transferer.exten, false)
 	c.state = stateTransferRinging
 	c.log.Info("attended transfer completed while the target rings")
 	return nil

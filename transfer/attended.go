@@ -278,8 +278,7 @@ func (c *call) onAbsorbed(ctx context.Context, a absorbed) {
 	c.destroyBridge(ctx, a.bridge)
 	c.caller, c.callee, c.target = transferee, transferer, a.party
 	a.party.role = "target"
-	c.blind = &blindTransfer{destination: a.party.exten, transferer: transferer.exten}
-	c.startRingback(ctx)
+	c.blindRings(ctx, a.party, a.party.exten, transferer.exten, false)
 	c.state = stateTransferRinging
 	log.Info("attended transfer completed while the colleague rings")
 	if c.xfer != nil {
@@ -535,7 +534,7 @@ func (c *call) adopt(ctx context.Context, a absorbed) {
 	c.ids = append(c.ids, a.ids...)
 	c.extens = append(c.extens, a.extens...)
 	c.bridge = a.bridge
-	c.caller, c.callee, c.target, c.blind, c.attended = a.consult, a.party, nil, nil, nil
+	c.caller, c.callee, c.target, c.blind, c.attended = a.consult, a.party, nil, newBlindMachine(c.blind.recallOnNoAnswer), nil
 	c.state = a.state
 	if a.consult.gone || !a.party.live() {
 		c.end(ctx)
@@ -574,8 +573,7 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 		c.attended = nil
 		c.xfer.ev.Kind = KindAttended
 		c.caller, c.callee = held, l
-		c.blind = &blindTransfer{transferer: l.exten}
-		if err := c.recall(ctx); err != nil {
+		if err := c.recall(ctx, l.exten); err != nil {
 			c.log.Info("recall failed; sending the held party to the transferer's voicemail", zap.Error(err))
 			c.toVoicemail(ctx, held, l.exten)
 			return

@@ -8,17 +8,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// blindTransfer is a one-step transfer under way: the transferer pressed
-// Tran, dialled a number and pressed Tran again (REFER without Replaces).
-type blindTransfer struct {
-	destination string
-	transferer  string // extension of the transferer, for a recall
-	ringback    bool   // the transferee hears ringing
-	recalling   bool   // the target failed; the transferer is being rung back
-	// held: the transferee waits out of the bridge with music on hold
-	// (transfers started through the API) instead of hearing ringback.
-	held bool
-}
+// A blind transfer is a one-step transfer: the transferer pressed Tran,
+// dialled a number and pressed Tran again (REFER without Replaces), or
+// asked through the API. What happens — the transferer's phone told, the
+// transferee's ringback, the target answering or failing, a recall, the
+// voicemail fallback — is decided by a pure state machine
+// (blindmachine.go); this file feeds it and executes its commands
+// (stepBlind), doing what needs Asterisk or the extensions: the policy,
+// the router, dialling (startBlind, dialTarget, dialRecall).
 
 // onTransfer handles a REFER. Only the first ChannelTransfer of a REFER is
 // a request: every transfer_progress transferd posts comes back as another
@@ -56,36 +53,32 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		c.voicemailByRefer(ctx, transferer, transferee, mailbox)
 		return
 	}
-	switch err := c.startBlind(ctx, transferer, transferee, in.destination); {
-	case errors.Is(err, ErrRefused):
-		c.progress(ctx, transferer.id, progressDeclined)
-	case err != nil:
-		c.progress(ctx, transferer.id, progressUnavailable)
-	default:
-		// The transferer's phone now sees the transfer succeed and hangs
-		// up; its leg leaves so the transferee no longer hears it.
-		c.progress(ctx, transferer.id, progressAnswered)
-		c.finishBlindStart(ctx, transferer)
+	c.stepBlind(ctx, blindReferred{transferer: party{channel: transferer.id, exten: transferer.exten},
+		transferee: transferee.id, destination: in.destination})
+	if c.blind.active() && c.state == stateTalking {
+		c.state = stateTransferRinging
 	}
 }
 
 // startBlind checks and dials a blind transfer of transferee to
-// destination. An error wraps ErrRefused (policy), ErrNoSuchExtension or
+// destination, and returns the input that starts the blind transfer's
+// machine once the caller has set how the transferee waits (stepBlind).
+// An error wraps ErrRefused (policy), ErrNoSuchExtension or
 // ErrUnavailable; nothing has changed then.
-func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, destination string) error {
+func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, destination string) (targetRinging, error) {
 	req := Request{Kind: KindBlind, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: destination}
 	target, req, err := c.dialTarget(ctx, req, transferee.id)
 	if err != nil {
-		return err
+		return targetRinging{}, err
 	}
 	// From here the transferee is the call's caller: the leg that stays.
 	c.caller, c.callee, c.target = transferee, transferer, target
-	c.blind = &blindTransfer{destination: req.Destination, transferer: transferer.exten}
-	c.log.Info("blind transfer accepted", zap.String("transfer", string(KindBlind)), zap.String("destination", req.Destination),
+	c.log.Debug("blind transfer accepted", zap.String("transfer", string(KindBlind)), zap.String("destination", req.Destination),
 		zap.String("transferer", transferer.id), zap.String("transferee", transferee.id))
 	c.transferStarted(KindBlind, req)
 	c.transferRinging()
-	return nil
+	return targetRinging{transferee: transferee.id, target: target.id, destination: req.Destination,
+		transferer: transferer.exten}, nil
 }
 
 // dialTarget applies the transfer policy to req, routes its (possibly
@@ -116,131 +109,165 @@ func (c *call) dialTarget(ctx context.Context, req Request, originator string) (
 	return target, req, nil
 }
 
-// finishBlindStart: the transferer leaves and the transferee hears ringing
-// while the target rings.
-func (c *call) finishBlindStart(ctx context.Context, transferer *leg) {
-	c.letPhoneHangUp(ctx, transferer)
-	c.stopHoldMusic(ctx, transferer, c.caller)
-	c.startRingback(ctx)
-	c.state = stateTransferRinging
+// blindRings starts the blind transfer's machine for a target (or a
+// recall) already dialled: the transferee, the call's caller, hears
+// ringback while target rings. destination is the extension dialled ("" on
+// a recall), transferer the transferer's extension ("" when unknown).
+func (c *call) blindRings(ctx context.Context, target *leg, destination, transferer string, recall bool) {
+	c.stepBlind(ctx, targetRinging{transferee: c.caller.id, target: target.id, destination: destination,
+		transferer: transferer, ringback: true, recall: recall})
 }
 
-// startRingback plays ringing to the transferee: once the transferer left
-// the bridge, Asterisk's hold music stops and the transferee would hear
-// silence while the target rings.
-func (c *call) startRingback(ctx context.Context) {
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	if err := c.e.ast.Ring(cctx, c.caller.id); err != nil {
-		c.log.Warn("ringback to transferee failed", zap.Error(err))
-		return
-	}
-	c.blind.ringback = true
-}
-
-func (c *call) stopRingback(ctx context.Context) {
-	if !c.blind.ringback {
-		return
-	}
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	if err := c.e.ast.RingStop(cctx, c.caller.id); err != nil && !isGone(err) {
-		c.log.Warn("stop ringback failed", zap.Error(err))
-	}
-	c.blind.ringback = false
-}
-
-// blindAnswered: the target answered; transferee and target talk.
-func (c *call) blindAnswered(ctx context.Context) {
-	c.stopRingback(ctx)
-	if c.blind.held {
-		c.stopMusic(ctx, c.caller)
-		if !c.join(ctx, c.caller) {
-			c.end(ctx)
+// stepBlind applies one input to the call's blind transfer (blindmachine.go),
+// logs the transition — one Info line (call, from-state, input, to-state,
+// commands) standing for the transfer's step — and executes the commands,
+// in order. A command with a result
+// (the last of its batch) has it fed back at once, before any other input.
+func (c *call) stepBlind(ctx context.Context, in blindInput) {
+	for in != nil {
+		from := c.blind
+		next, cmds := from.Step(in)
+		c.blind = next
+		if next == from && len(cmds) == 0 {
+			c.log.Debug("blind transfer: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
 			return
 		}
-		c.blind.held = false
+		level := zap.InfoLevel
+		if routineResult(in) {
+			// (A request that went as expected: at Info, a blind transfer
+			// logged five lines instead of two, under load too.)
+			level = zap.DebugLevel
+		}
+		if ce := c.log.Check(level, "blind transfer"); ce != nil {
+			names := make([]string, len(cmds))
+			for i, cmd := range cmds {
+				names[i] = cmd.String()
+			}
+			ce.Write(zap.Stringer("from", from), zap.Stringer("input", in),
+				zap.Stringer("to", next), zap.Strings("commands", names))
+		}
+		in = nil
+		for i, cmd := range cmds {
+			result := c.execBlind(ctx, cmd)
+			if result != nil && i != len(cmds)-1 {
+				c.log.Error("blind transfer: a command with a result is not the last", zap.Stringer("command", cmd))
+			}
+			if result != nil {
+				in = result
+			}
+		}
 	}
-	if !c.join(ctx, c.target) {
+}
+
+// routineResult tells the result of a request that succeeded (the target
+// dialled, ringback started, a leg joined, the transferer rung back) from
+// the inputs that change what people hear or see.
+func routineResult(in blindInput) bool {
+	switch in := in.(type) {
+	case targetDialled:
+		return true
+	case ringbackStarted:
+		return in.ok
+	case joined:
+		return in.ok
+	case recallDialled:
+		return in.reason == ""
+	}
+	return false
+}
+
+// execBlind executes one command of the blind transfer's machine and
+// returns its result, for the commands that have one.
+func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
+	switch cmd := cmd.(type) {
+	case dialTarget:
+		ringing, err := c.startBlind(ctx, c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.transferee), cmd.destination)
+		if err != nil {
+			return targetNotDialled{refused: errors.Is(err, ErrRefused), reason: err.Error()}
+		}
+		return targetDialled{target: ringing.target, destination: ringing.destination}
+	case reportProgress:
+		c.progress(ctx, cmd.channel, cmd.state)
+	case letPhoneHangUp:
+		c.letPhoneHangUp(ctx, c.blindLeg(cmd.channel))
+	case stopHoldMusic:
+		c.stopHoldMusic(ctx, c.blindLeg(cmd.holder), c.blindLeg(cmd.held))
+	case startRingback:
+		cctx, cancel := c.cmdCtx(ctx)
+		defer cancel()
+		if err := c.e.ast.Ring(cctx, cmd.channel); err != nil {
+			c.log.Warn("ringback to transferee failed", zap.Error(err))
+			return ringbackStarted{ok: false}
+		}
+		return ringbackStarted{ok: true}
+	case stopRingback:
+		cctx, cancel := c.cmdCtx(ctx)
+		defer cancel()
+		if err := c.e.ast.RingStop(cctx, cmd.channel); err != nil && !isGone(err) {
+			c.log.Warn("stop ringback failed", zap.Error(err))
+		}
+	case stopMusic:
+		c.stopMusic(ctx, c.blindLeg(cmd.channel))
+	case joinBridge:
+		return joined{channel: cmd.channel, ok: c.join(ctx, c.blindLeg(cmd.channel))}
+	case showConnected:
+		c.showConnected(ctx, c.blindLeg(cmd.viewer), c.blindLeg(cmd.party))
+	case reportAnswered:
+		c.transferAnswered()
+	case reportOutcome:
+		if c.xfer != nil {
+			c.transferEnded(c.xfer.ev.Kind, Request{}, cmd.outcome, cmd.reason)
+		}
+	case dialRecall:
+		target, err := c.dialRecall(ctx, cmd.exten, cmd.transferee)
+		if err != nil {
+			return recallDialled{reason: err.Error()}
+		}
+		c.target = target
+		return recallDialled{channel: target.id}
+	case sendToVoicemail:
+		c.toVoicemail(ctx, c.blindLeg(cmd.channel), cmd.mailbox)
+	case talkToTarget:
+		c.callee, c.target = c.blindLeg(cmd.target), nil
+		c.state = stateTalking
+	case endCall:
 		c.end(ctx)
-		return
+	default:
+		c.log.Error("blind transfer: unknown command", zap.Stringer("command", cmd))
 	}
-	// The transferee's phone still shows the transferer: tell it who it
-	// talks to now. (The target's phone showed the transferee from its
-	// first ring: dialLeg.)
-	c.showConnected(ctx, c.caller, c.target)
-	c.log.Info("blind transfer completed", zap.String("target", c.target.id), zap.Bool("recall", c.blind.recalling))
-	c.transferAnswered()
-	if c.xfer != nil {
-		outcome := OutcomeCompleted
-		if c.blind.recalling {
-			outcome = OutcomeRecalled
-		}
-		c.transferEnded(c.xfer.ev.Kind, Request{}, outcome, "")
-	}
-	c.callee, c.target, c.blind = c.target, nil, nil
-	c.state = stateTalking
+	return nil
 }
 
-// blindTargetUnavailable: the target is busy, did not answer or does not
-// exist. Send the transferee to the target's voicemail, or ring the
-// transferer back, as configured.
-func (c *call) blindTargetUnavailable(ctx context.Context, status string) {
-	b := c.blind
-	c.log.Info("blind transfer target unavailable", zap.String("dial_status", status),
-		zap.String("destination", b.destination), zap.Bool("recall", b.recalling))
-	c.stopRingback(ctx)
-	mailbox := b.destination
-	if c.e.cfg.TransferNoAnswer == NoAnswerRecall && !b.recalling && b.transferer != "" {
-		if err := c.recall(ctx); err == nil {
-			return
-		} else {
-			c.log.Info("recall failed; sending to the target's voicemail", zap.Error(err))
-		}
+// blindLeg returns the call's leg for a channel of the blind transfer.
+// (The machine names only the call's own legs; a stand-in keeps a command
+// harmless should one have gone.)
+func (c *call) blindLeg(id string) *leg {
+	if l := c.legByID(id); l != nil {
+		return l
 	}
-	if b.recalling {
-		mailbox = b.transferer
-	}
-	if c.xfer != nil {
-		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeVoicemail, "target "+status)
-	}
-	if b.held {
-		c.stopMusic(ctx, c.caller)
-	}
-	c.toVoicemail(ctx, c.caller, mailbox)
+	return &leg{id: id, gone: true}
 }
 
-// recall rings the transferer back for the transferee.
-func (c *call) recall(ctx context.Context) error {
-	b := c.blind
-	dialString, err := c.e.router.Route(ctx, b.transferer)
+// dialRecall rings the transferer's extension back for transferee.
+func (c *call) dialRecall(ctx context.Context, exten, transferee string) (*leg, error) {
+	dialString, err := c.e.router.Route(ctx, exten)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	target, err := c.dialLeg(ctx, "recall", b.transferer, dialString, c.caller.id)
+	return c.dialLeg(ctx, "recall", exten, dialString, transferee)
+}
+
+// recall rings the transferer (extension transferer) back for the call's
+// caller, who hears ringback; the blind transfer's rules apply from then
+// on. An error (routing, dialling) changes nothing.
+func (c *call) recall(ctx context.Context, transferer string) error {
+	target, err := c.dialRecall(ctx, transferer, c.caller.id)
 	if err != nil {
 		return err
 	}
 	c.target = target
-	b.recalling = true
-	c.startRingback(ctx)
+	c.blindRings(ctx, target, "", transferer, true)
 	return nil
-}
-
-// blindLegGone: a leg hung up while the target rings.
-func (c *call) blindLegGone(ctx context.Context, l *leg, cause int) {
-	switch l {
-	case c.callee:
-		// The transferer hanging up is the normal end of its part.
-	case c.caller:
-		c.end(ctx) // the target stops ringing
-	case c.target:
-		if !l.answered {
-			c.blindTargetUnavailable(ctx, dialStatusFromCause(cause))
-			return
-		}
-		c.end(ctx)
-	}
 }
 
 // awaitReferHandled starts waiting, beside the transfer's own requests, for

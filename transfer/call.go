@@ -98,8 +98,9 @@ type call struct {
 	callee *leg // the party the caller talks to (after a transfer: the target)
 	target *leg // a blind transfer's target while it rings
 
-	// blind is the transfer under way in stateTransferRinging.
-	blind *blindTransfer
+	// blind is the call's blind transfer (blindmachine.go): under way in
+	// stateTransferRinging (and while a REFER's target is dialled).
+	blind blindMachine
 	// attended is a two-step transfer waiting for its consultation call.
 	attended *attendedTransfer
 	// vm is the voicemail entry: a feature code and a mailbox number
@@ -473,7 +474,7 @@ func (c *call) onAnswered(ctx context.Context, id string) {
 		c.state = stateTalking
 		c.log.Info("callee answered", zap.String("callee", l.id))
 	case c.state == stateTransferRinging && l == c.target:
-		c.blindAnswered(ctx)
+		c.stepBlind(ctx, targetAnswered{channel: l.id})
 	case c.state == stateConsulting && l == c.target:
 		c.consultingAnswered(ctx)
 	}
@@ -513,7 +514,7 @@ func (c *call) onDialEnded(ctx context.Context, in dialEnded) {
 	case c.state == stateRinging && l == c.callee:
 		c.calleeUnavailable(ctx, in.status)
 	case c.state == stateTransferRinging && l == c.target:
-		c.blindTargetUnavailable(ctx, in.status)
+		c.stepBlind(ctx, targetFailed{channel: l.id, status: in.status})
 	case c.state == stateConsulting && l == c.target:
 		c.consultingLegGone(ctx, l)
 	}
@@ -556,7 +557,7 @@ func (c *call) onGone(ctx context.Context, in legGone) {
 	case stateTalking:
 		c.talkingLegGone(ctx, l)
 	case stateTransferRinging:
-		c.blindLegGone(ctx, l, in.cause)
+		c.stepBlind(ctx, legHungUp{channel: l.id, cause: in.cause, answered: l.answered})
 	case stateConsulting:
 		c.consultingLegGone(ctx, l)
 	}
@@ -646,8 +647,8 @@ func (c *call) end(ctx context.Context) {
 	if c.xfer != nil {
 		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeCancelled, "the call ended during the transfer")
 	}
-	if c.blind != nil && c.caller.live() {
-		c.stopRingback(ctx)
+	if c.caller.live() {
+		c.stepBlind(ctx, callEnded{})
 	}
 	for _, l := range []*leg{c.callee, c.target, c.caller} {
 		if l.live() {

@@ -20,7 +20,9 @@
 // reported as done (NOTIFY 200), the transferer's leg leaves, the
 // transferee hears ringback while the target rings, and the two talk when
 // the target answers. A busy or unanswered target sends the transferee to
-// the target's voicemail, or rings the transferer back (recall).
+// the target's voicemail, or rings the transferer back (recall). These
+// decisions are a pure state machine (blindmachine.go, its inputs and
+// commands in blindwords.go) that the call's owner steps and executes.
 //
 // Phones listed in Config.CoreExtensions use Asterisk's own ("core") REFER
 // handling instead, the fallback while ari-only is young: Asterisk performs

@@ -286,7 +286,8 @@ func (e *Engine) startCall(in callArrived) {
 	// the ids of calls a previous transferd left (and this one adopts).
 	id := fmt.Sprintf("%s-%d", e.boot, e.nextID.Add(1))
 	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id)),
-		vm: newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout)}
+		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
+		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

@@ -15,6 +15,8 @@ import (
 // new machine's file here.
 var transferMachineFiles = []string{
 	"vmentry.go",
+	"blindmachine.go",
+	"blindwords.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it

@@ -82,6 +82,7 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 	// the call hangs up what is left of it when it ends.
 	c.replaced = append(c.replaced, in.oldID)
 	c.stepEntry(ctx, partyReplaced{old: in.oldID, new: in.newID})
+	c.stepBlind(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	l.id, l.local, l.localName, l.created = in.newID, true, in.newName, true
 	l.holding = false
 	destination := localExten(in.newName)
@@ -114,12 +115,13 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 		}
 		return
 	}
-	if err := c.startBlind(ctx, transferer, transferee, destination); err != nil {
-		c.recallAfterNative(ctx, transferer, transferee)
-		return
+	// From here the transferee is the call's caller, whatever follows.
+	c.caller, c.callee = transferee, transferer
+	c.stepBlind(ctx, blindReferred{transferer: party{channel: transferer.id, exten: transferer.exten},
+		transferee: transferee.id, destination: destination, byAsterisk: true})
+	if c.blind.active() && c.state == stateTalking {
+		c.state = stateTransferRinging
 	}
-	c.startRingback(ctx)
-	c.state = stateTransferRinging
 }
 
 // recallAfterNative rings the transferer back for the transferee after a
@@ -129,10 +131,8 @@ func (c *call) recallAfterNative(ctx context.Context, transferer, transferee *le
 	c.log.Info("transfer Asterisk accepted cannot be carried out; ringing the transferer back",
 		zap.String("transferer", transferer.exten))
 	c.caller, c.callee, c.target = transferee, transferer, nil
-	c.blind = &blindTransfer{transferer: transferer.exten}
-	if err := c.recall(ctx); err != nil {
+	if err := c.recall(ctx, transferer.exten); err != nil {
 		c.log.Info("recall failed; sending the caller to the transferer's voicemail", zap.Error(err))
-		c.blind = nil
 		c.toVoicemail(ctx, transferee, transferer.exten)
 		return
 	}

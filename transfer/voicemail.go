@@ -180,9 +180,8 @@ func (c *call) finishVoicemailEntry(ctx context.Context, f finishEntry) {
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
 	c.recordEntry(ctx, held.id, "")
 	c.caller, c.callee = held, user
-	c.blind = &blindTransfer{transferer: user.exten}
 	c.transferStarted(KindVoicemail, req)
-	if err := c.recall(ctx); err != nil {
+	if err := c.recall(ctx, user.exten); err != nil {
 		log.Error("recall failed; the call ends", zap.Error(err))
 		c.end(ctx)
 		return

@@ -1,0 +1,365 @@
+package transfer
+
+import "fmt"
+
+// A phone's blind REFER (RFC 3515, no Replaces) asks for the other party,
+// the transferee, to be sent to a number. The owner checks it against the
+// transfer policy and dials the target (dialTarget); the transferer's
+// phone is then told how it went (a NOTIFY: 200 once the target rings,
+// 603 refused, 503 not reachable) and, on success, leaves the call.
+//
+// Once a blind transfer is under way, the transferee waits — hearing
+// ringback, or music when it was put on hold — while the transfer target
+// rings. The target answers (the two talk), or it is busy, does not
+// answer or cannot be reached: then, as configured, the transferer is
+// rung back (a recall) or the transferee goes to the target's voicemail
+// (to the transferer's after a recall that failed too).
+//
+// blindMachine is a blind transfer as a pure state machine, (state,
+// input) → (next state, commands), like the voicemail entry (vmentry.go):
+// no I/O, no clock, no timer, no goroutine. The call's owner feeds it what
+// happened (a REFER, the target answered, a Dial status, a hangup) and
+// the results of the requests it asked for (the target dialled, a join, a
+// recall dialled, ringback started), logs each transition and executes
+// the commands (call.stepBlind in blind.go). A command whose result the
+// machine waits for (dialTarget, joinBridge, dialRecall, startRingback)
+// is always the last of its batch; the owner feeds the result back before
+// anything else. A phone's REFER starts the machine with blindReferred;
+// the other ways a transfer gets to its ringing (the API, a transfer
+// Asterisk started itself, an attended transfer completed while the
+// colleague rings, a recall the owner starts, an adopted call) start it
+// with targetRinging. Its inputs and commands are in blindwords.go.
+// transferMachineFiles (machines_test.go) keeps both files free of I/O,
+// and the transcripts in testdata/blind_transfer tell its behaviour as
+// stories.
+
+// blindPhase is where a blind transfer is, as its parties experience it.
+type blindPhase int
+
+const (
+	// blindNone: no blind transfer has started on the call.
+	blindNone blindPhase = iota
+	// blindDiallingTarget: a REFER's destination is checked and dialled
+	// (dialTarget); its result is the next input.
+	blindDiallingTarget
+	// blindRefused: the REFER could not be carried out (refused, unknown
+	// or unreachable destination); the transferer's phone was told, and
+	// the call goes on as it was.
+	blindRefused
+	// blindRinging: the target rings; the transferee waits.
+	blindRinging
+	// blindRecalling: the target failed; the transferer's phone rings
+	// back for the transferee.
+	blindRecalling
+	// blindDiallingRecall: the owner dials the transferer back
+	// (dialRecall); its result is the next input.
+	blindDiallingRecall
+	// blindConnectingTransferee: the target answered; the transferee,
+	// held out of the bridge, is put back in (joinBridge).
+	blindConnectingTransferee
+	// blindConnectingTarget: the target answered and joins the bridge.
+	blindConnectingTarget
+	// blindCompleted: the transferee talks to the target (or to the
+	// transferer rung back); the call is talking again.
+	blindCompleted
+	// blindVoicemail: the transferee was sent to a mailbox.
+	blindVoicemail
+	// blindEnded: the call ended during the transfer.
+	blindEnded
+)
+
+var blindPhaseNames = [...]string{"none", "dialling-target", "not-started", "ringing", "recalling", "dialling-recall",
+	"connecting-transferee", "connecting-target", "completed", "voicemail", "ended"}
+
+func (p blindPhase) String() string {
+	if int(p) < len(blindPhaseNames) {
+		return blindPhaseNames[p]
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// blindMachine is a call's blind transfer from the moment its target
+// rings. Its zero value has no recall configured; newBlindMachine sets
+// the policy.
+type blindMachine struct {
+	// recallOnNoAnswer: the configured policy (TransferNoAnswer) rings
+	// the transferer back when the target fails, rather than sending the
+	// transferee to the target's voicemail.
+	recallOnNoAnswer bool
+
+	phase       blindPhase
+	transferee  string // the channel that waits (the call's caller)
+	target      string // the channel that rings (the transferer on a recall)
+	destination string // the extension dialled: the target's mailbox
+	transferer  string // the transferer's extension, for a recall ("" when unknown)
+	referrer    string // the channel of the phone whose REFER started it
+	// byAsterisk: Asterisk took the REFER itself (core handling) and told
+	// the phone it worked; the transferer has left already.
+	byAsterisk bool
+	// reported: the transfer's outcome is already reported (a transfer
+	// Asterisk accepted that transferd could not carry out).
+	reported bool
+	recall   bool   // the phone ringing is the transferer's, rung back
+	ringback bool   // the transferee hears ringback (to be stopped)
+	held     bool   // the transferee waits out of the bridge with music
+	status   string // why the target failed (a Dial status), once it did
+}
+
+func newBlindMachine(recallOnNoAnswer bool) blindMachine {
+	return blindMachine{recallOnNoAnswer: recallOnNoAnswer}
+}
+
+// active reports whether a blind transfer is under way.
+func (m blindMachine) active() bool {
+	return m.phase == blindDiallingTarget || m.phase >= blindRinging && m.phase <= blindConnectingTarget
+}
+
+func (m blindMachine) String() string {
+	switch m.phase {
+	case blindNone, blindRefused:
+		return m.phase.String()
+	case blindDiallingTarget:
+		s := fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.referrer, m.transferee)
+		if m.byAsterisk {
+			s += " by-asterisk"
+		}
+		return s
+	}
+	target := m.target
+	if target == "" {
+		target = "(none)"
+	}
+	s := fmt.Sprintf("%s transferee=%s target=%s", m.phase, m.transferee, target)
+	if m.ringback {
+		s += " ringback"
+	}
+	if m.held {
+		s += " held"
+	}
+	if m.recall && m.phase != blindRecalling {
+		s += " recall"
+	}
+	return s
+}
+
+// Step applies one input: it returns the transfer's next state and what
+// the owner must do, in order. An input a state does not take leaves the
+// machine as it is and asks for nothing (said at each case).
+func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
+	switch in := in.(type) {
+	case blindReferred:
+		if m.active() {
+			return m, nil // (the owner declines a REFER unless talking)
+		}
+		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindDiallingTarget,
+			transferee: in.transferee, transferer: in.transferer.exten, referrer: in.transferer.channel,
+			byAsterisk: in.byAsterisk}
+		return m, []blindCommand{dialTarget{transferer: in.transferer, transferee: in.transferee, destination: in.destination}}
+	case targetNotDialled:
+		if m.phase != blindDiallingTarget {
+			return m, nil // no target being dialled
+		}
+		if m.byAsterisk {
+			// The phone was told it worked and has left: rather than
+			// drop the transferee, ring the transferer back, or else
+			// send the transferee to the transferer's voicemail. (The
+			// refusal is already reported.)
+			m.phase, m.destination, m.reported = blindDiallingRecall, m.transferer, true
+			return m, []blindCommand{dialRecall{exten: m.transferer, transferee: m.transferee}}
+		}
+		// Nothing has changed: the transferer's phone is told, and keeps
+		// the transferee on hold (RFC 3515: a NOTIFY with the final
+		// response).
+		state := progressUnavailable
+		if in.refused {
+			state = progressDeclined
+		}
+		m.phase = blindRefused
+		return m, []blindCommand{reportProgress{channel: m.referrer, state: state}}
+	case targetDialled:
+		if m.phase != blindDiallingTarget {
+			return m, nil // no target being dialled
+		}
+		// The transferer's phone now sees the transfer succeed and hangs
+		// up; its leg leaves so the transferee no longer hears it, and
+		// the transferee hears ringing (with the transferer gone from the
+		// bridge, it would hear silence).
+		m.phase, m.target, m.destination = blindRinging, in.target, in.destination
+		if m.byAsterisk {
+			return m, []blindCommand{startRingback{channel: m.transferee}}
+		}
+		return m, []blindCommand{reportProgress{channel: m.referrer, state: progressAnswered},
+			letPhoneHangUp{channel: m.referrer}, stopHoldMusic{holder: m.referrer, held: m.transferee},
+			startRingback{channel: m.transferee}}
+	case targetRinging:
+		// The owner starts a transfer's ringing only when none is under
+		// way; it replaces whatever the machine held.
+		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindRinging,
+			transferee: in.transferee, target: in.target, destination: in.destination,
+			transferer: in.transferer, held: in.held}
+		if in.recall {
+			m.phase, m.recall = blindRecalling, true
+		}
+		if in.ringback {
+			return m, []blindCommand{startRingback{channel: m.transferee}}
+		}
+		return m, nil
+	case ringbackStarted:
+		if !in.ok || (m.phase != blindRinging && m.phase != blindRecalling) {
+			// A failed ringback changes nothing (the owner warns):
+			// there is no ringing to stop.
+			return m, nil
+		}
+		m.ringback = true
+		return m, nil
+	case targetAnswered:
+		if (m.phase != blindRinging && m.phase != blindRecalling) || in.channel != m.target {
+			return m, nil // not the ringing target's, or no longer ringing
+		}
+		cmds := m.stopRingback()
+		m.ringback = false
+		if m.held {
+			m.phase = blindConnectingTransferee
+			return m, append(cmds, stopMusic{channel: m.transferee}, joinBridge{channel: m.transferee})
+		}
+		m.phase = blindConnectingTarget
+		return m, append(cmds, joinBridge{channel: m.target})
+	case joined:
+		switch {
+		case m.phase == blindConnectingTransferee && in.channel == m.transferee:
+			if !in.ok {
+				m.phase = blindEnded
+				return m, []blindCommand{endCall{}}
+			}
+			m.held, m.phase = false, blindConnectingTarget
+			return m, []blindCommand{joinBridge{channel: m.target}}
+		case m.phase == blindConnectingTarget && in.channel == m.target:
+			if !in.ok {
+				m.phase = blindEnded
+				return m, []blindCommand{endCall{}}
+			}
+			// The transferee's phone still shows the transferer: tell it
+			// who it talks to now. (The target's phone showed the
+			// transferee from its first ring.)
+			outcome := OutcomeCompleted
+			if m.recall {
+				outcome = OutcomeRecalled
+			}
+			m.phase = blindCompleted
+			cmds := []blindCommand{showConnected{viewer: m.transferee, party: m.target}}
+			if !m.reported {
+				cmds = append(cmds, reportAnswered{}, reportOutcome{outcome: outcome})
+			}
+			return m, append(cmds, talkToTarget{target: m.target})
+		}
+		return m, nil // no join asked for
+	case targetFailed:
+		if (m.phase != blindRinging && m.phase != blindRecalling) || in.channel != m.target {
+			// A Dial status of a target already given up on (it hung up
+			// first, or a recall replaced it): nothing more to decide.
+			return m, nil
+		}
+		return m.targetUnavailable(in.status)
+	case legHungUp:
+		if !m.active() {
+			return m, nil
+		}
+		switch in.channel {
+		case m.transferee:
+			// The transferee hung up: the target stops ringing. (Nobody
+			// hears the ringback any more.)
+			m.phase, m.ringback = blindEnded, false
+			return m, []blindCommand{endCall{}}
+		case m.target:
+			if m.phase != blindRinging && m.phase != blindRecalling {
+				return m, nil
+			}
+			if !in.answered {
+				// The target's phone rejected the call before a Dial
+				// status said why: decide from the hangup cause.
+				return m.targetUnavailable(dialStatusFromCause(in.cause))
+			}
+			// (The ringback stops as the call ends: callEnded.)
+			m.phase = blindEnded
+			return m, []blindCommand{endCall{}}
+		}
+		// The transferer hanging up is the normal end of its part.
+		return m, nil
+	case recallDialled:
+		if m.phase != blindDiallingRecall {
+			return m, nil // no recall asked for
+		}
+		if in.reason != "" {
+			// Nobody to ring back: the target's voicemail after all.
+			return m.toVoicemail(m.destination)
+		}
+		m.phase, m.target, m.recall = blindRecalling, in.channel, true
+		return m, []blindCommand{startRingback{channel: m.transferee}}
+	case partyReplaced:
+		// Asterisk put a channel of its own in a party's place (a
+		// transfer it performed itself, core handling): the transfer
+		// follows the party.
+		if !m.active() || (in.old != m.transferee && in.old != m.target) {
+			return m, nil
+		}
+		if m.transferee == in.old {
+			m.transferee = in.new
+		}
+		if m.target == in.old {
+			m.target = in.new
+		}
+		return m, nil
+	case callEnded:
+		// (The owner says so only while the transferee is still there.)
+		// The ringback it hears stops, also when the machine itself
+		// asked to end the call (endCall) while it rang back.
+		if !m.active() && !m.ringback {
+			return m, nil
+		}
+		cmds := m.stopRingback()
+		m.ringback = false
+		if m.active() {
+			m.phase = blindEnded
+		}
+		return m, cmds
+	}
+	return m, nil
+}
+
+// targetUnavailable: the target is busy, did not answer or does not
+// exist. Ring the transferer back, or send the transferee to the target's
+// voicemail (after a recall: the transferer's), as configured.
+func (m blindMachine) targetUnavailable(status string) (blindMachine, []blindCommand) {
+	cmds := m.stopRingback()
+	m.ringback = false
+	m.status = status
+	if m.recallOnNoAnswer && !m.recall && m.transferer != "" {
+		m.phase = blindDiallingRecall
+		return m, append(cmds, dialRecall{exten: m.transferer, transferee: m.transferee})
+	}
+	mailbox := m.destination
+	if m.recall {
+		mailbox = m.transferer
+	}
+	m, more := m.toVoicemail(mailbox)
+	return m, append(cmds, more...)
+}
+
+func (m blindMachine) toVoicemail(mailbox string) (blindMachine, []blindCommand) {
+	var cmds []blindCommand
+	if !m.reported {
+		cmds = append(cmds, reportOutcome{outcome: OutcomeVoicemail, reason: "target " + m.status})
+	}
+	if m.held {
+		cmds = append(cmds, stopMusic{channel: m.transferee})
+	}
+	m.phase = blindVoicemail
+	return m, append(cmds, sendToVoicemail{channel: m.transferee, mailbox: mailbox})
+}
+
+func (m blindMachine) stopRingback() []blindCommand {
+	if !m.ringback {
+		return nil
+	}
+	return []blindCommand{stopRingback{channel: m.transferee}}
+}

@@ -1,0 +1,255 @@
+package transfer
+
+import "fmt"
+
+// The inputs and commands of a blind transfer's machine (blindmachine.go),
+// each printed as the owner logs it and as the transcripts in
+// testdata/blind_transfer write it.
+
+// A blindInput is something the blind transfer learns from its owner.
+type blindInput interface {
+	fmt.Stringer
+	blindInput()
+}
+
+// blindReferred: the transferer's phone sent a blind REFER to
+// destination, for transferee, while the call is talking (the owner
+// declines any other, and turns one to the voicemail feature code into a
+// voicemail transfer).
+// byAsterisk: Asterisk took the REFER itself (core handling), told the
+// phone it worked, and its Local channel, which took the transferer's
+// place, is already gone: transferd dials the number itself.
+type blindReferred struct {
+	transferer  party
+	transferee  string
+	destination string
+	byAsterisk  bool
+}
+
+// targetDialled: the result of dialTarget: target rings for destination
+// (as the policy may have rewritten it).
+type targetDialled struct{ target, destination string }
+
+// targetNotDialled: the result of dialTarget: the policy refused the
+// transfer (refused), or the destination is unknown or unreachable.
+type targetNotDialled struct {
+	refused bool
+	reason  string
+}
+
+// targetRinging: a blind transfer's target rings (or, recall, the
+// transferer's phone rings back) for transferee. The transferee hears
+// ringback (the owner starts it: startRingback), or waits held with music
+// (held: a transfer through the API), or hears nothing yet (an adopted
+// call whose target already answered). It starts the machine afresh.
+type targetRinging struct {
+	transferee, target string
+	destination        string // the extension dialled ("" on a recall)
+	transferer         string // the transferer's extension ("" when unknown)
+	ringback, held     bool
+	recall             bool
+}
+
+// ringbackStarted: the result of startRingback.
+type ringbackStarted struct{ ok bool }
+
+// targetAnswered: the ringing target (or recalled transferer) answered.
+type targetAnswered struct{ channel string }
+
+// targetFailed: a Dial status says the ringing target will not answer
+// (BUSY, NOANSWER, CHANUNAVAIL, CONGESTION).
+type targetFailed struct{ channel, status string }
+
+// legHungUp: a channel of the call hung up (Q.850 cause) while the
+// transfer is under way; answered: it had answered.
+type legHungUp struct {
+	channel  string
+	cause    int
+	answered bool
+}
+
+// joined: the result of joinBridge.
+type joined struct {
+	channel string
+	ok      bool
+}
+
+// recallDialled: the result of dialRecall: channel rings (ok), or the
+// transferer cannot be rung back (reason).
+type recallDialled struct {
+	channel string
+	reason  string // "" when ok
+}
+
+func (blindReferred) blindInput()    {}
+func (targetDialled) blindInput()    {}
+func (targetNotDialled) blindInput() {}
+func (targetRinging) blindInput()    {}
+func (ringbackStarted) blindInput()  {}
+func (targetAnswered) blindInput()   {}
+func (targetFailed) blindInput()     {}
+func (legHungUp) blindInput()        {}
+func (joined) blindInput()           {}
+func (recallDialled) blindInput()    {}
+func (callEnded) blindInput()        {}
+func (partyReplaced) blindInput()    {}
+
+func (in blindReferred) String() string {
+	s := fmt.Sprintf("refer from=%s transferee=%s dest=%q", in.transferer, in.transferee, in.destination)
+	if in.byAsterisk {
+		s += " by-asterisk"
+	}
+	return s
+}
+func (in targetDialled) String() string {
+	return fmt.Sprintf("dialled %s dest=%q", in.target, in.destination)
+}
+func (in targetNotDialled) String() string {
+	if in.refused {
+		return fmt.Sprintf("not-dialled refused %q", in.reason)
+	}
+	return fmt.Sprintf("not-dialled unavailable %q", in.reason)
+}
+func (in targetRinging) String() string {
+	s := fmt.Sprintf("target-ringing transferee=%s target=%s dest=%q transferer=%q", in.transferee, in.target, in.destination, in.transferer)
+	if in.ringback {
+		s += " ringback"
+	}
+	if in.held {
+		s += " held"
+	}
+	if in.recall {
+		s += " recall"
+	}
+	return s
+}
+func (in ringbackStarted) String() string {
+	if in.ok {
+		return "ringback-started"
+	}
+	return "ringback-failed"
+}
+func (in targetAnswered) String() string { return "answered " + in.channel }
+func (in targetFailed) String() string   { return "dial-failed " + in.channel + " " + in.status }
+func (in legHungUp) String() string {
+	s := fmt.Sprintf("hangup %s cause=%d", in.channel, in.cause)
+	if in.answered {
+		s += " answered"
+	}
+	return s
+}
+func (in joined) String() string {
+	if in.ok {
+		return "joined " + in.channel
+	}
+	return "join-failed " + in.channel
+}
+func (in recallDialled) String() string {
+	if in.reason == "" {
+		return "recall-dialled " + in.channel
+	}
+	return fmt.Sprintf("recall-failed %q", in.reason)
+}
+
+// A blindCommand is something the blind transfer asks its owner to do.
+type blindCommand interface {
+	fmt.Stringer
+	blindCommand()
+}
+
+// dialTarget: apply the transfer policy to a blind transfer of
+// transferee to destination by transferer, route the destination and
+// dial it (the transferee is the call's caller from then on); feed
+// targetDialled or targetNotDialled. The Observer hears of it either way.
+type dialTarget struct {
+	transferer  party
+	transferee  string
+	destination string
+}
+
+// reportProgress: tell the phone on channel how its REFER goes
+// (transfer_progress: progressAnswered, progressDeclined,
+// progressUnavailable).
+type reportProgress struct{ channel, state string }
+
+// letPhoneHangUp: the transferer's leg leaves the call; its phone, told
+// the transfer worked, ends its dialog itself.
+type letPhoneHangUp struct{ channel string }
+
+// stopHoldMusic: stop the music held hears if holder, who leaves, held
+// it (Asterisk does not always stop it).
+type stopHoldMusic struct{ holder, held string }
+
+// startRingback: play ringing to the channel; feed ringbackStarted.
+type startRingback struct{ channel string }
+
+// stopRingback: stop the ringing the channel hears.
+type stopRingback struct{ channel string }
+
+// stopMusic: stop the music on hold the channel hears.
+type stopMusic struct{ channel string }
+
+// joinBridge: add the channel to the call's bridge; feed joined.
+type joinBridge struct{ channel string }
+
+// showConnected: tell viewer's phone it now talks to party.
+type showConnected struct{ viewer, party string }
+
+// reportAnswered: tell the Observer the target answered.
+type reportAnswered struct{}
+
+// reportOutcome: tell the Observer how the transfer ended.
+type reportOutcome struct {
+	outcome Outcome
+	reason  string
+}
+
+// dialRecall: ring the transferer's extension back for the transferee
+// (route it, create and dial its channel); feed recallDialled.
+type dialRecall struct{ exten, transferee string }
+
+// sendToVoicemail: send the channel to mailbox's voicemail; the call ends.
+type sendToVoicemail struct{ channel, mailbox string }
+
+// talkToTarget: the transferee and target talk; the target is the call's
+// callee from now on and the call is talking again.
+type talkToTarget struct{ target string }
+
+// endCall: end the call (everything transferd holds of it goes).
+type endCall struct{}
+
+func (dialTarget) blindCommand()      {}
+func (reportProgress) blindCommand()  {}
+func (letPhoneHangUp) blindCommand()  {}
+func (stopHoldMusic) blindCommand()   {}
+func (startRingback) blindCommand()   {}
+func (stopRingback) blindCommand()    {}
+func (stopMusic) blindCommand()       {}
+func (joinBridge) blindCommand()      {}
+func (showConnected) blindCommand()   {}
+func (reportAnswered) blindCommand()  {}
+func (reportOutcome) blindCommand()   {}
+func (dialRecall) blindCommand()      {}
+func (sendToVoicemail) blindCommand() {}
+func (talkToTarget) blindCommand()    {}
+func (endCall) blindCommand()         {}
+
+func (c dialTarget) String() string {
+	return fmt.Sprintf("dial-target %q for %s by %s", c.destination, c.transferee, c.transferer)
+}
+func (c reportProgress) String() string { return "progress " + c.channel + " " + c.state }
+func (c letPhoneHangUp) String() string { return "let-phone-hang-up " + c.channel }
+func (c stopHoldMusic) String() string  { return "stop-hold-music " + c.held + " held by " + c.holder }
+func (c startRingback) String() string  { return "start-ringback " + c.channel }
+func (c stopRingback) String() string   { return "stop-ringback " + c.channel }
+func (c stopMusic) String() string      { return "stop-music " + c.channel }
+func (c joinBridge) String() string     { return "join " + c.channel }
+func (c showConnected) String() string  { return "show-connected " + c.viewer + " " + c.party }
+func (reportAnswered) String() string   { return "report-answered" }
+func (c reportOutcome) String() string {
+	return fmt.Sprintf("report-outcome %s %q", c.outcome, c.reason)
+}
+func (c dialRecall) String() string      { return "dial-recall " + c.exten + " for " + c.transferee }
+func (c sendToVoicemail) String() string { return "voicemail " + c.channel + " " + c.mailbox }
+func (c talkToTarget) String() string    { return "talk-to-target " + c.target }
+func (endCall) String() string           { return "end-call" }
