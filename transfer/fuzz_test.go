@@ -14,8 +14,8 @@ import (
 // handling) — in any order. Whatever happens, nothing may panic; no REFER
 // may get more than one final progress report (a phone shows one outcome);
 // and once the phones hang up (and Asterisk's own Local channels end),
-// transferd must hang up every channel it created and destroy every bridge:
-// the fuzz never hangs up a channel of transferd's itself.
+// transferd must hang up every leg it created that is still ringing and
+// destroy every bridge: the fuzz never hangs those up itself.
 func FuzzPhonesAgainstTheEngine(f *testing.F) {
 	f.Add([]byte{0, 1, 3, 'x', 5, 2}, "103")
 	f.Add([]byte{0, 1, 4, 6, 1, 7, 8}, "*8103#")
@@ -92,15 +92,19 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 				fa.coreAttendedTransfers(pick(arg), pick(arg+1), arg%2 == 0)
 			}
 		}
-		// The phones hang up, and Asterisk ends its own Local channels;
-		// voicemail callers are in the dialplan (gone from transferd's
-		// care) and hang up too. What transferd created, it must end.
+		// The phones hang up (their own channels and the legs they
+		// answered), and Asterisk ends its own Local channels; voicemail
+		// callers are in the dialplan (gone from transferd's care) and
+		// hang up too. What transferd created and nobody answered (legs
+		// still ringing) and its bridges, it must end.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			fa.mu.Lock()
 			var phonesLeft []string
 			for id, ch := range fa.channels {
-				if !ch.created {
+				if !ch.created || ch.state == "Up" {
+					// A phone's own channel, or a leg a phone answered:
+					// a person, who hangs up in the end.
 					phonesLeft = append(phonesLeft, id)
 				}
 			}
