@@ -35,32 +35,7 @@ func TestBlindTransferTranscripts(t *testing.T) {
 			if d.Cmd != "run" {
 				d.Fatalf(t, "unknown command %q (want run)", d.Cmd)
 			}
-			m := newBlindMachine(d.HasArg("recall"))
-			var out strings.Builder
-			for _, line := range strings.Split(d.Input, "\n") {
-				line = strings.TrimSpace(line)
-				if line == "" {
-					continue
-				}
-				in, err := parseBlindInput(line)
-				if err != nil {
-					d.Fatalf(t, "%q: %v", line, err)
-				}
-				if in.String() != line {
-					d.Fatalf(t, "%q prints itself as %q: keep the transcript and the log in the same words", line, in)
-				}
-				next, cmds := m.Step(in)
-				if next == m && len(cmds) == 0 {
-					fmt.Fprintf(&out, "%s -> ignored\n", in)
-					continue
-				}
-				fmt.Fprintf(&out, "%s -> %s\n", in, next)
-				for _, cmd := range cmds {
-					fmt.Fprintf(&out, "  %s\n", cmd)
-				}
-				m = next
-			}
-			return out.String()
+			return playTranscript(t, d, newBlindMachine(d.HasArg("recall")), parseBlindInput, blindMachine.Step)
 		})
 	})
 }
