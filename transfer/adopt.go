@@ -122,9 +122,7 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 				// (Or a transferer's leg whose phone had not hung up
 				// yet: letPhoneHangUp.)
 				e.log.Info("adopt: hanging up a leg of a call that is gone", zap.String("channel", ch.ID))
-				cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
-				e.ast.Hangup(cctx, ch.ID, "normal")
-				cancel()
+				e.hangUpLeftover(ctx, ch.ID)
 			}
 			continue
 		}
@@ -138,12 +136,20 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 	return adopted, nil
 }
 
+// hangUpLeftover hangs up a channel left by a call that is over (no call
+// owns it; Adopt and Reconcile find them).
+func (e *Engine) hangUpLeftover(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
+	defer cancel()
+	if err := e.ast.Hangup(cctx, id, "normal"); err != nil && !isGone(err) {
+		e.log.Warn("hanging up a channel of a call that is over failed", zap.String("channel", id), zap.Error(err))
+	}
+}
+
 // adoptCall registers a call found in Asterisk and feeds it what was found;
 // its owner, once started, decides what the call is and repairs it.
 func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChannel) *call {
-	c := &call{id: callID, e: e, box: newMailbox(), log: e.log.With(zap.String("call", callID), zap.Bool("adopted", true)),
-		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
-		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
+	c := e.newCall(callID, e.log.With(zap.String("call", callID), zap.Bool("adopted", true)))
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()
@@ -471,11 +477,7 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		e.deliver([]string{id}, legGone{channelID: id, destroyed: true})
 	}
 	for _, id := range leftChannels {
-		cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
-		if err := e.ast.Hangup(cctx, id, "normal"); err != nil && !isGone(err) {
-			e.log.Warn("reconcile: hanging up a channel of a call that is over failed", zap.String("channel", id), zap.Error(err))
-		}
-		cancel()
+		e.hangUpLeftover(ctx, id)
 	}
 	for _, id := range leftBridges {
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)

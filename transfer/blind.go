@@ -53,8 +53,15 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		c.voicemailByRefer(ctx, transferer, transferee, mailbox)
 		return
 	}
+	c.blindReferred(ctx, transferer, transferee, in.destination, false)
+}
+
+// blindReferred starts a blind transfer a REFER asked for (byAsterisk:
+// one Asterisk carried out itself, core handling); once under way, the
+// call is in its transfer's ringing.
+func (c *call) blindReferred(ctx context.Context, transferer, transferee *leg, destination string, byAsterisk bool) {
 	c.stepBlind(ctx, blindReferred{transferer: party{channel: transferer.id, exten: transferer.exten},
-		transferee: transferee.id, destination: in.destination})
+		transferee: transferee.id, destination: destination, byAsterisk: byAsterisk})
 	if c.blind.active() && c.state == stateTalking {
 		c.state = stateTransferRinging
 	}
@@ -138,14 +145,7 @@ func (c *call) stepBlind(ctx context.Context, in blindInput) {
 			// logged five lines instead of two, under load too.)
 			level = zap.DebugLevel
 		}
-		if ce := c.log.Check(level, "blind transfer"); ce != nil {
-			names := make([]string, len(cmds))
-			for i, cmd := range cmds {
-				names[i] = cmd.String()
-			}
-			ce.Write(zap.Stringer("from", from), zap.Stringer("input", in),
-				zap.Stringer("to", next), zap.Strings("commands", names))
-		}
+		logTransition(c.log, level, "blind transfer", from, in, next, cmds)
 		in = nil
 		for i, cmd := range cmds {
 			result := c.execBlind(ctx, cmd)

@@ -30,13 +30,8 @@ import (
 //
 // and review the diff like code.
 func TestBlindTransferTranscripts(t *testing.T) {
-	datadriven.Walk(t, "testdata/blind_transfer", func(t *testing.T, path string) {
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			if d.Cmd != "run" {
-				d.Fatalf(t, "unknown command %q (want run)", d.Cmd)
-			}
-			return playTranscript(t, d, newBlindMachine(d.HasArg("recall")), parseBlindInput, blindMachine.Step)
-		})
+	runTranscripts(t, "testdata/blind_transfer", func(t *testing.T, d *datadriven.TestData) string {
+		return playTranscript(t, d, newBlindMachine(d.HasArg("recall")), parseBlindInput, blindMachine.Step)
 	})
 }
 

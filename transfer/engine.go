@@ -280,14 +280,20 @@ func (e *Engine) followReplacement(in legReplaced) bool {
 	return true
 }
 
+// newCall is a call with its machines set up from the configuration (their
+// zero values are not usable), not yet registered.
+func (e *Engine) newCall(id string, log *zap.Logger) *call {
+	return &call{id: id, e: e, box: newMailbox(), log: log,
+		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
+		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
+}
+
 // startCall creates the owner of a new call and feeds it its first input.
 func (e *Engine) startCall(in callArrived) {
 	// Call ids carry the engine's start time, so they never collide with
 	// the ids of calls a previous transferd left (and this one adopts).
 	id := fmt.Sprintf("%s-%d", e.boot, e.nextID.Add(1))
-	c := &call{id: id, e: e, box: newMailbox(), log: e.log.With(zap.String("call", id)),
-		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
-		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
+	c := e.newCall(id, e.log.With(zap.String("call", id)))
 	e.mu.Lock()
 	e.calls[c] = struct{}{}
 	e.mu.Unlock()

@@ -117,11 +117,7 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 	}
 	// From here the transferee is the call's caller, whatever follows.
 	c.caller, c.callee = transferee, transferer
-	c.stepBlind(ctx, blindReferred{transferer: party{channel: transferer.id, exten: transferer.exten},
-		transferee: transferee.id, destination: destination, byAsterisk: true})
-	if c.blind.active() && c.state == stateTalking {
-		c.state = stateTransferRinging
-	}
+	c.blindReferred(ctx, transferer, transferee, destination, true)
 }
 
 // recallAfterNative rings the transferer back for the transferee after a

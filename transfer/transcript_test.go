@@ -8,6 +8,19 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
+// runTranscripts runs every transcript file under dir: each case is a
+// "run" (with its arguments), and play returns its output.
+func runTranscripts(t *testing.T, dir string, play func(t *testing.T, d *datadriven.TestData) string) {
+	datadriven.Walk(t, dir, func(t *testing.T, path string) {
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd != "run" {
+				d.Fatalf(t, "unknown command %q (want run)", d.Cmd)
+			}
+			return play(t, d)
+		})
+	})
+}
+
 // machineState is a machine's state as transcripts show it.
 type machineState interface {
 	comparable

@@ -27,23 +27,18 @@ import (
 //
 // and review the diff like code.
 func TestVoicemailEntryTranscripts(t *testing.T) {
-	datadriven.Walk(t, "testdata/voicemail_entry", func(t *testing.T, path string) {
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			if d.Cmd != "run" {
-				d.Fatalf(t, "unknown command %q (want run)", d.Cmd)
+	runTranscripts(t, "testdata/voicemail_entry", func(t *testing.T, d *datadriven.TestData) string {
+		code, timeout := DefaultVoicemailCode, DefaultDigitTimeout
+		d.MaybeScanArgs(t, "code", &code)
+		if d.HasArg("timeout") {
+			var s string
+			d.ScanArgs(t, "timeout", &s)
+			var err error
+			if timeout, err = time.ParseDuration(s); err != nil {
+				d.Fatalf(t, "timeout: %v", err)
 			}
-			code, timeout := DefaultVoicemailCode, DefaultDigitTimeout
-			d.MaybeScanArgs(t, "code", &code)
-			if d.HasArg("timeout") {
-				var s string
-				d.ScanArgs(t, "timeout", &s)
-				var err error
-				if timeout, err = time.ParseDuration(s); err != nil {
-					d.Fatalf(t, "timeout: %v", err)
-				}
-			}
-			return playTranscript(t, d, newVMEntry(code, timeout), parseEntryInput, vmEntry.Step)
-		})
+		}
+		return playTranscript(t, d, newVMEntry(code, timeout), parseEntryInput, vmEntry.Step)
 	})
 }
 

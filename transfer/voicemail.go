@@ -58,12 +58,7 @@ func (c *call) stepEntry(ctx context.Context, in entryInput) bool {
 		c.log.Debug("voicemail entry: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
 		return false
 	}
-	names := make([]string, len(cmds))
-	for i, cmd := range cmds {
-		names[i] = cmd.String()
-	}
-	c.log.Info("voicemail entry", zap.Stringer("from", from), zap.Stringer("input", in),
-		zap.Stringer("to", next), zap.Strings("commands", names))
+	logTransition(c.log, zap.InfoLevel, "voicemail entry", from, in, next, cmds)
 	for _, cmd := range cmds {
 		switch cmd := cmd.(type) {
 		case startDigitTimer:
