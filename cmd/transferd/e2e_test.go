@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/transferd/transferd/internal/freeport"
 	"github.com/transferd/transferd/internal/sandbox"
 	"github.com/transferd/transferd/internal/sipphone"
 )
@@ -241,14 +241,15 @@ func inMode(mode string, more func(*Config)) func(*Config) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free right now.
+// freeAddr returns a loopback address with a port free right now, outside
+// the kernel's ephemeral range: a port picked with ":0" and released could
+// be taken by any outgoing connection before transferd binds it.
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.TCPAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func waitAppRegistered(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, app string) {

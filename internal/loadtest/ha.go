@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/transferd/transferd/internal/freeport"
 	"github.com/transferd/transferd/internal/haproxy"
 	"github.com/transferd/transferd/internal/sandbox"
 )
@@ -57,10 +58,10 @@ func startReplicas(ctx context.Context, sb *sandbox.Sandbox, spec daemonSpec, fr
 	for i := range haReplicas {
 		s := &slot{name: fmt.Sprintf("r%d", i+1)}
 		var err error
-		if s.listen, err = freeAddr(); err != nil {
+		if s.listen, err = freeport.TCPAddr(); err != nil {
 			return nil, err
 		}
-		if s.ops, err = freeAddr(); err != nil {
+		if s.ops, err = freeport.TCPAddr(); err != nil {
 			return nil, err
 		}
 		h.slots = append(h.slots, s)

@@ -4,16 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/transferd/transferd/internal/freeport"
 	"github.com/transferd/transferd/internal/sandbox"
 )
 
@@ -59,7 +58,7 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 	if name == configTransferdHA {
 		// Asterisk connects out to HAProxy's front, started below.
 		var err error
-		if front, err = freeAddr(); err != nil {
+		if front, err = freeport.TCPAddr(); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		sbOpts.Outbound = "ws://" + front + "/ari"
@@ -255,7 +254,7 @@ func startDaemon(ctx context.Context, sb *sandbox.Sandbox, spec daemonSpec) (*da
 	listen := spec.httpListen
 	if listen == "" {
 		var err error
-		if listen, err = freeAddr(); err != nil {
+		if listen, err = freeport.TCPAddr(); err != nil {
 			return nil, err
 		}
 	}
@@ -362,13 +361,4 @@ func (d *daemon) cpu() (time.Duration, error) {
 
 func (d *daemon) exitCPU() time.Duration {
 	return d.cmd.ProcessState.UserTime() + d.cmd.ProcessState.SystemTime()
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a port: %w", err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/transferd/transferd/dialplan"
+	"github.com/transferd/transferd/internal/freeport"
 )
 
 //go:embed asterisk/*.conf
@@ -183,16 +183,17 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		}
 	}
 
-	// Ports are picked by the OS, released and handed to Asterisk. Another
-	// process could take one in between; then the start fails with a bind
-	// error in the log, and we retry on fresh ports.
+	// Ports are picked (freeport: outside the ephemeral range), released
+	// and handed to Asterisk. Another process could take one in between;
+	// then the start fails with a bind error in the log, and we retry on
+	// fresh ports.
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		ariPort, err := freeTCPPort()
+		ariPort, err := freeport.TCP()
 		if err != nil {
 			return nil, err
 		}
-		sipPort, err := freeUDPPort()
+		sipPort, err := freeport.UDP()
 		if err != nil {
 			return nil, err
 		}
@@ -576,22 +577,4 @@ func randomID() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freeTCPPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("sandbox: pick tcp port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func freeUDPPort() (int, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("sandbox: pick udp port: %w", err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
