@@ -191,7 +191,7 @@ type consultation struct {
 }
 
 func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, error) {
-	if c.state != stateTalking || c.xfer != nil || c.attended != nil || c.vm.active() {
+	if c.state != stateTalking || c.xfer != nil || c.attended.busy() || c.vm.active() {
 		return "", ErrTransferInProgress
 	}
 	party := c.caller

@@ -215,9 +215,7 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 	case reportAnswered:
 		c.transferAnswered()
 	case reportOutcome:
-		if c.xfer != nil {
-			c.transferEnded(c.xfer.ev.Kind, Request{}, cmd.outcome, cmd.reason)
-		}
+		c.reportOutcome(cmd)
 	case dialRecall:
 		target, err := c.dialRecall(ctx, cmd.exten, cmd.transferee)
 		if err != nil {
@@ -236,6 +234,17 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		c.log.Error("blind transfer: unknown command", zap.Stringer("command", cmd))
 	}
 	return nil
+}
+
+// reportOutcome tells the Observer how the call's transfer ended.
+func (c *call) reportOutcome(cmd reportOutcome) {
+	if c.xfer == nil {
+		return
+	}
+	if cmd.destination != "" {
+		c.xfer.ev.Destination = cmd.destination
+	}
+	c.transferEnded(c.xfer.ev.Kind, Request{}, cmd.outcome, cmd.reason)
 }
 
 // blindLeg returns the call's leg for a channel of the blind transfer.

@@ -202,6 +202,9 @@ type reportAnswered struct{}
 type reportOutcome struct {
 	outcome Outcome
 	reason  string
+	// destination: where the transfer went, when the machine learnt it
+	// ("" leaves the report's as it is).
+	destination string
 }
 
 // dialRecall: ring the transferer's extension back for the transferee
@@ -247,7 +250,11 @@ func (c joinBridge) String() string     { return "join " + c.channel }
 func (c showConnected) String() string  { return "show-connected " + c.viewer + " " + c.party }
 func (reportAnswered) String() string   { return "report-answered" }
 func (c reportOutcome) String() string {
-	return fmt.Sprintf("report-outcome %s %q", c.outcome, c.reason)
+	s := fmt.Sprintf("report-outcome %s %q", c.outcome, c.reason)
+	if c.destination != "" {
+		s += " to " + c.destination
+	}
+	return s
 }
 func (c dialRecall) String() string      { return "dial-recall " + c.exten + " for " + c.transferee }
 func (c sendToVoicemail) String() string { return "voicemail " + c.channel + " " + c.mailbox }

@@ -101,17 +101,23 @@ type call struct {
 	// blind is the call's blind transfer (blindmachine.go): under way in
 	// stateTransferRinging (and while a REFER's target is dialled).
 	blind blindMachine
-	// attended is a two-step transfer waiting for its consultation call.
-	attended *attendedTransfer
+	// attended is the call's attended transfer (attendedmachine.go).
+	attended attendedMachine
+	// handOverTo is the consultation call the attended transfer's
+	// askHandOver goes to; attendedLegs, the legs the transfer names that
+	// may leave the call's parties (attendedLeg); merging, the
+	// consultation call being merged in (onAbsorbed); tellTimer, the
+	// machine's startTellTimer.
+	handOverTo   *call
+	attendedLegs []*leg
+	merging      *absorbed
+	tellTimer    *time.Timer
 	// vm is the voicemail entry: a feature code and a mailbox number
 	// being keyed (vmentry.go); digitTimer is its timer.
 	vm         vmEntry
 	digitTimer *time.Timer
 	// consult is an attended transfer started through the API.
 	consult *consultation
-	// deferred: an attended transfer's outcome waiting for the
-	// consultation leg to be destroyed (tellWhenDestroyed).
-	deferred *deferredProgress
 	// departing: transferers' legs that left the call, waiting for their
 	// phones' BYE (letPhoneHangUp), each with its timer.
 	departing map[string]*time.Timer
@@ -208,11 +214,11 @@ func (c *call) step(ctx context.Context, in input) {
 		c.onDialEnded(ctx, in)
 	case legGone:
 		c.onGone(ctx, in)
-		if in.destroyed {
-			c.onDestroyedForProgress(ctx, in.channelID, false)
+		if in.destroyed && c.attended.telling() {
+			c.stepAttended(ctx, consultDestroyed{channel: in.channelID})
 		}
 	case deferredProgressDue:
-		c.onDestroyedForProgress(ctx, in.consultID, true)
+		c.onTellDue(ctx, in)
 	case transferRequested:
 		c.onTransfer(ctx, in)
 	case legReplaced:
@@ -235,7 +241,7 @@ func (c *call) step(ctx context.Context, in input) {
 	case handOverRequest:
 		c.onHandOverRequest(ctx, in)
 	case handOverRefused:
-		c.onHandOverRefused(ctx, in)
+		c.stepAttended(ctx, in)
 	case absorbed:
 		c.onAbsorbed(ctx, in)
 	case apiRequest:
@@ -538,6 +544,9 @@ func (c *call) calleeUnavailable(ctx context.Context, status string) {
 }
 
 func (c *call) onGone(ctx context.Context, in legGone) {
+	if c.attendedLegGone(ctx, in) {
+		return
+	}
 	l := c.legByID(in.channelID)
 	if l == nil || l.gone || l.handedOff {
 		return
@@ -640,10 +649,10 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
 	c.stepEntry(ctx, callEnded{})
-	// (Set first: what a deferred outcome does after the phone is told
-	// must not treat the call as going on.)
+	// (Set first: what the attended transfer does after its phone is
+	// told must not treat the call as going on.)
 	c.state = stateEnded
-	c.flushDeferredProgress(ctx)
+	c.stepAttended(ctx, callEnded{})
 	if c.xfer != nil {
 		c.transferEnded(c.xfer.ev.Kind, Request{}, OutcomeCancelled, "the call ended during the transfer")
 	}

@@ -343,11 +343,14 @@ func (e *Engine) retire(c *call) bool {
 	if c.box.len() > 0 {
 		return false
 	}
-	if c.deferred != nil {
+	if c.attended.telling() {
 		// (Its phone is gone with the call; retire is called by the owner,
-		// which alone touches c.deferred.)
-		c.deferred.timer.Stop()
-		c.setDeferred(nil)
+		// which alone touches the machine.)
+		if c.tellTimer != nil {
+			c.tellTimer.Stop()
+		}
+		c.attended = attendedMachine{}
+		c.e.deferring.Add(-1)
 	}
 	c.box.close()
 	for _, id := range slices.Concat(c.ids, c.dispatched) {

@@ -17,6 +17,8 @@ var transferMachineFiles = []string{
 	"vmentry.go",
 	"blindmachine.go",
 	"blindwords.go",
+	"attendedmachine.go",
+	"attendedwords.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it

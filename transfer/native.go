@@ -182,14 +182,19 @@ func (c *call) onNativeAttended(ctx context.Context, in nativeAttended) {
 			consultID = id
 		}
 	}
-	if consultation == nil || consultation == c || c.state != stateTalking || c.attended != nil {
+	if c.state != stateTalking {
 		log.Warn("cannot join the two calls Asterisk linked; ringing the transferer back",
 			zap.String("link", mine.localName), zap.Stringer("state", c.state))
 		c.unlink(ctx, mine)
 		return
 	}
-	log.Info("Asterisk linked the transferer's two calls; joining them", zap.String("consult_call", consultation.id))
-	c.requestHandOver(consultation, mine, consultID, false)
+	name := ""
+	if consultation != nil && consultation != c {
+		log.Info("Asterisk linked the transferer's two calls; joining them", zap.String("consult_call", consultation.id))
+		name = c.toHandOver(consultation, mine)
+	}
+	c.stepAttended(ctx, attendedReferred{transferer: party{channel: mine.id, exten: mine.exten}, transferee: c.otherParty(mine).id,
+		bridge: c.bridge, consultID: consultID, consultation: name, byAsterisk: true})
 }
 
 // unlink removes this call's half of a Local link pair (the other call

@@ -117,7 +117,7 @@ func isREFER(in input) bool { _, ok := in.(transferRequested); return ok }
 // (load harness, rolling upgrade: "final NOTIFY 503", Asterisk's answer
 // when the transferer's leg went first).
 func (c *call) quiescedPart(batch []input) []input {
-	if !c.e.quiescing.Load() || c.deferred != nil {
+	if !c.e.quiescing.Load() || c.attended.telling() {
 		return batch
 	}
 	for i := len(batch) - 1; i >= 0; i-- {
