@@ -277,7 +277,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 			if l.answered && (!l.created || found[l].Refer != "") {
 				// A phone's leg beside a talking pair: a transferer whose
 				// transfer completed while its final NOTIFY was still held
-				// back (tellWhenDestroyed). Tell it. (A leg transferd
+				// back (destroyWait). Tell it. (A leg transferd
 				// created, a blind transfer's target transferring on, is
 				// one only if its REFER is on record.)
 				c.tellAdoptedTransferer(ctx, l)

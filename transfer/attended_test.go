@@ -90,7 +90,7 @@ func TestAttendedTransfer(t *testing.T) {
 		},
 		{
 			// Asterisk 22.10.1 reads the Replaces dialog's channel for
-			// each progress report without a reference (tellWhenDestroyed).
+			// each progress report without a reference (destroyWait).
 			name:   "REFER with Replaces: the phone is told only once Asterisk has destroyed the consultation leg",
 			answer: true,
 			run: func(t *testing.T, f *fakeAsterisk, x1, b2, k string) {

@@ -49,7 +49,7 @@ const (
 	attendedReturning
 	// attendedTelling: done; the transferer's phone is told once Asterisk
 	// has destroyed the consultation leg its Replaces named (see
-	// call.tellWhenDestroyed for why), or when that takes too long.
+	// destroyWait in attended.go for why), or when that takes too long.
 	attendedTelling
 	// attendedCompleted: the transferee talks to the colleague.
 	attendedCompleted

@@ -132,9 +132,6 @@ type call struct {
 	xfer    *transferRecord
 	xferSeq int
 
-	// dispatched: ids the dispatcher routed to this call (channels Asterisk
-	// swapped in); guarded by the engine's mutex, not by the owner.
-	dispatched []string
 	// replaced: channels Asterisk swapped out of the call (core transfer
 	// handling); hung up when the call ends if their phone has not.
 	replaced []string

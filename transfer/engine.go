@@ -43,7 +43,7 @@ type Engine struct {
 	stepping    atomic.Int64
 	dispatching atomic.Int64
 	// deferring counts calls holding an attended transfer's final NOTIFY
-	// back (call.setDeferred).
+	// back (the attended machine telling its transferer; stepAttended).
 	deferring atomic.Int64
 
 	// owners maps every channel and bridge id a call owns to that call.
@@ -52,6 +52,11 @@ type Engine struct {
 	// state shared between goroutines, hence the lock.
 	mu     sync.Mutex
 	owners map[string]*call
+	// routed: the ids the dispatcher routed to each call on its own
+	// (channels Asterisk swapped in, core handling), for retire to stop
+	// routing them. The engine's, not the call's: the dispatcher and a
+	// merging call write it, never the call's owner alone.
+	routed map[*call][]string
 	calls  map[*call]struct{}
 	// byExten lists the calls that have a leg of an extension, oldest
 	// first (owners add, retire and merge remove).
@@ -79,7 +84,7 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
-		owners: make(map[string]*call), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
+		owners: make(map[string]*call), routed: make(map[*call][]string), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
 	}
 	// The start time, and a random part: replicas started in the same
 	// second (systemd, compose, a load test) would otherwise number their
@@ -269,12 +274,12 @@ func (e *Engine) followReplacement(in legReplaced) bool {
 		return false
 	}
 	e.owners[in.newID] = c
-	c.dispatched = append(c.dispatched, in.newID)
+	e.routed[c] = append(e.routed[c], in.newID)
 	if strings.HasPrefix(in.newName, "Local/") {
 		// The call holding the other half of the pair finds this one by
 		// name (an attended transfer Asterisk performed).
 		e.owners[localKey(in.newName)] = c
-		c.dispatched = append(c.dispatched, localKey(in.newName))
+		e.routed[c] = append(e.routed[c], localKey(in.newName))
 	}
 	c.box.put(in)
 	return true
@@ -353,11 +358,12 @@ func (e *Engine) retire(c *call) bool {
 		c.e.deferring.Add(-1)
 	}
 	c.box.close()
-	for _, id := range slices.Concat(c.ids, c.dispatched) {
+	for _, id := range slices.Concat(c.ids, e.routed[c]) {
 		if e.owners[id] == c {
 			delete(e.owners, id)
 		}
 	}
+	delete(e.routed, c)
 	for _, ext := range c.extens {
 		e.dropExten(ext, c)
 	}
@@ -371,11 +377,12 @@ func (e *Engine) abandon(c *call) {
 	c.box.close()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, id := range slices.Concat(c.ids, c.dispatched) {
+	for _, id := range slices.Concat(c.ids, e.routed[c]) {
 		if e.owners[id] == c {
 			delete(e.owners, id)
 		}
 	}
+	delete(e.routed, c)
 	for _, ext := range c.extens {
 		e.dropExten(ext, c)
 	}
@@ -392,12 +399,13 @@ func (e *Engine) merge(from, into *call, first input, rest []input) bool {
 	if !into.box.put(first) {
 		return false
 	}
-	for _, id := range slices.Concat(from.ids, from.dispatched) {
+	for _, id := range slices.Concat(from.ids, e.routed[from]) {
 		if e.owners[id] == from {
 			e.owners[id] = into
 		}
 	}
-	into.dispatched = append(into.dispatched, from.dispatched...)
+	e.routed[into] = append(e.routed[into], e.routed[from]...)
+	delete(e.routed, from)
 	for _, ext := range from.extens {
 		e.dropExten(ext, from)
 		e.byExten[ext] = append(e.byExten[ext], into)

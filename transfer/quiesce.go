@@ -112,7 +112,7 @@ func isREFER(in input) bool { _, ok := in.(transferRequested); return ok }
 // engine is quiesced: up to and including the last input it still handles
 // (handledWhileQuiesced), in order; all of it when not quiesced, or while
 // the call holds an attended transfer's final NOTIFY back until the
-// consultation leg is destroyed (tellWhenDestroyed): that hangup is what
+// consultation leg is destroyed (destroyWait): that hangup is what
 // it waits for, and a successor would not know the phone is owed one
 // (load harness, rolling upgrade: "final NOTIFY 503", Asterisk's answer
 // when the transferer's leg went first).

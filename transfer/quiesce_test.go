@@ -155,7 +155,7 @@ func TestRefuseQueuedTransfersTellsThePhones(t *testing.T) {
 }
 
 // An attended transfer whose final NOTIFY waits for the consultation leg
-// to be destroyed (tellWhenDestroyed) is finished before the hand-over: a
+// to be destroyed (destroyWait) is finished before the hand-over: a
 // successor would not know the phone is owed it, and Asterisk answers the
 // phone 503 once its leg is hung up.
 func TestQuiescedEngineFinishesAnAttendedTransfersNotify(t *testing.T) {
