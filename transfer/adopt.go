@@ -308,6 +308,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.callee.role = "callee"
 		c.hangupAll(ctx, extra(c.caller, c.callee))
 		c.state = stateRinging
+		c.stepBasic(ctx, ringingAdopted{caller: c.caller.id, callee: c.callee.id, dialled: c.callee.exten, calleeInBridge: true})
 		c.callee.answered = false // (for onAnswered, which marks it)
 		c.onAnswered(ctx, c.callee.id)
 	case len(members) == 1 && len(outside) == 1:
@@ -346,6 +347,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 		c.caller, c.callee = outside[0], ringing[0]
 		c.callee.role = "callee"
 		c.state = stateRinging
+		c.stepBasic(ctx, ringingAdopted{caller: c.caller.id, callee: c.callee.id, dialled: c.callee.exten, calleeInBridge: c.callee.inBridge})
 		c.dialIfUndialled(ctx, c.callee, undialled[c.callee])
 	case len(members) == 0 && len(outside) == 1 && len(ringing) == 0 && len(up) == 0 && !outside[0].answered:
 		// The call was being set up (the predecessor died before it

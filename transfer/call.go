@@ -98,6 +98,9 @@ type call struct {
 	callee *leg // the party the caller talks to (after a transfer: the target)
 	target *leg // a blind transfer's target while it rings
 
+	// basic is the call's setup, from arrival to talking
+	// (basicmachine.go).
+	basic basicMachine
 	// blind is the call's blind transfer (blindmachine.go): under way in
 	// stateTransferRinging (and while a REFER's target is dialled).
 	blind blindMachine
@@ -300,84 +303,16 @@ func (c *call) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, c.e.cfg.CommandTimeout)
 }
 
-// boundedWaitArg is the Stasis() argument of a call whose wait for a
-// transferd the dialplan bounded with TIMEOUT(absolute)
-// (dialplan/extensions_transferd.conf, TRANSFERD_MAX_WAIT).
-const boundedWaitArg = "bounded-wait"
-
-// clearWaitTimeout clears the caller's absolute timeout the dialplan set
-// to bound its wait: left set, it would take the call from transferd into
-// the dialplan's plain-call fallback.
-func (c *call) clearWaitTimeout(ctx context.Context) {
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	if err := c.e.ast.SetVariable(cctx, c.caller.id, "TIMEOUT(absolute)", "0"); err != nil && !isGone(err) {
-		c.log.Error("clearing the dialplan's wait timeout failed: the call may leave for the plain-call fallback", zap.Error(err))
-	}
-}
-
-// start handles the caller's arrival: route the dialled extension, create
-// the bridge and the callee's channel, ring the caller, dial the callee.
+// start handles the caller's arrival: the basic call's machine routes
+// the dialled extension, creates the bridge and the callee's channel and
+// rings the caller (basicmachine.go).
 func (c *call) start(ctx context.Context, in callArrived) {
 	c.caller = &leg{id: in.channelID, role: "caller", exten: in.callerExten, name: in.callerName}
 	c.e.noteExten(in.callerExten, c)
 	c.log = c.log.With(zap.String("caller", in.channelID), zap.String("dialled", in.dialled))
 	c.log.Info("call arrived", zap.String("channel_name", in.channelName), zap.String("caller_exten", in.callerExten))
-	if in.clearTimeout {
-		c.clearWaitTimeout(ctx)
-	}
-	// Marks the caller's channel as this call's, for a successor that
-	// adopts the call (created legs carry it from their creation).
-	cctx, cancel := c.cmdCtx(ctx)
-	if err := c.e.ast.SetVariable(cctx, c.caller.id, "TRANSFERD_CALL", c.id); err != nil && !isGone(err) {
-		c.log.Warn("mark caller channel failed", zap.Error(err))
-	}
-	cancel()
-	if c.e.handlingOf(in.callerExten) == HandlingCore {
-		// The dialplan chose ari-only for every phone; this one falls back.
-		for k, v := range c.transferHandlingVars(in.callerExten) {
-			cctx, cancel := c.cmdCtx(ctx)
-			if err := c.e.ast.SetVariable(cctx, c.caller.id, k, v); err != nil && !isGone(err) {
-				c.log.Warn("set transfer handling of caller failed", zap.String("variable", k), zap.Error(err))
-			}
-			cancel()
-		}
-	}
-
-	dialString, err := c.e.router.Route(ctx, in.dialled)
-	if err != nil {
-		c.log.Info("dialled extension not in service", zap.Error(err))
-		c.notInService(ctx)
-		return
-	}
-	c.bridge = c.newID("bridge")
-	c.e.claim(c.bridge, c)
-	cctx, cancel = c.cmdCtx(ctx)
-	err = c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id)
-	cancel()
-	if err != nil {
-		c.log.Error("create bridge failed", zap.Error(err))
-		c.fail(ctx, "congestion")
-		return
-	}
-	callee, err := c.dialLeg(ctx, "callee", in.dialled, dialString, c.caller.id)
-	if err != nil {
-		c.log.Info("callee cannot be dialled", zap.String("dial_string", dialString), zap.Error(err))
-		c.callee = &leg{role: "callee", exten: in.dialled, gone: true}
-		if c.endpointExists(ctx, dialString) {
-			c.calleeUnavailable(ctx, "CHANUNAVAIL") // not registered
-			return
-		}
-		c.notInService(ctx)
-		return
-	}
-	c.callee = callee
-	cctx, cancel = c.cmdCtx(ctx)
-	if err := c.e.ast.Ring(cctx, c.caller.id); err != nil && !isGone(err) {
-		c.log.Warn("ringback to caller failed", zap.Error(err))
-	}
-	cancel()
-	c.state = stateRinging
+	c.stepBasic(ctx, callerArrived{caller: party{channel: in.channelID, exten: in.callerExten}, dialled: in.dialled,
+		clearTimeout: in.clearTimeout, core: c.e.handlingOf(in.callerExten) == HandlingCore})
 }
 
 // dialLeg creates and dials a channel to dialString. An error means the
@@ -421,37 +356,37 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 	return l, nil
 }
 
-// onLegInStasis dials a created leg now that Asterisk lets the app use it.
+// onLegInStasis dials a created leg now that Asterisk lets the app use it
+// (the callee's setup is the basic call's: it rings in the bridge).
 func (c *call) onLegInStasis(ctx context.Context, id string) {
 	l := c.legByID(id)
 	if l == nil || !l.awaitingStasis || !l.live() {
 		return
 	}
 	l.awaitingStasis = false
-	if l == c.callee && c.state == stateRinging && !c.caller.inBridge {
-		// The callee rings in the call's bridge, alone there until it
-		// answers. Dialled outside any bridge, Asterisk would hold it in
-		// its one shared dial bridge, where each channel joining or
-		// leaving resets BRIDGEPEER and BRIDGEPVTCALLID on every channel
-		// ringing there: with many calls ringing at once, a quadratic
-		// flood of events for the app, whose backlog then makes PJSIP
-		// ignore new INVITEs (Asterisk's overload protection; load
-		// harness). A failed join only means the shared bridge.
-		c.join(ctx, l)
+	if l == c.callee && c.state == stateRinging {
+		c.stepBasic(ctx, calleeInStasis{channel: id})
+		return
 	}
-	cctx, cancel := c.cmdCtx(ctx)
-	// No "caller" channel: Asterisk would cancel the dial when that
-	// channel hangs up, and a leg outlives the channel it was dialled for
-	// when an attended transfer completes while it rings. Caller ID and
-	// codecs came from the originator at creation.
-	err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.AnswerTimeout)
-	cancel()
-	if err != nil {
-		c.log.Warn("dial failed", zap.String("channel", l.id), zap.Error(err))
+	if !c.dial(ctx, l) {
 		c.hangup(ctx, l, "normal")
 		l.gone = false // let onDialEnded apply the outcome
 		c.onDialEnded(ctx, dialEnded{channelID: l.id, status: "CHANUNAVAIL"})
 	}
+}
+
+// dial dials a created leg. No "caller" channel: Asterisk would cancel
+// the dial when that channel hangs up, and a leg outlives the channel it
+// was dialled for when an attended transfer completes while it rings.
+// Caller ID and codecs came from the originator at creation.
+func (c *call) dial(ctx context.Context, l *leg) bool {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.AnswerTimeout); err != nil {
+		c.log.Warn("dial failed", zap.String("channel", l.id), zap.Error(err))
+		return false
+	}
+	return true
 }
 
 func (c *call) onAnswered(ctx context.Context, id string) {
@@ -462,20 +397,7 @@ func (c *call) onAnswered(ctx context.Context, id string) {
 	l.answered = true
 	switch {
 	case c.state == stateRinging && l == c.callee:
-		cctx, cancel := c.cmdCtx(ctx)
-		err := c.e.ast.Answer(cctx, c.caller.id)
-		cancel()
-		if err != nil {
-			c.log.Warn("answer caller failed", zap.Error(err))
-			c.end(ctx)
-			return
-		}
-		if !c.join(ctx, c.caller) || (!c.callee.inBridge && !c.join(ctx, c.callee)) {
-			c.end(ctx)
-			return
-		}
-		c.state = stateTalking
-		c.log.Info("callee answered", zap.String("callee", l.id))
+		c.stepBasic(ctx, calleeAnswered{channel: l.id})
 	case c.state == stateTransferRinging && l == c.target:
 		c.stepBlind(ctx, targetAnswered{channel: l.id})
 	case c.state == stateConsulting && l == c.target:
@@ -515,28 +437,11 @@ func (c *call) onDialEnded(ctx context.Context, in dialEnded) {
 	l.gone = true // Asterisk hangs up a dialled channel that failed
 	switch {
 	case c.state == stateRinging && l == c.callee:
-		c.calleeUnavailable(ctx, in.status)
+		c.stepBasic(ctx, calleeFailed{status: in.status})
 	case c.state == stateTransferRinging && l == c.target:
 		c.stepBlind(ctx, targetFailed{channel: l.id, status: in.status})
 	case c.state == stateConsulting && l == c.target:
 		c.consultingLegGone(ctx, l)
-	}
-}
-
-// calleeUnavailable ends an unanswered call the way a PBX user expects.
-func (c *call) calleeUnavailable(ctx context.Context, status string) {
-	c.log.Info("callee did not answer", zap.String("dial_status", status))
-	switch status {
-	case "BUSY":
-		c.fail(ctx, "busy")
-	case "CONGESTION":
-		c.fail(ctx, "congestion")
-	default: // NOANSWER, CHANUNAVAIL (phone not registered)
-		if c.e.cfg.NoAnswer == NoAnswerVoicemail {
-			c.toVoicemail(ctx, c.caller, c.callee.exten)
-			return
-		}
-		c.fail(ctx, "no_answer")
 	}
 }
 
@@ -553,13 +458,7 @@ func (c *call) onGone(ctx context.Context, in legGone) {
 	c.log.Info("leg hung up", zap.String("role", l.role), zap.String("channel", l.id), zap.Int("cause", in.cause))
 	switch c.state {
 	case stateRinging:
-		if l == c.caller {
-			c.end(ctx) // the callee stops ringing
-			return
-		}
-		// The callee's phone rejected the call before a Dial status said
-		// why: decide from the hangup cause.
-		c.calleeUnavailable(ctx, dialStatusFromCause(in.cause))
+		c.stepBasic(ctx, legHungUp{channel: l.id, cause: in.cause, answered: l.answered})
 	case stateTalking:
 		c.talkingLegGone(ctx, l)
 	case stateTransferRinging:
@@ -581,23 +480,6 @@ func dialStatusFromCause(cause int) string {
 	default:
 		return "NOANSWER"
 	}
-}
-
-// endpointExists reports whether a dial string's endpoint exists; when
-// Asterisk cannot say, it assumes it does not.
-func (c *call) endpointExists(ctx context.Context, dialString string) bool {
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	ok, err := c.e.ast.EndpointExists(cctx, dialString)
-	if err != nil {
-		c.log.Warn("endpoint lookup failed", zap.String("dial_string", dialString), zap.Error(err))
-	}
-	return ok
-}
-
-// notInService tells the caller the number does not exist, then hangs up.
-func (c *call) notInService(ctx context.Context) {
-	c.fail(ctx, "unallocated")
 }
 
 // fail ends the call, hanging the caller up with an ARI hangup reason so
@@ -646,6 +528,7 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 // to the dialplan are left alone.
 func (c *call) end(ctx context.Context) {
 	c.stepEntry(ctx, callEnded{})
+	c.stepBasic(ctx, callEnded{})
 	// (Set first: what the attended transfer does after its phone is
 	// told must not treat the call as going on.)
 	c.state = stateEnded

@@ -289,6 +289,7 @@ func (e *Engine) followReplacement(in legReplaced) bool {
 // zero values are not usable), not yet registered.
 func (e *Engine) newCall(id string, log *zap.Logger) *call {
 	return &call{id: id, e: e, box: newMailbox(), log: log,
+		basic: newBasicMachine(e.cfg.NoAnswer == NoAnswerVoicemail),
 		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
 		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
 }

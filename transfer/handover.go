@@ -53,8 +53,9 @@ type absorbed struct {
 	callID  string
 	bridge  string
 	state   callState
-	consult *leg // the transferer's consultation leg
-	party   *leg // the colleague
+	basic   basicMachine // its setup, while the colleague rings
+	consult *leg         // the transferer's consultation leg
+	party   *leg         // the colleague
 	ids     []string
 	extens  []string
 }
@@ -111,7 +112,7 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 	// this call's inputs go elsewhere from here.)
 	c.stepAttended(ctx, tellNow{})
 	c.hangUpDeparting(ctx)
-	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, consult: consult, party: party, ids: c.ids, extens: c.extens}
+	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, basic: c.basic, consult: consult, party: party, ids: c.ids, extens: c.extens}
 	if !c.e.merge(c, r.from, a, c.rest) {
 		// The requesting call ended meanwhile: the consultation goes on.
 		c.log.Info("hand-over abandoned: the held call has ended")
@@ -146,7 +147,7 @@ func (c *call) adopt(ctx context.Context, a absorbed) {
 	c.extens = append(c.extens, a.extens...)
 	c.bridge = a.bridge
 	c.caller, c.callee, c.target, c.blind, c.attended = a.consult, a.party, nil, newBlindMachine(c.blind.recallOnNoAnswer), attendedMachine{}
-	c.state = a.state
+	c.state, c.basic = a.state, a.basic
 	if a.consult.gone || !a.party.live() {
 		c.end(ctx)
 	}

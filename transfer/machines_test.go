@@ -19,6 +19,8 @@ var transferMachineFiles = []string{
 	"blindwords.go",
 	"attendedmachine.go",
 	"attendedwords.go",
+	"basicmachine.go",
+	"basicwords.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it

@@ -1,0 +1,153 @@
+package transfer
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+)
+
+// The basic call's owner side: it feeds the machine (basicmachine.go)
+// and executes its commands (stepBasic), doing what needs Asterisk or the
+// extensions.
+
+// stepBasic applies one input to the call's basic machine, logs the
+// transition and executes the commands, in order; a command with a result
+// (the last of its batch) has it fed back at once.
+func (c *call) stepBasic(ctx context.Context, in basicInput) {
+	for in != nil {
+		from := c.basic
+		next, cmds := from.Step(in)
+		c.basic = next
+		if next == from && len(cmds) == 0 {
+			c.log.Debug("basic call: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
+			return
+		}
+		// (Debug: a call's setup is a dozen routine steps; the Info lines
+		// are "call arrived", "callee answered" and the failures.)
+		logTransition(c.log, zap.DebugLevel, "basic call", from, in, next, cmds)
+		in = nil
+		for i, cmd := range cmds {
+			result := c.execBasic(ctx, cmd)
+			if result != nil && i != len(cmds)-1 {
+				c.log.Error("basic call: a command with a result is not the last", zap.Stringer("command", cmd))
+			}
+			if result != nil {
+				in = result
+			}
+		}
+	}
+}
+
+// execBasic executes one command of the basic call's machine and returns
+// its result, for the commands that have one.
+func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
+	switch cmd := cmd.(type) {
+	case clearWaitTimeout:
+		c.clearWaitTimeout(ctx)
+	case markCaller:
+		c.setVariable(ctx, cmd.channel, "TRANSFERD_CALL", c.id, "mark caller channel failed")
+	case setCoreHandling:
+		// The dialplan chose ari-only for every phone; this one falls back.
+		for k, v := range c.transferHandlingVars(c.caller.exten) {
+			c.setVariable(ctx, cmd.channel, k, v, "set transfer handling of caller failed")
+		}
+	case routeCallee:
+		dialString, err := c.e.router.Route(ctx, cmd.exten)
+		if err != nil {
+			c.log.Info("dialled extension not in service", zap.Error(err))
+			return calleeRouted{reason: err.Error()}
+		}
+		return calleeRouted{dialString: dialString}
+	case createBridge:
+		c.bridge = c.newID("bridge")
+		c.e.claim(c.bridge, c)
+		cctx, cancel := c.cmdCtx(ctx)
+		defer cancel()
+		if err := c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id); err != nil {
+			c.log.Error("create bridge failed", zap.Error(err))
+			return bridgeCreated{ok: false}
+		}
+		return bridgeCreated{ok: true}
+	case createCallee:
+		callee, err := c.dialLeg(ctx, "callee", cmd.exten, cmd.dialString, c.caller.id)
+		if err != nil {
+			c.log.Info("callee cannot be dialled", zap.String("dial_string", cmd.dialString), zap.Error(err))
+			c.callee = &leg{role: "callee", exten: cmd.exten, gone: true}
+			return calleeDialled{reason: err.Error()}
+		}
+		c.callee = callee
+		return calleeDialled{channel: callee.id}
+	case checkEndpoint:
+		cctx, cancel := c.cmdCtx(ctx)
+		defer cancel()
+		ok, err := c.e.ast.EndpointExists(cctx, cmd.dialString)
+		if err != nil {
+			// (Asterisk cannot say: taken as not there.)
+			c.log.Warn("endpoint lookup failed", zap.String("dial_string", cmd.dialString), zap.Error(err))
+		}
+		return endpointChecked{exists: ok}
+	case startRingback:
+		cctx, cancel := c.cmdCtx(ctx)
+		defer cancel()
+		if err := c.e.ast.Ring(cctx, cmd.channel); err != nil && !isGone(err) {
+			c.log.Warn("ringback to caller failed", zap.Error(err))
+		}
+		c.state = stateRinging
+	case joinBridge:
+		return joined{channel: cmd.channel, ok: c.join(ctx, c.blindLeg(cmd.channel))}
+	case dialCallee:
+		return calleeRang{ok: c.dial(ctx, c.blindLeg(cmd.channel))}
+	case answerCaller:
+		cctx, cancel := c.cmdCtx(ctx)
+		defer cancel()
+		if err := c.e.ast.Answer(cctx, cmd.channel); err != nil {
+			c.log.Warn("answer caller failed", zap.Error(err))
+			return callerAnswered{ok: false}
+		}
+		return callerAnswered{ok: true}
+	case nowTalking:
+		c.state = stateTalking
+		c.log.Info("callee answered", zap.String("callee", c.callee.id))
+	case hangupLeg:
+		l := c.blindLeg(cmd.channel)
+		c.hangup(ctx, l, "normal")
+		l.gone = true
+	case sendToVoicemail:
+		c.log.Info("callee did not answer; caller to its voicemail", zap.String("mailbox", cmd.mailbox))
+		c.toVoicemail(ctx, c.blindLeg(cmd.channel), cmd.mailbox)
+	case failCall:
+		c.log.Info("call failed", zap.String("reason", cmd.reason))
+		c.fail(ctx, cmd.reason)
+	case endCall:
+		c.end(ctx)
+	default:
+		c.log.Error("basic call: unknown command", zap.Stringer("command", cmd))
+	}
+	return nil
+}
+
+// setVariable sets a channel variable; a channel already gone is not an
+// error, any other failure is warned about with what.
+func (c *call) setVariable(ctx context.Context, channel, name, value, what string) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.SetVariable(cctx, channel, name, value); err != nil && !isGone(err) {
+		c.log.Warn(what, zap.String("variable", name), zap.Error(err))
+	}
+}
+
+// boundedWaitArg is the Stasis() argument of a call whose wait for a
+// transferd the dialplan bounded with TIMEOUT(absolute)
+// (dialplan/extensions_transferd.conf, TRANSFERD_MAX_WAIT).
+const boundedWaitArg = "bounded-wait"
+
+// clearWaitTimeout clears the caller's absolute timeout the dialplan set
+// to bound its wait: left set, it would take the call from transferd into
+// the dialplan's plain-call fallback.
+func (c *call) clearWaitTimeout(ctx context.Context) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.SetVariable(cctx, c.caller.id, "TIMEOUT(absolute)", "0"); err != nil && !isGone(err) {
+		c.log.Error("clearing the dialplan's wait timeout failed: the call may leave for the plain-call fallback", zap.Error(err))
+	}
+}
