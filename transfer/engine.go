@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +13,12 @@ import (
 
 	"github.com/transferd/transferd/ari"
 )
+
+// The engine: its type, New, the dispatch loop (Run, Handle) and the
+// start of each call's owner. The table that routes ids to calls, the
+// only state the dispatcher shares with the owners, is routing.go; how the
+// engine chooses the transfer handling of the connected Asterisk is in
+// handling.go; translating ARI events into inputs is events.go.
 
 // Engine runs every call that enters transferd's Stasis application. It
 // routes each ARI event, in arrival order, to the owner goroutine of the
@@ -144,70 +148,6 @@ func (e *Engine) Run(ctx context.Context, events <-chan ari.Event) error {
 	}
 }
 
-// CheckAsterisk reads the connected Asterisk's version and decides the
-// transfer handling phones get from now on (DecideHandling), logging the
-// decision when it is new or changed. Run calls it when it starts (unless
-// the caller did) and after every reconnect.
-func (e *Engine) CheckAsterisk(ctx context.Context) HandlingDecision {
-	cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
-	version, err := e.ast.Version(cctx)
-	cancel()
-	if ctx.Err() != nil {
-		// Stopping: an unread version says nothing about Asterisk (it
-		// was logged as "core chosen", misleadingly).
-		if old := e.decision.Load(); old != nil {
-			return *old
-		}
-		return HandlingDecision{}
-	}
-	d := DecideHandling(e.cfg.Handling, version, err)
-	old := e.decision.Swap(&d)
-	if old != nil && old.Mode == d.Mode && old.Asterisk == d.Asterisk {
-		return d
-	}
-	var defects []string
-	for _, def := range d.Defects {
-		defects = append(defects, def.ID+": "+def.Summary)
-	}
-	fields := []zap.Field{zap.String("handling", d.Mode), zap.String("configured", d.Configured),
-		zap.String("asterisk", d.Asterisk), zap.String("reason", d.Reason), zap.Strings("known_defects", defects)}
-	switch {
-	case d.CrashRisk:
-		e.log.Error("transfer handling chosen: ari-only on an Asterisk that a phone can crash", fields...)
-	case d.Mode == HandlingCore && d.Configured == HandlingAuto:
-		e.log.Warn("transfer handling chosen: Asterisk's own (core)", fields...)
-	default:
-		e.log.Info("transfer handling chosen", fields...)
-	}
-	return d
-}
-
-// Handling returns the transfer handling in use and why (the zero value
-// before the first CheckAsterisk).
-func (e *Engine) Handling() HandlingDecision {
-	if d := e.decision.Load(); d != nil {
-		return *d
-	}
-	return HandlingDecision{}
-}
-
-// handlingOf returns the transfer handling of the phone with extension
-// exten: core for Config.CoreExtensions, else the decision for the
-// connected Asterisk; before there is one, core unless ari-only is forced
-// (no phone is left one REFER away from a crash).
-func (e *Engine) handlingOf(exten string) string {
-	if e.cfg.coreRE != nil && e.cfg.coreRE.MatchString(exten) {
-		return HandlingCore
-	}
-	if d := e.decision.Load(); d != nil {
-		return d.Mode
-	}
-	if e.cfg.Handling == HandlingARIOnly {
-		return HandlingARIOnly
-	}
-	return HandlingCore
-}
-
 // Handle routes one event. It must be called from one goroutine, in the
 // order Asterisk sent the events (Run does so). It never blocks on a call.
 func (e *Engine) Handle(ev ari.Event) {
@@ -245,46 +185,6 @@ func (e *Engine) Handle(ev ari.Event) {
 	}
 }
 
-// deliver puts in into the mailbox of the call owning the first of ids it
-// knows. Lookup and put happen under the lock that merge takes, so an
-// input is never put into the mailbox of a call that was just merged
-// into another one.
-func (e *Engine) deliver(ids []string, in input) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, id := range ids {
-		if c := e.owners[id]; c != nil {
-			if !c.box.put(in) {
-				e.log.Debug("input for a finished call", zap.String("input", in.inputName()), zap.String("id", id))
-			}
-			return true
-		}
-	}
-	return false
-}
-
-// followReplacement routes the channel Asterisk swapped in for one of a
-// call's channels (core transfer handling) to that call, together with the
-// Local pair it belongs to, before any later event of it is handled.
-func (e *Engine) followReplacement(in legReplaced) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.owners[in.oldID]
-	if c == nil {
-		return false
-	}
-	e.owners[in.newID] = c
-	e.routed[c] = append(e.routed[c], in.newID)
-	if strings.HasPrefix(in.newName, "Local/") {
-		// The call holding the other half of the pair finds this one by
-		// name (an attended transfer Asterisk performed).
-		e.owners[localKey(in.newName)] = c
-		e.routed[c] = append(e.routed[c], localKey(in.newName))
-	}
-	c.box.put(in)
-	return true
-}
-
 // newCall is a call with its machines set up from the configuration (their
 // zero values are not usable), not yet registered.
 func (e *Engine) newCall(id string, log *zap.Logger) *call {
@@ -316,153 +216,4 @@ func (e *Engine) startOwner(c *call) {
 		defer e.wg.Done()
 		c.run(e.ctx)
 	}()
-}
-
-func (e *Engine) ownerOf(id string) *call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.owners[id]
-}
-
-// claim routes the events of a channel or bridge id to c. Only c's owner
-// (or startCall, before the owner runs) calls it.
-func (e *Engine) claim(id string, c *call) {
-	c.ids = append(c.ids, id)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.owners[id] = c
-}
-
-// release stops routing id.
-func (e *Engine) release(id string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.owners, id)
-}
-
-// retire forgets a call whose owner has nothing left to do. It fails (the
-// owner must go on) while inputs are queued: one of them may be another
-// call merged into this one.
-func (e *Engine) retire(c *call) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c.box.len() > 0 {
-		return false
-	}
-	if c.attended.telling() {
-		// (Its phone is gone with the call; retire is called by the owner,
-		// which alone touches the machine.)
-		if c.tellTimer != nil {
-			c.tellTimer.Stop()
-		}
-		c.attended = attendedMachine{}
-		c.e.deferring.Add(-1)
-	}
-	c.box.close()
-	for _, id := range slices.Concat(c.ids, e.routed[c]) {
-		if e.owners[id] == c {
-			delete(e.owners, id)
-		}
-	}
-	delete(e.routed, c)
-	for _, ext := range c.extens {
-		e.dropExten(ext, c)
-	}
-	delete(e.calls, c)
-	return true
-}
-
-// abandon forgets a call when the engine stops (its resources stay in
-// Asterisk for a successor to adopt).
-func (e *Engine) abandon(c *call) {
-	c.box.close()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, id := range slices.Concat(c.ids, e.routed[c]) {
-		if e.owners[id] == c {
-			delete(e.owners, id)
-		}
-	}
-	delete(e.routed, c)
-	for _, ext := range c.extens {
-		e.dropExten(ext, c)
-	}
-	delete(e.calls, c)
-}
-
-// merge hands every id of from over to the call into, atomically with
-// respect to deliver: into receives first, then the inputs from had not
-// processed yet (rest, then its mailbox), then every later event. It fails
-// if into has already finished.
-func (e *Engine) merge(from, into *call, first input, rest []input) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !into.box.put(first) {
-		return false
-	}
-	for _, id := range slices.Concat(from.ids, e.routed[from]) {
-		if e.owners[id] == from {
-			e.owners[id] = into
-		}
-	}
-	e.routed[into] = append(e.routed[into], e.routed[from]...)
-	delete(e.routed, from)
-	for _, ext := range from.extens {
-		e.dropExten(ext, from)
-		e.byExten[ext] = append(e.byExten[ext], into)
-	}
-	for _, in := range append(rest, from.box.close()...) {
-		into.box.put(in)
-	}
-	delete(e.calls, from)
-	return true
-}
-
-// noteExten records that c has a leg of extension ext, so that a call can
-// find the consultation call of a transferer who hangs up.
-func (e *Engine) noteExten(ext string, c *call) {
-	if ext == "" {
-		return
-	}
-	c.extens = append(c.extens, ext)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.byExten[ext] = append(e.byExten[ext], c)
-}
-
-func (e *Engine) dropExten(ext string, c *call) {
-	list := e.byExten[ext]
-	for i, x := range list {
-		if x == c {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(e.byExten, ext)
-	} else {
-		e.byExten[ext] = list
-	}
-}
-
-// callsOf returns the other calls with a leg of extension ext, newest
-// first.
-func (e *Engine) callsOf(ext string, except *call) []*call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []*call
-	list := e.byExten[ext]
-	for i := len(list) - 1; i >= 0; i-- {
-		if list[i] != except {
-			out = append(out, list[i])
-		}
-	}
-	return out
-}
-
-// ActiveCalls reports how many calls the engine owns.
-func (e *Engine) ActiveCalls() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.calls)
 }

@@ -1,10 +1,18 @@
 package transfer
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"go.uber.org/zap"
 )
+
+// Which transfer handling phones get: what decides it (the connected
+// Asterisk's version and its known defects, DecideHandling) and how the
+// engine applies it (CheckAsterisk for the connected Asterisk, handlingOf
+// for each phone).
 
 // Transfer handling: who performs a phone's REFER (PJSIP_TRANSFER_HANDLING()
 // on its channel). Config.Handling chooses.
@@ -252,4 +260,68 @@ func DecideHandling(configured, version string, versionErr error) HandlingDecisi
 		}
 	}
 	return d
+}
+
+// CheckAsterisk reads the connected Asterisk's version and decides the
+// transfer handling phones get from now on (DecideHandling), logging the
+// decision when it is new or changed. Run calls it when it starts (unless
+// the caller did) and after every reconnect.
+func (e *Engine) CheckAsterisk(ctx context.Context) HandlingDecision {
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
+	version, err := e.ast.Version(cctx)
+	cancel()
+	if ctx.Err() != nil {
+		// Stopping: an unread version says nothing about Asterisk (it
+		// was logged as "core chosen", misleadingly).
+		if old := e.decision.Load(); old != nil {
+			return *old
+		}
+		return HandlingDecision{}
+	}
+	d := DecideHandling(e.cfg.Handling, version, err)
+	old := e.decision.Swap(&d)
+	if old != nil && old.Mode == d.Mode && old.Asterisk == d.Asterisk {
+		return d
+	}
+	var defects []string
+	for _, def := range d.Defects {
+		defects = append(defects, def.ID+": "+def.Summary)
+	}
+	fields := []zap.Field{zap.String("handling", d.Mode), zap.String("configured", d.Configured),
+		zap.String("asterisk", d.Asterisk), zap.String("reason", d.Reason), zap.Strings("known_defects", defects)}
+	switch {
+	case d.CrashRisk:
+		e.log.Error("transfer handling chosen: ari-only on an Asterisk that a phone can crash", fields...)
+	case d.Mode == HandlingCore && d.Configured == HandlingAuto:
+		e.log.Warn("transfer handling chosen: Asterisk's own (core)", fields...)
+	default:
+		e.log.Info("transfer handling chosen", fields...)
+	}
+	return d
+}
+
+// Handling returns the transfer handling in use and why (the zero value
+// before the first CheckAsterisk).
+func (e *Engine) Handling() HandlingDecision {
+	if d := e.decision.Load(); d != nil {
+		return *d
+	}
+	return HandlingDecision{}
+}
+
+// handlingOf returns the transfer handling of the phone with extension
+// exten: core for Config.CoreExtensions, else the decision for the
+// connected Asterisk; before there is one, core unless ari-only is forced
+// (no phone is left one REFER away from a crash).
+func (e *Engine) handlingOf(exten string) string {
+	if e.cfg.coreRE != nil && e.cfg.coreRE.MatchString(exten) {
+		return HandlingCore
+	}
+	if d := e.decision.Load(); d != nil {
+		return d.Mode
+	}
+	if e.cfg.Handling == HandlingARIOnly {
+		return HandlingARIOnly
+	}
+	return HandlingCore
 }

@@ -1,9 +1,12 @@
 package transfer
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap/zaptest"
 )
 
 func TestParseAsteriskVersion(t *testing.T) {
@@ -139,5 +142,25 @@ func TestHandlingMustBeAKnownValue(t *testing.T) {
 	cfg := Config{Handling: "native"}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "transfer.handling") {
 		t.Fatalf("Validate() = %v, want an error naming transfer.handling", err)
+	}
+}
+
+// A check cut short because the engine stops decides nothing (it used to
+// log "core chosen" for a version it never read).
+func TestCheckAsteriskWhileStoppingDecidesNothing(t *testing.T) {
+	e, err := New(Config{}, newFakeAsterisk(t), Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if d := e.CheckAsterisk(ctx); d.Mode != "" {
+		t.Errorf("decided %q while stopping", d.Mode)
+	}
+	if d := e.Handling(); d.Mode != "" {
+		t.Errorf("handling %q kept while stopping", d.Mode)
+	}
+	if d := e.CheckAsterisk(context.Background()); d.Mode != HandlingARIOnly {
+		t.Errorf("then decided %q, want ari-only for the fake's 22.11", d.Mode)
 	}
 }
