@@ -19,6 +19,7 @@ var transferMachineFiles = []string{
 	"blindwords.go",
 	"attendedmachine.go",
 	"attendedwords.go",
+	"attendedcompletion.go",
 	"basicmachine.go",
 	"basicwords.go",
 }
