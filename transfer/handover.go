@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"go.uber.org/zap"
@@ -77,27 +76,21 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 			}
 		}
 	}
+	ask := handOverAsk{state: c.state, transfererExten: r.transfererExten, end: r.end}
+	var party *leg
 	switch {
-	case c.state != stateRinging && c.state != stateTalking:
-		c.refuseHandOver(r, fmt.Sprintf("the consultation call is %s", c.state))
-		return
-	case consult == nil || (consult != c.caller && consult != c.callee):
-		c.refuseHandOver(r, "the replaced channel is not a party of the consultation call")
-		return
-	case !consult.live():
-		c.refuseHandOver(r, "the transferer's consultation leg has hung up")
-		return
-	case consult.exten != r.transfererExten:
-		// A REFER may only replace a call of the transferer's own phone.
-		c.refuseHandOver(r, fmt.Sprintf("the replaced call belongs to %q, not to the transferer %q", consult.exten, r.transfererExten))
-		return
+	case consult == nil:
+	case consult != c.caller && consult != c.callee:
+		ask.replaced = "other"
+	default:
+		party = c.otherParty(consult)
+		ask.replaced, ask.consultLive, ask.consultExten, ask.colleagueLive = "party", consult.live(), consult.exten, party.live()
 	}
-	party := c.otherParty(consult)
-	if !party.live() {
-		c.refuseHandOver(r, "the colleague has left the consultation call")
+	switch verdict, reason := decideHandOver(ask); verdict {
+	case handOverRefuse:
+		c.refuseHandOver(r, reason)
 		return
-	}
-	if r.end {
+	case handOverEnd:
 		c.log.Info("consultation ended by the transferer hanging up (recall)")
 		c.end(ctx)
 		return

@@ -22,6 +22,7 @@ var transferMachineFiles = []string{
 	"attendedcompletion.go",
 	"basicmachine.go",
 	"basicwords.go",
+	"handoverdecision.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it
