@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -61,156 +60,92 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 	// Ids this owner creates must not collide with its predecessors'
 	// (a call adopted again after another kill included).
 	c.seq = c.seqAbove(a)
-	newLeg := func(ch SnapshotChannel, inBridge bool) *leg {
-		created := c.createdHere(ch.ID)
-		return &leg{id: ch.ID, role: "caller", exten: c.adoptedExten(ch), name: ch.CallerName, created: created, inBridge: inBridge,
-			answered: ch.State == "Up", holding: ch.Holding}
-	}
-	// members: in the bridge; outside: a party (not created by transferd)
-	// out of the bridge; up, ringing: legs transferd dialled, answered or not.
-	var members, outside, up, ringing []*leg
-	keyed := map[*leg]string{}   // a party held for *8: its recorded entry
-	undialled := map[*leg]bool{} // created, "Down": perhaps never dialled
-	found := map[*leg]SnapshotChannel{}
-	legOf := func(ch SnapshotChannel, inBridge bool) *leg {
-		l := newLeg(ch, inBridge)
-		found[l] = ch
-		if l.created && ch.State == "Down" {
-			undialled[l] = true
+	legs := map[string]*leg{}
+	var found []foundLeg
+	snapshot := map[string]SnapshotChannel{}
+	add := func(ch SnapshotChannel, inBridge bool) {
+		l := &leg{id: ch.ID, role: "caller", exten: c.adoptedExten(ch), name: ch.CallerName, created: c.createdHere(ch.ID),
+			inBridge: inBridge, answered: ch.State == "Up", holding: ch.Holding}
+		legs[l.id], snapshot[l.id] = l, ch
+		f := foundLeg{id: l.id, exten: l.exten, created: l.created, inBridge: inBridge, answered: l.answered,
+			down: l.created && ch.State == "Down", refer: ch.Refer != ""}
+		if !l.created {
+			f.keyed = ch.VoicemailEntry
 		}
-		return l
+		found = append(found, f)
 	}
 	for _, ch := range a.members {
-		l := legOf(ch, true)
-		if l.created && !l.answered {
-			// A callee rings in the call's bridge (onLegInStasis).
-			ringing = append(ringing, l)
-			continue
-		}
-		members = append(members, l)
+		add(ch, true)
 	}
 	for _, ch := range a.others {
 		c.log.Debug("adopting channel", zap.String("channel", ch.ID), zap.String("state", ch.State), zap.String("name", ch.Name))
-		switch l := legOf(ch, false); {
-		case !l.created:
-			outside = append(outside, l)
-			if ch.VoicemailEntry != "" {
-				keyed[l] = ch.VoicemailEntry
-			}
-		case l.answered:
-			up = append(up, l)
-		default:
-			ringing = append(ringing, l)
-		}
+		add(ch, false)
 	}
-	all := append(append(append(append([]*leg(nil), members...), outside...), up...), ringing...)
-	c.log.Info("adopting call", zap.Int("in_bridge", len(members)), zap.Int("outside", len(outside)),
-		zap.Int("answered_outside", len(up)), zap.Int("ringing", len(ringing)))
-	extra := func(keep ...*leg) []*leg {
-		var out []*leg
-		for _, l := range all {
-			if !slices.Contains(keep, l) {
-				out = append(out, l)
-			}
-		}
-		return out
+	p := planAdoption(found)
+	c.log.Info("adopting call", zap.Stringer("plan", p))
+	c.carryOut(ctx, p, legs, snapshot)
+}
+
+// carryOut rebuilds the call as planned (planAdoption).
+func (c *call) carryOut(ctx context.Context, p adoptionPlan, legs map[string]*leg, snapshot map[string]SnapshotChannel) {
+	c.caller, c.callee, c.target = legs[p.caller], legs[p.callee], legs[p.target]
+	if c.callee != nil {
+		c.callee.role = "callee"
 	}
-	switch {
-	case len(members) == 2:
-		c.caller, c.callee = members[0], members[1]
-		if members[0].created && !members[1].created {
-			c.caller, c.callee = members[1], members[0]
-		}
-		c.callee.role = "callee"
+	if c.target != nil {
+		c.target.role = "target"
+	}
+	for _, id := range p.hangUp {
+		c.hangup(ctx, legs[id], "normal")
+	}
+	for _, id := range p.tell {
+		c.tellAdoptedTransferer(ctx, legs[id])
+	}
+	switch p.kind {
+	case adoptTalking:
 		c.state = stateTalking
-		for _, l := range extra(members...) {
-			if l.answered && (!l.created || found[l].Refer != "") {
-				// A phone's leg beside a talking pair: a transferer whose
-				// transfer completed while its final NOTIFY was still held
-				// back (destroyWait). Tell it. (A leg transferd
-				// created, a blind transfer's target transferring on, is
-				// one only if its REFER is on record.)
-				c.tellAdoptedTransferer(ctx, l)
-				continue
-			}
-			c.hangup(ctx, l, "normal")
-		}
-		c.resumeRecordedRefers(found)
-	case len(members) == 1 && len(outside) == 1 && keyed[outside[0]] != "":
-		// A *8 being keyed: the user goes on keying.
-		c.caller, c.callee = outside[0], members[0]
-		c.callee.role = "callee"
-		c.hangupAll(ctx, extra(c.caller, c.callee))
+	case adoptKeying, adoptKeyedAlone:
 		c.state = stateTalking
-		c.resumeVoicemailEntry(ctx, c.caller, c.callee, keyed[c.caller])
-	case len(members) == 0 && len(outside) == 1 && keyed[outside[0]] != "":
-		// The user hung up after keying, while nobody listened.
-		c.caller = outside[0]
-		c.hangupAll(ctx, extra(c.caller))
-		c.state = stateTalking
-		c.resumeVoicemailEntry(ctx, c.caller, nil, keyed[c.caller])
-	case len(members) == 1 && len(outside) == 1 && !outside[0].answered && members[0].created:
-		// The callee answered while nobody listened; its caller, not
-		// answered yet, still hears ringback (load harness, kills:
-		// "caller never saw the answer"). Connect them as the answer
-		// would have.
-		c.caller, c.callee = outside[0], members[0]
-		c.callee.role = "callee"
-		c.hangupAll(ctx, extra(c.caller, c.callee))
+		c.resumeVoicemailEntry(ctx, c.caller, c.callee, p.keyed)
+	case adoptAnsweredUnheard:
+		// (load harness, kills: "caller never saw the answer"). Connect
+		// them as the answer would have.
 		c.state = stateRinging
 		c.stepBasic(ctx, ringingAdopted{caller: c.caller.id, callee: c.callee.id, dialled: c.callee.exten, calleeInBridge: true})
 		c.callee.answered = false // (for onAnswered, which marks it)
 		c.onAnswered(ctx, c.callee.id)
-	case len(members) == 1 && len(outside) == 1:
-		// A party held out of the bridge, no entry recorded (a *8 keyed
-		// when the predecessor could not record it): revert.
-		c.caller, c.callee = outside[0], members[0]
-		c.callee.role = "callee"
+	case adoptUnheld:
 		c.stopMusic(ctx, c.caller)
-		c.hangupAll(ctx, extra(c.caller, c.callee))
 		if !c.join(ctx, c.caller) {
 			c.end(ctx)
 			return
 		}
 		c.state = stateTalking
-		c.resumeRecordedRefers(found)
-	case len(members) == 1 && len(up) == 1:
-		// The target answered while nobody was listening: connect it.
-		c.caller, c.target = members[0], up[0]
-		c.target.role = "target"
-		c.hangupAll(ctx, extra(c.caller, c.target))
+	case adoptTargetAnswered:
 		c.state = stateTransferRinging
 		// (Nobody rang back to the transferee: nothing to stop.)
 		c.stepBlind(ctx, targetRinging{transferee: c.caller.id, target: c.target.id, destination: c.target.exten})
 		c.stepBlind(ctx, targetAnswered{channel: c.target.id})
-	case len(members) == 1 && len(ringing) >= 1:
-		// A blind transfer's target (or a recall) rings.
-		c.caller, c.target = members[0], ringing[0]
-		c.target.role = "target"
-		c.hangupAll(ctx, extra(c.caller, c.target))
+	case adoptTargetRinging:
 		c.blindRings(ctx, c.target, c.target.exten, "", false)
 		c.state = stateTransferRinging
-		c.dialIfUndialled(ctx, c.target, undialled[c.target])
-	case len(members) == 0 && len(outside) == 1 && len(ringing) == 1:
-		// The caller hears ringback while the callee rings (or is about
-		// to: the predecessor died between creating and dialling it).
-		c.caller, c.callee = outside[0], ringing[0]
-		c.callee.role = "callee"
+	case adoptRinging:
 		c.state = stateRinging
 		c.stepBasic(ctx, ringingAdopted{caller: c.caller.id, callee: c.callee.id, dialled: c.callee.exten, calleeInBridge: c.callee.inBridge})
-		c.dialIfUndialled(ctx, c.callee, undialled[c.callee])
-	case len(members) == 0 && len(outside) == 1 && len(ringing) == 0 && len(up) == 0 && !outside[0].answered:
-		// The call was being set up (the predecessor died before it
-		// created the callee's leg): set it up again.
-		c.log.Info("adopted call was being set up; setting it up again")
+	case adoptSettingUp:
 		c.destroyFoundBridge(ctx)
-		ch := found[outside[0]]
+		ch := snapshot[p.caller]
+		c.caller = nil
 		c.start(ctx, callArrived{channelID: ch.ID, channelName: ch.Name, callerExten: ch.CallerNumber, callerName: ch.CallerName, dialled: ch.Exten})
-	default:
-		c.log.Info("adopted call cannot continue; ending what is left of it")
-		c.hangupAll(ctx, all)
+	case adoptCannotContinue:
 		c.caller = &leg{gone: true}
 		c.end(ctx)
+	}
+	if p.dial != "" {
+		c.dialIfUndialled(ctx, legs[p.dial], true)
+	}
+	if p.resumeRefers {
+		c.resumeRecordedRefers(snapshot)
 	}
 }
 

@@ -23,6 +23,7 @@ var transferMachineFiles = []string{
 	"basicmachine.go",
 	"basicwords.go",
 	"handoverdecision.go",
+	"adoptionplan.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it

@@ -89,12 +89,12 @@ func (c *call) forgetRefer(ctx context.Context, channelID string) {
 
 // resumeRecordedRefers carries out again, after adoption, the REFER
 // recorded on a party of the (now talking) call.
-func (c *call) resumeRecordedRefers(found map[*leg]SnapshotChannel) {
+func (c *call) resumeRecordedRefers(found map[string]SnapshotChannel) {
 	for _, l := range []*leg{c.caller, c.callee} {
 		if !l.live() || !l.inBridge {
 			continue
 		}
-		in, ok := decodeRefer(l.id, found[l].Refer)
+		in, ok := decodeRefer(l.id, found[l.id].Refer)
 		if !ok {
 			continue
 		}
