@@ -49,10 +49,6 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 	if transferer == c.caller {
 		transferee = c.callee
 	}
-	if mailbox, ok := c.voicemailDestination(in.destination); ok {
-		c.voicemailByRefer(ctx, transferer, transferee, mailbox)
-		return
-	}
 	c.blindReferred(ctx, transferer, transferee, in.destination, false)
 }
 
@@ -186,6 +182,8 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 			return targetNotDialled{refused: errors.Is(err, ErrRefused), reason: err.Error()}
 		}
 		return targetDialled{target: ringing.target, destination: ringing.destination}
+	case checkMailbox:
+		return c.checkVoicemailTransfer(ctx, cmd)
 	case reportProgress:
 		c.progress(ctx, cmd.channel, cmd.state)
 	case letPhoneHangUp:
@@ -234,6 +232,22 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		c.log.Error("blind transfer: unknown command", zap.Stringer("command", cmd))
 	}
 	return nil
+}
+
+// checkVoicemailTransfer applies the policy to a voicemail transfer a
+// REFER asked for and checks its mailbox.
+func (c *call) checkVoicemailTransfer(ctx context.Context, cmd checkMailbox) blindInput {
+	transferee := c.blindLeg(cmd.transferee)
+	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: cmd.transferer.exten, Transferee: transferee.exten, Destination: cmd.mailbox}
+	mailbox, err := c.checkMailbox(ctx, req, transferee)
+	if err != nil {
+		c.log.Info("voicemail transfer refused", zap.String("mailbox", cmd.mailbox), zap.Error(err))
+		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
+		return mailboxChecked{reason: err.Error()}
+	}
+	req.Destination = mailbox
+	c.transferStarted(KindVoicemail, req)
+	return mailboxChecked{mailbox: mailbox}
 }
 
 // reportOutcome tells the Observer how the call's transfer ended.

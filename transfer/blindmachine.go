@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // A phone's blind REFER (RFC 3515, no Replaces) asks for the other party,
 // the transferee, to be sent to a number. The owner checks it against the
@@ -66,10 +69,14 @@ const (
 	blindVoicemail
 	// blindEnded: the call ended during the transfer.
 	blindEnded
+	// blindCheckingMailbox: a REFER to the voicemail code and an
+	// extension: the policy and the mailbox are checked (checkMailbox);
+	// its result is the next input.
+	blindCheckingMailbox
 )
 
 var blindPhaseNames = [...]string{"none", "dialling-target", "not-started", "ringing", "recalling", "dialling-recall",
-	"connecting-transferee", "connecting-target", "completed", "voicemail", "ended"}
+	"connecting-transferee", "connecting-target", "completed", "voicemail", "ended", "checking-mailbox"}
 
 func (p blindPhase) String() string {
 	if int(p) < len(blindPhaseNames) {
@@ -79,13 +86,10 @@ func (p blindPhase) String() string {
 }
 
 // blindMachine is a call's blind transfer from the moment its target
-// rings. Its zero value has no recall configured; newBlindMachine sets
+// rings. Its zero value has no policy configured; newBlindMachine sets
 // the policy.
 type blindMachine struct {
-	// recallOnNoAnswer: the configured policy (TransferNoAnswer) rings
-	// the transferer back when the target fails, rather than sending the
-	// transferee to the target's voicemail.
-	recallOnNoAnswer bool
+	policy blindPolicy
 
 	phase       blindPhase
 	transferee  string // the channel that waits (the call's caller)
@@ -105,20 +109,32 @@ type blindMachine struct {
 	status   string // why the target failed (a Dial status), once it did
 }
 
-func newBlindMachine(recallOnNoAnswer bool) blindMachine {
-	return blindMachine{recallOnNoAnswer: recallOnNoAnswer}
+// blindPolicy is what the configuration decides for blind transfers.
+type blindPolicy struct {
+	// recallOnNoAnswer (TransferNoAnswer=recall) rings the transferer
+	// back when the target fails, rather than sending the transferee to
+	// the target's voicemail.
+	recallOnNoAnswer bool
+	// voicemailCode: a REFER to the code and an extension ("*8103")
+	// sends the transferee to that voicemail (VoicemailCode).
+	voicemailCode string
+}
+
+func newBlindMachine(policy blindPolicy) blindMachine {
+	return blindMachine{policy: policy}
 }
 
 // active reports whether a blind transfer is under way.
 func (m blindMachine) active() bool {
-	return m.phase == blindDiallingTarget || m.phase >= blindRinging && m.phase <= blindConnectingTarget
+	return m.phase == blindDiallingTarget || m.phase == blindCheckingMailbox ||
+		m.phase >= blindRinging && m.phase <= blindConnectingTarget
 }
 
 func (m blindMachine) String() string {
 	switch m.phase {
 	case blindNone, blindRefused:
 		return m.phase.String()
-	case blindDiallingTarget:
+	case blindDiallingTarget, blindCheckingMailbox:
 		s := fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.referrer, m.transferee)
 		if m.byAsterisk {
 			s += " by-asterisk"
@@ -151,10 +167,35 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		if m.active() {
 			return m, nil // (the owner declines a REFER unless talking)
 		}
-		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindDiallingTarget,
+		m = blindMachine{policy: m.policy, phase: blindDiallingTarget,
 			transferee: in.transferee, transferer: in.transferer.exten, referrer: in.transferer.channel,
 			byAsterisk: in.byAsterisk}
+		if mailbox, ok := strings.CutPrefix(in.destination, m.policy.voicemailCode); ok && m.policy.voicemailCode != "" {
+			// "*8103": straight to 103's voicemail, nobody rings.
+			m.phase, m.destination = blindCheckingMailbox, mailbox
+			return m, []blindCommand{checkMailbox{transferer: in.transferer, transferee: in.transferee, mailbox: mailbox}}
+		}
 		return m, []blindCommand{dialTarget{transferer: in.transferer, transferee: in.transferee, destination: in.destination}}
+	case mailboxChecked:
+		if m.phase != blindCheckingMailbox {
+			return m, nil // no mailbox being checked
+		}
+		if in.reason != "" {
+			if m.byAsterisk {
+				// The phone was told it worked and has left: ring the
+				// transferer back (the refusal is already reported).
+				m.phase, m.destination, m.reported = blindDiallingRecall, m.transferer, true
+				return m, []blindCommand{dialRecall{exten: m.transferer, transferee: m.transferee}}
+			}
+			m.phase = blindRefused
+			return m, []blindCommand{reportProgress{channel: m.referrer, state: progressDeclined}}
+		}
+		m.phase, m.destination = blindVoicemail, in.mailbox
+		cmds := []blindCommand{reportOutcome{outcome: OutcomeCompleted}}
+		if !m.byAsterisk {
+			cmds = append(cmds, reportProgress{channel: m.referrer, state: progressAnswered}, letPhoneHangUp{channel: m.referrer})
+		}
+		return m, append(cmds, sendToVoicemail{channel: m.transferee, mailbox: in.mailbox})
 	case targetNotDialled:
 		if m.phase != blindDiallingTarget {
 			return m, nil // no target being dialled
@@ -194,7 +235,7 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 	case targetRinging:
 		// The owner starts a transfer's ringing only when none is under
 		// way; it replaces whatever the machine held.
-		m = blindMachine{recallOnNoAnswer: m.recallOnNoAnswer, phase: blindRinging,
+		m = blindMachine{policy: m.policy, phase: blindRinging,
 			transferee: in.transferee, target: in.target, destination: in.destination,
 			transferer: in.transferer, held: in.held}
 		if in.recall {
@@ -333,7 +374,7 @@ func (m blindMachine) targetUnavailable(status string) (blindMachine, []blindCom
 	cmds := m.stopRingback()
 	m.ringback = false
 	m.status = status
-	if m.recallOnNoAnswer && !m.recall && m.transferer != "" {
+	if m.policy.recallOnNoAnswer && !m.recall && m.transferer != "" {
 		m.phase = blindDiallingRecall
 		return m, append(cmds, dialRecall{exten: m.transferer, transferee: m.transferee})
 	}

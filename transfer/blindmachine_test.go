@@ -31,7 +31,7 @@ import (
 // and review the diff like code.
 func TestBlindTransferTranscripts(t *testing.T) {
 	runTranscripts(t, "testdata/blind_transfer", func(t *testing.T, d *datadriven.TestData) string {
-		return playTranscript(t, d, newBlindMachine(d.HasArg("recall")), parseBlindInput, blindMachine.Step)
+		return playTranscript(t, d, newBlindMachine(blindPolicy{recallOnNoAnswer: d.HasArg("recall"), voicemailCode: "*8"}), parseBlindInput, blindMachine.Step)
 	})
 }
 
@@ -62,6 +62,14 @@ func parseBlindInput(line string) (blindInput, error) {
 		}
 		return blindReferred{transferer: party{channel: ch, exten: exten}, transferee: transferee, destination: dest,
 			byAsterisk: byAsterisk}, nil
+	case "mailbox-ok":
+		if err := arity(2); err != nil {
+			return nil, err
+		}
+		return mailboxChecked{mailbox: f[1]}, nil
+	case "mailbox-refused":
+		reason, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(line, "mailbox-refused")))
+		return mailboxChecked{reason: reason}, err
 	case "dialled":
 		if err := arity(3); err != nil {
 			return nil, err

@@ -81,6 +81,14 @@ type recallDialled struct {
 	reason  string // "" when ok
 }
 
+// mailboxChecked: the result of checkMailbox: the mailbox to use (the
+// policy may rewrite it), or why the transfer is refused.
+type mailboxChecked struct {
+	mailbox string
+	reason  string // "" when the mailbox is there and allowed
+}
+
+func (mailboxChecked) blindInput()   {}
 func (blindReferred) blindInput()    {}
 func (targetDialled) blindInput()    {}
 func (targetNotDialled) blindInput() {}
@@ -100,6 +108,12 @@ func (in blindReferred) String() string {
 		s += " by-asterisk"
 	}
 	return s
+}
+func (in mailboxChecked) String() string {
+	if in.reason != "" {
+		return fmt.Sprintf("mailbox-refused %q", in.reason)
+	}
+	return "mailbox-ok " + in.mailbox
 }
 func (in targetDialled) String() string {
 	return fmt.Sprintf("dialled %s dest=%q", in.target, in.destination)
@@ -167,6 +181,15 @@ type dialTarget struct {
 	destination string
 }
 
+// checkMailbox: apply the transfer policy to a voicemail transfer of
+// transferee to mailbox by transferer and check the mailbox exists; feed
+// mailboxChecked. The Observer hears of it either way.
+type checkMailbox struct {
+	transferer party
+	transferee string
+	mailbox    string
+}
+
 // reportProgress: tell the phone on channel how its REFER goes
 // (transfer_progress: progressAnswered, progressDeclined,
 // progressUnavailable).
@@ -222,6 +245,7 @@ type talkToTarget struct{ target string }
 type endCall struct{}
 
 func (dialTarget) blindCommand()      {}
+func (checkMailbox) blindCommand()    {}
 func (reportProgress) blindCommand()  {}
 func (letPhoneHangUp) blindCommand()  {}
 func (stopHoldMusic) blindCommand()   {}
@@ -241,6 +265,9 @@ func (c dialTarget) String() string {
 	return fmt.Sprintf("dial-target %q for %s by %s", c.destination, c.transferee, c.transferer)
 }
 func (c reportProgress) String() string { return "progress " + c.channel + " " + c.state }
+func (c checkMailbox) String() string {
+	return fmt.Sprintf("check-mailbox %q for %s by %s", c.mailbox, c.transferee, c.transferer)
+}
 func (c letPhoneHangUp) String() string { return "let-phone-hang-up " + c.channel }
 func (c stopHoldMusic) String() string  { return "stop-hold-music " + c.held + " held by " + c.holder }
 func (c startRingback) String() string  { return "start-ringback " + c.channel }

@@ -191,7 +191,7 @@ func (e *Engine) newCall(id string, log *zap.Logger) *call {
 	return &call{id: id, e: e, box: newMailbox(), log: log,
 		basic: newBasicMachine(e.cfg.NoAnswer == NoAnswerVoicemail),
 		vm:    newVMEntry(e.cfg.VoicemailCode, e.cfg.DigitTimeout),
-		blind: newBlindMachine(e.cfg.TransferNoAnswer == NoAnswerRecall)}
+		blind: newBlindMachine(blindPolicy{recallOnNoAnswer: e.cfg.TransferNoAnswer == NoAnswerRecall, voicemailCode: e.cfg.VoicemailCode})}
 }
 
 // startCall creates the owner of a new call and feeds it its first input.

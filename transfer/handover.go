@@ -139,7 +139,7 @@ func (c *call) adopt(ctx context.Context, a absorbed) {
 	c.ids = append(c.ids, a.ids...)
 	c.extens = append(c.extens, a.extens...)
 	c.bridge = a.bridge
-	c.caller, c.callee, c.target, c.blind, c.attended = a.consult, a.party, nil, newBlindMachine(c.blind.recallOnNoAnswer), attendedMachine{}
+	c.caller, c.callee, c.target, c.blind, c.attended = a.consult, a.party, nil, newBlindMachine(c.blind.policy), attendedMachine{}
 	c.state, c.basic = a.state, a.basic
 	if a.consult.gone || !a.party.live() {
 		c.end(ctx)

@@ -111,12 +111,6 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 	// number itself, so the transferee is in one bridge with the target.
 	c.leaveBridge(ctx, c.bridge, transferer)
 	c.hangup(ctx, transferer, "normal")
-	if mailbox, ok := c.voicemailDestination(destination); ok {
-		if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, false); err != nil {
-			c.recallAfterNative(ctx, transferer, transferee)
-		}
-		return
-	}
 	// From here the transferee is the call's caller, whatever follows.
 	c.caller, c.callee = transferee, transferer
 	c.blindReferred(ctx, transferer, transferee, destination, true)

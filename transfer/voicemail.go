@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -207,14 +206,6 @@ func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (strin
 	return req.Destination, nil
 }
 
-// voicemailByRefer handles a blind transfer to the feature code and an
-// extension ("*8103"): the transferee goes to that voicemail.
-func (c *call) voicemailByRefer(ctx context.Context, transferer, transferee *leg, mailbox string) {
-	if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, true); err != nil {
-		c.progress(ctx, transferer.id, progressDeclined)
-	}
-}
-
 // voicemailTransfer sends transferee to mailbox's voicemail and hangs the
 // transferer up. byRefer: the transferer's phone asked with a REFER, is
 // told it worked and ends its call itself (letPhoneHangUp). An error
@@ -294,10 +285,4 @@ func (c *call) play(ctx context.Context, l *leg, media string) {
 	if err := c.e.ast.Play(cctx, l.id, c.newID("playback"), media); err != nil && !isGone(err) {
 		c.log.Warn("playback failed", zap.String("channel", l.id), zap.String("media", media), zap.Error(err))
 	}
-}
-
-// voicemailDestination returns the mailbox of a transfer destination that
-// starts with the feature code ("*8103" → "103").
-func (c *call) voicemailDestination(dest string) (string, bool) {
-	return strings.CutPrefix(dest, c.e.cfg.VoicemailCode)
 }
