@@ -236,7 +236,8 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 	case hangupReplaced:
 		c.hangupReplaced(ctx)
 	case ringTransfererBack:
-		c.ringTransfererBack(ctx, c.attendedLeg(cmd.transferer), c.attendedLeg(cmd.transferee))
+		transferer := c.attendedLeg(cmd.transferer)
+		c.recallTransferer(ctx, transferer, c.attendedLeg(cmd.transferee), transferer.exten)
 	case reportProgress:
 		c.progress(ctx, cmd.channel, cmd.state)
 	case reportOutcome:
@@ -343,20 +344,6 @@ func (c *call) atOnce(ctx context.Context, requests ...func(context.Context) err
 	}
 	wg.Wait()
 	return errs
-}
-
-// ringTransfererBack: the transferer hung up during a consultation and is
-// rung back for the held party (TransfererHangupRecall); the blind
-// transfer's rules apply from then on. Should it fail, the held party
-// goes to the transferer's voicemail.
-func (c *call) ringTransfererBack(ctx context.Context, transferer, held *leg) {
-	c.caller, c.callee = held, transferer
-	if err := c.recall(ctx, transferer.exten); err != nil {
-		c.log.Info("recall failed; sending the held party to the transferer's voicemail", zap.Error(err))
-		c.toVoicemail(ctx, held, transferer.exten)
-		return
-	}
-	c.state = stateTransferRinging
 }
 
 // destroyWait bounds how long an attended transfer's final NOTIFY waits

@@ -280,17 +280,16 @@ func (c *call) dialRecall(ctx context.Context, exten, transferee string) (*leg, 
 	return c.dialLeg(ctx, "recall", exten, dialString, transferee)
 }
 
-// recall rings the transferer (extension transferer) back for the call's
-// caller, who hears ringback; the blind transfer's rules apply from then
-// on. An error (routing, dialling) changes nothing.
-func (c *call) recall(ctx context.Context, transferer string) error {
-	target, err := c.dialRecall(ctx, transferer, c.caller.id)
-	if err != nil {
-		return err
+// recallTransferer rings the transferer (its leg's phone) back for the
+// transferee, who hears ringback; the blind transfer's rules apply from
+// then on (blindmachine.go: recallRequested). Should the recall fail, the
+// transferee goes to mailbox ("": the call ends).
+func (c *call) recallTransferer(ctx context.Context, transferer, transferee *leg, mailbox string) {
+	c.caller, c.callee, c.target = transferee, transferer, nil
+	c.stepBlind(ctx, recallRequested{transferee: transferee.id, transferer: transferer.exten, mailbox: mailbox})
+	if c.blind.active() {
+		c.state = stateTransferRinging
 	}
-	c.target = target
-	c.blindRings(ctx, target, "", transferer, true)
-	return nil
 }
 
 // awaitReferHandled starts waiting, beside the transfer's own requests, for

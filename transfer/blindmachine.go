@@ -326,11 +326,22 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		}
 		// The transferer hanging up is the normal end of its part.
 		return m, nil
+	case recallRequested:
+		// The owner asks only when no transfer is under way; it replaces
+		// whatever the machine held.
+		m = blindMachine{policy: m.policy, phase: blindDiallingRecall, transferee: in.transferee,
+			transferer: in.transferer, destination: in.mailbox}
+		return m, []blindCommand{dialRecall{exten: in.transferer, transferee: in.transferee}}
 	case recallDialled:
 		if m.phase != blindDiallingRecall {
 			return m, nil // no recall asked for
 		}
 		if in.reason != "" {
+			if m.destination == "" {
+				// No mailbox either (it was tried first): the call ends.
+				m.phase = blindEnded
+				return m, []blindCommand{endCall{}}
+			}
 			// Nobody to ring back: the target's voicemail after all.
 			return m.toVoicemail(m.destination)
 		}
@@ -389,7 +400,11 @@ func (m blindMachine) targetUnavailable(status string) (blindMachine, []blindCom
 func (m blindMachine) toVoicemail(mailbox string) (blindMachine, []blindCommand) {
 	var cmds []blindCommand
 	if !m.reported {
-		cmds = append(cmds, reportOutcome{outcome: OutcomeVoicemail, reason: "target " + m.status})
+		reason := "target " + m.status
+		if m.status == "" {
+			reason = "the transferer could not be rung back"
+		}
+		cmds = append(cmds, reportOutcome{outcome: OutcomeVoicemail, reason: reason})
 	}
 	if m.held {
 		cmds = append(cmds, stopMusic{channel: m.transferee})

@@ -62,6 +62,9 @@ func parseBlindInput(line string) (blindInput, error) {
 		}
 		return blindReferred{transferer: party{channel: ch, exten: exten}, transferee: transferee, destination: dest,
 			byAsterisk: byAsterisk}, nil
+	case "recall-requested":
+		_, kv, _, err := readWords(line)
+		return recallRequested{transferee: kv["transferee"], transferer: kv["transferer"], mailbox: kv["mailbox"]}, err
 	case "mailbox-ok":
 		if err := arity(2); err != nil {
 			return nil, err

@@ -88,6 +88,15 @@ type mailboxChecked struct {
 	reason  string // "" when the mailbox is there and allowed
 }
 
+// recallRequested: ring the transferer (its extension) back for the
+// transferee: a transfer that cannot be carried out after the
+// transferer's phone left (Asterisk told it the transfer worked, or it
+// hung up during a consultation, or the mailbox it keyed does not exist).
+// Should the recall fail, the transferee goes to mailbox ("": the call
+// ends).
+type recallRequested struct{ transferee, transferer, mailbox string }
+
+func (recallRequested) blindInput()  {}
 func (mailboxChecked) blindInput()   {}
 func (blindReferred) blindInput()    {}
 func (targetDialled) blindInput()    {}
@@ -108,6 +117,9 @@ func (in blindReferred) String() string {
 		s += " by-asterisk"
 	}
 	return s
+}
+func (in recallRequested) String() string {
+	return words("recall-requested", []string{"transferee", in.transferee, "transferer", in.transferer, "mailbox", in.mailbox})
 }
 func (in mailboxChecked) String() string {
 	if in.reason != "" {

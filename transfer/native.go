@@ -122,13 +122,7 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 func (c *call) recallAfterNative(ctx context.Context, transferer, transferee *leg) {
 	c.log.Info("transfer Asterisk accepted cannot be carried out; ringing the transferer back",
 		zap.String("transferer", transferer.exten))
-	c.caller, c.callee, c.target = transferee, transferer, nil
-	if err := c.recall(ctx, transferer.exten); err != nil {
-		c.log.Info("recall failed; sending the caller to the transferer's voicemail", zap.Error(err))
-		c.toVoicemail(ctx, transferee, transferer.exten)
-		return
-	}
-	c.state = stateTransferRinging
+	c.recallTransferer(ctx, transferer, transferee, transferer.exten)
 }
 
 // resumeHoldMusic gives the party a transferer holds music on hold again

@@ -173,14 +173,8 @@ func (c *call) finishVoicemailEntry(ctx context.Context, f finishEntry) {
 	// caller.
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
 	c.recordEntry(ctx, held.id, "")
-	c.caller, c.callee = held, user
 	c.transferStarted(KindVoicemail, req)
-	if err := c.recall(ctx, user.exten); err != nil {
-		log.Error("recall failed; the call ends", zap.Error(err))
-		c.end(ctx)
-		return
-	}
-	c.state = stateTransferRinging
+	c.recallTransferer(ctx, user, held, "")
 }
 
 // checkMailbox applies the transfer policy to a voicemail destination and
