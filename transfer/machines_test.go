@@ -22,6 +22,8 @@ var transferMachineFiles = []string{
 	"attendedcompletion.go",
 	"basicmachine.go",
 	"basicwords.go",
+	"consultmachine.go",
+	"consultwords.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it
