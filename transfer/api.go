@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"go.uber.org/zap"
 )
 
 // The engine's API for code outside the phones: a receptionist console
@@ -149,30 +147,36 @@ func (e *Engine) ask(ctx context.Context, c *call, req apiRequest) (apiReply, er
 	}
 }
 
-// onAPI answers an API request in the call's owner.
+// onAPI answers an API request in the call's owner: describe at once;
+// a transfer, its completion or its cancellation through the API's
+// transfer machine (apiconsult.go), whose commands answer.
 func (c *call) onAPI(ctx context.Context, req apiRequest) {
-	var r apiReply
 	switch req.op {
 	case "describe":
-		r.info = c.describe()
+		req.reply <- apiReply{info: c.describe()}
 	case "transfer":
-		r.id, r.err = c.apiTransfer(ctx, req.cmd)
+		in, err := c.apiTransferAsked(req.cmd)
+		if err != nil {
+			req.reply <- apiReply{err: err}
+			return
+		}
+		c.askConsult(ctx, req.reply, in)
 	case "complete":
-		r.err = c.apiComplete(ctx)
+		c.askConsult(ctx, req.reply, completeAsked{})
 	case "cancel":
-		r.err = c.apiCancel(ctx, "cancelled by the API")
+		c.askConsult(ctx, req.reply, cancelAsked{})
 	default:
-		r.err = fmt.Errorf("unknown request %q", req.op)
+		req.reply <- apiReply{err: fmt.Errorf("unknown request %q", req.op)}
 	}
-	req.reply <- r
 }
 
 func (c *call) describe() CallInfo {
 	info := CallInfo{ID: c.id, State: c.state.String()}
+	held := c.consult.heldParty()
 	for _, l := range []*leg{c.caller, c.callee, c.target} {
 		if l.live() {
 			role := l.role
-			if c.consult != nil && l == c.consult.held {
+			if held != "" && l.id == held {
 				role = "held"
 			}
 			info.Legs = append(info.Legs, PartyInfo{Channel: l.id, Extension: l.exten, Role: role})
@@ -182,152 +186,4 @@ func (c *call) describe() CallInfo {
 		info.Transfer = c.xfer.ev.Kind
 	}
 	return info
-}
-
-// consultation is an attended transfer started through the API: held
-// waits with music out of the bridge while transferer and target talk.
-type consultation struct {
-	held, transferer *leg
-}
-
-func (c *call) apiTransfer(ctx context.Context, cmd TransferCommand) (string, error) {
-	if c.state != stateTalking || c.xfer != nil || c.attended.busy() || c.vm.active() {
-		return "", ErrTransferInProgress
-	}
-	party := c.caller
-	if cmd.Party != "" {
-		switch {
-		case c.caller.live() && c.caller.exten == cmd.Party:
-			party = c.caller
-		case c.callee.live() && c.callee.exten == cmd.Party:
-			party = c.callee
-		default:
-			return "", fmt.Errorf("%q: %w", cmd.Party, ErrNoSuchParty)
-		}
-	}
-	other := c.otherParty(party)
-	if !party.live() || !other.live() {
-		return "", ErrTransferInProgress
-	}
-	c.log.Info("transfer requested through the API", zap.String("kind", string(cmd.Kind)),
-		zap.String("party", party.id), zap.String("destination", cmd.Destination))
-	switch cmd.Kind {
-	case KindVoicemail:
-		if err := c.voicemailTransfer(ctx, other, party, cmd.Destination, false); err != nil {
-			return "", err
-		}
-		return c.id + "-t" + fmt.Sprint(c.xferSeq), nil
-	case KindBlind:
-		ringing, err := c.startBlind(ctx, other, party, cmd.Destination)
-		if err != nil {
-			return "", err
-		}
-		id := c.xfer.ev.TransferID
-		// The party waits with music while the destination rings (as
-		// when a phone holds it); the other party leaves.
-		c.hangup(ctx, other, "normal")
-		c.holdWithMusic(ctx, party)
-		ringing.held = true
-		c.stepBlind(ctx, ringing)
-		c.state = stateTransferRinging
-		return id, nil
-	}
-	// Attended: hold the party, dial the destination for the other one.
-	req := Request{Kind: KindAttended, CallID: c.id, Transferer: other.exten, Transferee: party.exten, Destination: cmd.Destination}
-	target, req, err := c.dialTarget(ctx, req, other.id)
-	if err != nil {
-		return "", err
-	}
-	c.holdWithMusic(ctx, party)
-	c.caller, c.callee, c.target = party, other, target
-	c.consult = &consultation{held: party, transferer: other}
-	c.transferStarted(KindAttended, req)
-	c.transferRinging()
-	c.state = stateConsulting
-	return c.xfer.ev.TransferID, nil
-}
-
-// apiComplete hands the held party to the target: the transferer leaves.
-// A target still ringing is connected when it answers (blind rules).
-func (c *call) apiComplete(ctx context.Context) error {
-	k := c.consult
-	if c.state != stateConsulting || k == nil {
-		return ErrNoConsultation
-	}
-	c.consult = nil
-	if k.transferer.live() {
-		c.hangup(ctx, k.transferer, "normal")
-	}
-	c.stopMusic(ctx, k.held)
-	if !c.join(ctx, k.held) {
-		c.end(ctx)
-		return ErrUnavailable
-	}
-	if c.target.answered {
-		c.callee, c.target = c.target, nil
-		c.callee.role = "callee"
-		c.state = stateTalking
-		c.transferEnded(KindAttended, Request{}, OutcomeCompleted, "")
-		c.log.Info("attended transfer completed")
-		c.showEachOther(ctx, c.caller, c.callee)
-		return nil
-	}
-	c.blindRings(ctx, c.target, c.target.exten, k.transferer.exten, false)
-	c.state = stateTransferRinging
-	c.log.Info("attended transfer completed while the target rings")
-	return nil
-}
-
-// apiCancel ends the consultation: the target is hung up, the held party
-// comes back to the transferer.
-func (c *call) apiCancel(ctx context.Context, reason string) error {
-	k := c.consult
-	if c.state != stateConsulting || k == nil {
-		return ErrNoConsultation
-	}
-	c.consult = nil
-	if c.target.live() {
-		c.leaveBridge(ctx, c.bridge, c.target)
-		c.hangup(ctx, c.target, "normal")
-	}
-	c.target = nil
-	c.caller, c.callee = k.held, k.transferer
-	c.stopMusic(ctx, k.held)
-	if !k.transferer.live() || !c.join(ctx, k.held) {
-		c.end(ctx)
-		return nil
-	}
-	c.state = stateTalking
-	c.transferEnded(KindAttended, Request{}, OutcomeCancelled, reason)
-	c.log.Info("attended transfer cancelled", zap.String("reason", reason))
-	return nil
-}
-
-// consultingAnswered: the target answered; it talks to the transferer.
-func (c *call) consultingAnswered(ctx context.Context) {
-	if !c.join(ctx, c.target) {
-		c.apiCancel(ctx, "the target could not join")
-		return
-	}
-	c.transferAnswered()
-}
-
-// consultingLegGone: a leg hung up during an API consultation.
-func (c *call) consultingLegGone(ctx context.Context, l *leg) {
-	k := c.consult
-	switch l {
-	case c.target: // declined, busy, no answer or hung up: back to the held party
-		c.apiCancel(ctx, "the destination did not take the call")
-	case k.transferer: // the transferer leaving completes, as a phone would
-		c.apiComplete(ctx)
-	case k.held: // the held party left: the other two go on talking
-		c.consult = nil
-		if c.target.answered {
-			c.caller, c.callee, c.target = k.transferer, c.target, nil
-			c.state = stateTalking
-			c.transferEnded(KindAttended, Request{}, OutcomeCancelled, "the held party hung up")
-			return
-		}
-		c.end(ctx)
-	}
 }

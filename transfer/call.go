@@ -22,7 +22,8 @@ const (
 	// hears ringback while the target (or, on recall, the transferer) rings.
 	stateTransferRinging
 	// stateConsulting: an attended transfer started through the API: one
-	// party waits with music, the other talks to the destination.
+	// party waits with music, the other talks to the destination
+	// (consultmachine.go).
 	stateConsulting
 	// stateEnded: nothing of the call is left in Asterisk that transferd
 	// owns; the owner goroutine returns.
@@ -115,8 +116,12 @@ type call struct {
 	// being keyed (vmentry.go); digitTimer is its timer.
 	vm         vmEntry
 	digitTimer *time.Timer
-	// consult is an attended transfer started through the API.
-	consult *consultation
+	// consult is the call's transfer started through the API
+	// (consultmachine.go): under way in stateConsulting (and while its
+	// destination is dialled). apiReply is where the API request being
+	// stepped waits for the machine's answer (askConsult).
+	consult  consultMachine
+	apiReply chan apiReply
 	// departing: transferers' legs that left the call, waiting for their
 	// phones' BYE (letPhoneHangUp), each with its timer.
 	departing map[string]*time.Timer

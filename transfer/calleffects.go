@@ -132,6 +132,7 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 func (c *call) end(ctx context.Context) {
 	c.stepEntry(ctx, callEnded{})
 	c.stepBasic(ctx, callEnded{})
+	c.stepConsult(ctx, callEnded{})
 	// (Set first: what the attended transfer does after its phone is
 	// told must not treat the call as going on.)
 	c.state = stateEnded

@@ -68,7 +68,7 @@ func (c *call) onAnswered(ctx context.Context, id string) {
 	case c.state == stateTransferRinging && l == c.target:
 		c.stepBlind(ctx, targetAnswered{channel: l.id})
 	case c.state == stateConsulting && l == c.target:
-		c.consultingAnswered(ctx)
+		c.stepConsult(ctx, targetAnswered{channel: l.id})
 	}
 }
 
@@ -96,7 +96,7 @@ func (c *call) onDialEnded(ctx context.Context, in dialEnded) {
 	case c.state == stateTransferRinging && l == c.target:
 		c.stepBlind(ctx, targetFailed{channel: l.id, status: in.status})
 	case c.state == stateConsulting && l == c.target:
-		c.consultingLegGone(ctx, l)
+		c.stepConsult(ctx, targetFailed{channel: l.id, status: in.status})
 	}
 }
 
@@ -119,7 +119,7 @@ func (c *call) onGone(ctx context.Context, in legGone) {
 	case stateTransferRinging:
 		c.stepBlind(ctx, legHungUp{channel: l.id, cause: in.cause, answered: l.answered})
 	case stateConsulting:
-		c.consultingLegGone(ctx, l)
+		c.stepConsult(ctx, legHungUp{channel: l.id, cause: in.cause, answered: l.answered})
 	}
 }
 

@@ -24,6 +24,8 @@ var transferMachineFiles = []string{
 	"basicwords.go",
 	"handoverdecision.go",
 	"adoptionplan.go",
+	"consultmachine.go",
+	"consultwords.go",
 }
 
 // forbiddenInMachines are imports a machine file must not have: what it

@@ -85,6 +85,7 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 	c.stepBlind(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	c.stepBasic(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	c.stepAttended(ctx, partyReplaced{old: in.oldID, new: in.newID})
+	c.stepConsult(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	l.id, l.local, l.localName, l.created = in.newID, true, in.newName, true
 	l.holding = false
 	destination := localExten(in.newName)
