@@ -124,7 +124,7 @@ func (c *call) execConsult(ctx context.Context, cmd consultCommand) consultInput
 		c.target = target
 		return targetDialled{target: target.id, destination: req.Destination}
 	case sendToMailbox:
-		return sentToMailbox{err: c.voicemailTransfer(ctx, c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.held.channel), cmd.mailbox, false)}
+		return sentToMailbox{err: c.voicemailTransfer(ctx, c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.held.channel), cmd.mailbox)}
 	case beginConsultation:
 		c.caller, c.callee, c.target = c.blindLeg(cmd.held.channel), c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.target)
 		c.transferStarted(KindAttended, Request{Kind: KindAttended, CallID: c.id, Transferer: cmd.transferer.exten,

@@ -17,6 +17,7 @@ var transferMachineFiles = []string{
 	"vmentry.go",
 	"blindmachine.go",
 	"blindwords.go",
+	"blindfallback.go",
 	"attendedmachine.go",
 	"attendedwords.go",
 	"attendedcompletion.go",

@@ -201,10 +201,9 @@ func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (strin
 }
 
 // voicemailTransfer sends transferee to mailbox's voicemail and hangs the
-// transferer up. byRefer: the transferer's phone asked with a REFER, is
-// told it worked and ends its call itself (letPhoneHangUp). An error
-// (policy, no such mailbox) changes nothing.
-func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string, byRefer bool) error {
+// transferer up (a transfer through the API). An error (policy, no such
+// mailbox) changes nothing.
+func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string) error {
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: mailbox}
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
 	mailbox, err := c.checkMailbox(ctx, req, transferee)
@@ -217,12 +216,7 @@ func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *le
 	log.Info("voicemail transfer completed")
 	c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 	c.leaveBridge(ctx, c.bridge, transferee)
-	if byRefer {
-		c.progress(ctx, transferer.id, progressAnswered)
-		c.letPhoneHangUp(ctx, transferer)
-	} else {
-		c.hangup(ctx, transferer, "normal")
-	}
+	c.hangup(ctx, transferer, "normal")
 	c.toVoicemail(ctx, transferee, mailbox)
 	return nil
 }
