@@ -178,12 +178,10 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 		transferer, transferee := c.attendedLeg(cmd.transferer), c.attendedLeg(cmd.transferee)
 		c.transferStarted(KindAttended, Request{Kind: KindAttended, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten})
 	case reportRefused:
-		c.log.Info("attended transfer refused", zap.String("transferer", cmd.transferer), zap.String("reason", cmd.reason))
 		c.transferEnded(KindAttended, c.attendedRequest(c.attendedLeg(cmd.transferer)), OutcomeRefused, cmd.reason)
 	case askHandOver:
 		return c.askHandOver(cmd)
 	case unlink:
-		c.log.Info("taking out the link Asterisk made between the calls; ringing the transferer back", zap.String("link", cmd.channel))
 		c.unlink(ctx, c.attendedLeg(cmd.channel))
 	case carryOn:
 		if c.merging != nil && c.merging.callID == cmd.consultation {

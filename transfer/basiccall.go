@@ -22,9 +22,13 @@ func (c *call) stepBasic(ctx context.Context, in basicInput) {
 			c.log.Debug("basic call: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
 			return
 		}
-		// (Debug: a call's setup is a dozen routine steps; the Info lines
-		// are "call arrived", "callee answered" and the failures.)
-		logTransition(c.log, zap.DebugLevel, "basic call", from, in, next, cmds)
+		// (A call's setup is a dozen steps: those that went as expected
+		// log at Debug; the answer, the failures and hangups at Info.)
+		level := zap.DebugLevel
+		if !basicRoutine(in, next) {
+			level = zap.InfoLevel
+		}
+		logTransition(c.log, level, "basic call", from, in, next, cmds)
 		in = nil
 		for i, cmd := range cmds {
 			result := c.execBasic(ctx, cmd)
@@ -54,7 +58,6 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 	case routeCallee:
 		dialString, err := c.e.router.Route(ctx, cmd.exten)
 		if err != nil {
-			c.log.Info("dialled extension not in service", zap.Error(err))
 			return calleeRouted{reason: err.Error()}
 		}
 		return calleeRouted{dialString: dialString}
@@ -107,16 +110,13 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 		return callerAnswered{ok: true}
 	case nowTalking:
 		c.state = stateTalking
-		c.log.Info("callee answered", zap.String("callee", c.callee.id))
 	case hangupLeg:
 		l := c.blindLeg(cmd.channel)
 		c.hangup(ctx, l, "normal")
 		l.gone = true
 	case sendToVoicemail:
-		c.log.Info("callee did not answer; caller to its voicemail", zap.String("mailbox", cmd.mailbox))
 		c.toVoicemail(ctx, c.blindLeg(cmd.channel), cmd.mailbox)
 	case failCall:
-		c.log.Info("call failed", zap.String("reason", cmd.reason))
 		c.fail(ctx, cmd.reason)
 	case endCall:
 		c.end(ctx)
@@ -124,6 +124,26 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 		c.log.Error("basic call: unknown command", zap.Stringer("command", cmd))
 	}
 	return nil
+}
+
+// basicRoutine tells a request that went as expected, while the call is
+// being set up, from what people notice: the answer (talking), failures,
+// hangups.
+func basicRoutine(in basicInput, next basicMachine) bool {
+	if next.phase == basicTalking || next.phase == basicFailed || next.phase == basicVoicemail {
+		return false
+	}
+	switch in := in.(type) {
+	case calleeRouted:
+		return in.reason == ""
+	case calleeDialled:
+		return in.reason == ""
+	case bridgeCreated, calleeRang, callerAnswered, joined:
+		return true
+	case callerArrived, calleeInStasis, ringingAdopted:
+		return true // ("call arrived" is logged at Info with the caller's details)
+	}
+	return false
 }
 
 // setVariable sets a channel variable; a channel already gone is not an

@@ -87,25 +87,22 @@ func (c *call) startBlind(ctx context.Context, transferer, transferee *leg, dest
 // dialTarget applies the transfer policy to req, routes its (possibly
 // rewritten) destination and dials it for originator. It returns the
 // target's leg and the request as carried out. An error wraps ErrRefused
-// (policy), ErrNoSuchExtension or ErrUnavailable; the failure is logged
-// and reported to the Observer, and nothing has changed.
+// (policy), ErrNoSuchExtension or ErrUnavailable; the failure is reported
+// to the Observer (and logged as the transfer's end), and nothing has
+// changed.
 func (c *call) dialTarget(ctx context.Context, req Request, originator string) (*leg, Request, error) {
-	log := c.log.With(zap.String("transfer", string(req.Kind)), zap.String("destination", req.Destination))
 	req, err := decide(ctx, c.e.policy, req)
 	if err != nil {
-		log.Info("transfer refused", zap.Error(err))
 		c.transferEnded(req.Kind, req, OutcomeRefused, err.Error())
 		return nil, req, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	dialString, err := c.e.router.Route(ctx, req.Destination)
 	if err != nil {
-		log.Info("transfer to unknown destination", zap.Error(err))
 		c.transferEnded(req.Kind, req, OutcomeRefused, err.Error())
 		return nil, req, err
 	}
 	target, err := c.dialLeg(ctx, "target", req.Destination, dialString, originator)
 	if err != nil {
-		log.Info("transfer target cannot be dialled", zap.Error(err))
 		c.transferEnded(req.Kind, req, OutcomeFailed, err.Error())
 		return nil, req, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -241,7 +238,6 @@ func (c *call) checkVoicemailTransfer(ctx context.Context, cmd checkMailbox) bli
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: cmd.transferer.exten, Transferee: transferee.exten, Destination: cmd.mailbox}
 	mailbox, err := c.checkMailbox(ctx, req, transferee)
 	if err != nil {
-		c.log.Info("voicemail transfer refused", zap.String("mailbox", cmd.mailbox), zap.Error(err))
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		return mailboxChecked{reason: err.Error()}
 	}
