@@ -100,20 +100,22 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 		return // the user finished keying *8 and a number
 	}
 	held := c.otherParty(l)
-	if !l.holding || !held.live() || c.attended.busy() {
+	left := partyLeft{channel: l.id, holding: l.holding, otherLive: held.live(), transferBusy: c.attended.busy(),
+		recall: c.e.cfg.TransfererHangup == TransfererHangupRecall}
+	var consultation *call
+	if consultations := c.e.callsOf(l.exten, c); len(consultations) > 0 {
+		consultation = consultations[0]
+		left.consultation = consultation.id
+	}
+	verdict := decideTalkingHangup(left)
+	if verdict == verdictEnd {
 		c.end(ctx)
 		return
 	}
-	consultations := c.e.callsOf(l.exten, c)
-	if len(consultations) == 0 {
-		c.end(ctx)
-		return
-	}
-	recall := c.e.cfg.TransfererHangup == TransfererHangupRecall
 	c.log.Info("transferer hung up during a consultation", zap.String("transferer", l.id),
-		zap.String("consult_call", consultations[0].id), zap.Bool("recall", recall))
+		zap.String("consult_call", consultation.id), zap.Stringer("verdict", verdict))
 	c.stepAttended(ctx, transfererLeftHolding{transferer: party{channel: l.id, exten: l.exten}, transferee: held.id,
-		bridge: c.bridge, consultation: c.toHandOver(consultations[0], l), recall: recall})
+		bridge: c.bridge, consultation: c.toHandOver(consultation, l), recall: verdict == verdictRecall})
 }
 
 // stepAttended applies one input to the call's attended transfer

@@ -227,18 +227,7 @@ func (c *call) step(ctx context.Context, in input) {
 	case nativeAttended:
 		c.onNativeAttended(ctx, in)
 	case holdChanged:
-		// Asterisk itself plays music on hold to the other party of a
-		// mixing bridge when a phone holds; the engine only notes who
-		// holds, for a transferer who hangs up during a consultation.
-		if l := c.legByID(in.channelID); l != nil {
-			l.holding = in.onHold
-			c.rememberHold(ctx, l)
-			if held := c.otherParty(l); !in.onHold && held.live() && held.musicUntilResume {
-				held.musicUntilResume = false
-				c.stopMusic(ctx, held)
-			}
-		}
-		c.log.Info("hold", zap.String("channel", in.channelID), zap.Bool("on_hold", in.onHold))
+		c.onHold(ctx, in)
 	case handOverRequest:
 		c.onHandOverRequest(ctx, in)
 	case handOverRefused:
@@ -285,4 +274,31 @@ func (c *call) newID(kind string) string {
 // cmdCtx bounds one ARI request.
 func (c *call) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.e.cfg.CommandTimeout)
+}
+
+// onHold notes a phone holding or resuming (decideHold).
+func (c *call) onHold(ctx context.Context, in holdChanged) {
+	l := c.legByID(in.channelID)
+	if l == nil {
+		return
+	}
+	l.holding = in.onHold
+	other := c.otherParty(l)
+	seen := holdSeen{channel: l.id, onHold: in.onHold}
+	if other.live() {
+		seen.other, seen.musicForOther = other.id, other.musicUntilResume
+	}
+	cmds := decideHold(seen)
+	c.log.Info("hold", zap.Stringer("seen", seen), zap.Stringers("commands", cmds))
+	for _, cmd := range cmds {
+		switch cmd := cmd.(type) {
+		case rememberHoldState:
+			c.rememberHold(ctx, l)
+		case stopMusic:
+			other.musicUntilResume = false
+			c.stopMusic(ctx, other)
+		default:
+			c.log.Error("hold: unknown command", zap.Stringer("command", cmd))
+		}
+	}
 }

@@ -25,6 +25,7 @@ var transferMachineFiles = []string{
 	"basicwords.go",
 	"handoverdecision.go",
 	"adoptionplan.go",
+	"talking.go",
 	"consultmachine.go",
 	"consultwords.go",
 }
