@@ -75,6 +75,15 @@ func impurities(fset *token.FileSet, f *ast.File) []string {
 		switch n := n.(type) {
 		case *ast.GoStmt:
 			found = append(found, fmt.Sprintf("%s: starts a goroutine", fset.Position(n.Pos())))
+		case *ast.ChanType, *ast.SelectStmt:
+			found = append(found, fmt.Sprintf("%s: uses a channel", fset.Position(n.Pos())))
+		case *ast.Ident:
+			// The owner's world: Asterisk (whose methods are requests),
+			// the engine, a call (its owner, which holds the mailbox).
+			switch n.Name {
+			case "Asterisk", "Engine", "call":
+				found = append(found, fmt.Sprintf("%s: refers to %s (the owner's, not a machine's)", fset.Position(n.Pos()), n.Name))
+			}
 		case *ast.SelectorExpr:
 			if x, ok := n.X.(*ast.Ident); ok && timeName != "" && x.Name == timeName && n.Sel.Name != "Duration" {
 				found = append(found, fmt.Sprintf("%s: uses time.%s (only time.Duration is allowed)", fset.Position(n.Pos()), n.Sel.Name))
@@ -99,8 +108,10 @@ import (
 	"github.com/transferd/transferd/ari"
 )
 
-func (m vmEntry) bad(ctx context.Context) clock.Duration {
+func (m vmEntry) bad(ctx context.Context, c *call, a Asterisk) clock.Duration {
 	go func() {}()
+	ch := make(chan int)
+	_ = ch
 	_ = clock.Now()
 	_ = clock.AfterFunc
 	return clock.Second
@@ -113,12 +124,12 @@ func (m vmEntry) bad(ctx context.Context) clock.Duration {
 	}
 	got := impurities(fset, f)
 	for _, want := range []string{`"context"`, `"net/http"`, `"go.uber.org/zap"`, `"github.com/transferd/transferd/ari"`,
-		"goroutine", "time.Now", "time.AfterFunc", "time.Second"} {
+		"goroutine", "time.Now", "time.AfterFunc", "time.Second", "refers to call", "refers to Asterisk", "channel"} {
 		if !strings.Contains(strings.Join(got, "\n"), want) {
 			t.Errorf("impurities did not report %s; reported:\n%s", want, strings.Join(got, "\n"))
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("impurities reported %d things, want 8:\n%s", len(got), strings.Join(got, "\n"))
+	if len(got) != 11 {
+		t.Errorf("impurities reported %d things, want 11:\n%s", len(got), strings.Join(got, "\n"))
 	}
 }
