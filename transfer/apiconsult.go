@@ -63,30 +63,8 @@ func (c *call) askConsult(ctx context.Context, reply chan apiReply, in consultIn
 // order; a command with a result (the last of its batch) has it fed back
 // at once, before any other input.
 func (c *call) stepConsult(ctx context.Context, in consultInput) {
-	for in != nil {
-		from := c.consult
-		next, cmds := from.Step(in)
-		c.consult = next
-		if next == from && len(cmds) == 0 {
-			c.log.Debug("API transfer: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
-			return
-		}
-		level := zap.InfoLevel
-		if consultRoutine(in) {
-			level = zap.DebugLevel
-		}
-		logTransition(c.log, level, "API transfer", from, in, next, cmds)
-		in = nil
-		for i, cmd := range cmds {
-			result := c.execConsult(ctx, cmd)
-			if result != nil && i != len(cmds)-1 {
-				c.log.Error("API transfer: a command with a result is not the last", zap.Stringer("command", cmd))
-			}
-			if result != nil {
-				in = result
-			}
-		}
-	}
+	machineRun[consultMachine, consultInput, consultCommand]{name: "API transfer", state: &c.consult, step: consultMachine.Step,
+		exec: func(cmd consultCommand) consultInput { return c.execConsult(ctx, cmd) }, routine: consultRoutine}.run(c.log, in)
 }
 
 // consultRoutine tells the result of a request that went as expected
@@ -106,7 +84,7 @@ func consultRoutine(in consultInput) bool {
 func (c *call) execConsult(ctx context.Context, cmd consultCommand) consultInput {
 	switch cmd := cmd.(type) {
 	case dialDestination:
-		held, transferer := c.blindLeg(cmd.held.channel), c.blindLeg(cmd.transferer.channel)
+		held, transferer := c.legNamed(cmd.held.channel), c.legNamed(cmd.transferer.channel)
 		if cmd.kind == KindBlind {
 			ringing, err := c.startBlind(ctx, transferer, held, cmd.destination)
 			if err != nil {
@@ -124,42 +102,39 @@ func (c *call) execConsult(ctx context.Context, cmd consultCommand) consultInput
 		c.target = target
 		return targetDialled{target: target.id, destination: req.Destination}
 	case sendToMailbox:
-		return sentToMailbox{err: c.voicemailTransfer(ctx, c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.held.channel), cmd.mailbox)}
+		return sentToMailbox{err: c.voicemailTransfer(ctx, c.legNamed(cmd.transferer.channel), c.legNamed(cmd.held.channel), cmd.mailbox)}
 	case beginConsultation:
-		c.caller, c.callee, c.target = c.blindLeg(cmd.held.channel), c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.target)
+		c.caller, c.callee, c.target = c.legNamed(cmd.held.channel), c.legNamed(cmd.transferer.channel), c.legNamed(cmd.target)
 		c.transferStarted(KindAttended, Request{Kind: KindAttended, CallID: c.id, Transferer: cmd.transferer.exten,
 			Transferee: cmd.held.exten, Destination: cmd.destination})
 		c.transferRinging()
 		c.state = stateConsulting
 	case holdWithMusic:
-		c.holdWithMusic(ctx, c.blindLeg(cmd.channel))
+		c.holdWithMusic(ctx, c.legNamed(cmd.channel))
 	case hangupLeg:
-		c.hangup(ctx, c.blindLeg(cmd.channel), "normal")
+		c.hangup(ctx, c.legNamed(cmd.channel), "normal")
 	case leaveBridge:
-		c.leaveBridge(ctx, cmd.bridge, c.blindLeg(cmd.channel))
+		c.leaveBridge(ctx, cmd.bridge, c.legNamed(cmd.channel))
 	case stopMusic:
-		c.stopMusic(ctx, c.blindLeg(cmd.channel))
+		c.stopMusic(ctx, c.legNamed(cmd.channel))
 	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.blindLeg(cmd.channel))}
+		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
 	case reportAnswered:
 		c.transferAnswered()
 	case handToBlind:
 		c.stepBlind(ctx, cmd.ringing)
 		c.state = stateTransferRinging
 	case talkTo:
-		target := c.blindLeg(cmd.colleague)
-		c.caller, c.callee, c.target = c.blindLeg(cmd.transferee), target, nil
-		target.role = "callee"
-		c.state = stateTalking
+		c.talkTo(cmd)
 	case returnTo:
-		c.caller, c.callee, c.target = c.blindLeg(cmd.transferee), c.blindLeg(cmd.transferer), nil
+		c.returnTo(cmd)
 	case nowTalking:
 		c.state = stateTalking
 	case talkOn:
-		c.caller, c.callee, c.target = c.blindLeg(cmd.transferer), c.blindLeg(cmd.target), nil
+		c.caller, c.callee, c.target = c.legNamed(cmd.transferer), c.legNamed(cmd.target), nil
 		c.state = stateTalking
 	case showConnected:
-		c.showConnected(ctx, c.blindLeg(cmd.viewer), c.blindLeg(cmd.party))
+		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
 	case reportOutcome:
 		c.transferEnded(KindAttended, Request{}, cmd.outcome, cmd.reason)
 	case endCall:

@@ -123,39 +123,19 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 // order; a command with a result (the last of its batch) has it fed back
 // at once, before any other input.
 func (c *call) stepAttended(ctx context.Context, in attendedInput) {
-	for in != nil {
-		from := c.attended
-		next, cmds := from.Step(in)
-		c.attended = next
-		if next == from && len(cmds) == 0 {
-			c.log.Debug("attended transfer: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
-			return
-		}
-		switch {
-		case !from.telling() && next.telling():
-			// A replica handing its connection over waits for these
-			// (Engine.Quiet): a successor would not know the phone is owed
-			// its NOTIFY.
-			c.e.deferring.Add(1)
-		case from.telling() && !next.telling():
-			c.e.deferring.Add(-1)
-		}
-		level := zap.InfoLevel
-		if attendedRoutine(in) {
-			level = zap.DebugLevel
-		}
-		logTransition(c.log, level, "attended transfer", from, in, next, cmds)
-		in = nil
-		for i, cmd := range cmds {
-			result := c.execAttended(ctx, cmd)
-			if result != nil && i != len(cmds)-1 {
-				c.log.Error("attended transfer: a command with a result is not the last", zap.Stringer("command", cmd))
+	machineRun[attendedMachine, attendedInput, attendedCommand]{name: "attended transfer", state: &c.attended,
+		step: attendedMachine.Step, exec: func(cmd attendedCommand) attendedInput { return c.execAttended(ctx, cmd) },
+		routine: attendedRoutine, changed: func(from, to attendedMachine) {
+			switch {
+			case !from.telling() && to.telling():
+				// A replica handing its connection over waits for these
+				// (Engine.Quiet): a successor would not know the phone is
+				// owed its NOTIFY.
+				c.e.deferring.Add(1)
+			case from.telling() && !to.telling():
+				c.e.deferring.Add(-1)
 			}
-			if result != nil {
-				in = result
-			}
-		}
-	}
+		}}.run(c.log, in)
 }
 
 // attendedRoutine tells the result of a request that went as expected
@@ -177,14 +157,14 @@ func attendedRoutine(in attendedInput) bool {
 func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedInput {
 	switch cmd := cmd.(type) {
 	case reportStarted:
-		transferer, transferee := c.attendedLeg(cmd.transferer), c.attendedLeg(cmd.transferee)
+		transferer, transferee := c.legNamed(cmd.transferer), c.legNamed(cmd.transferee)
 		c.transferStarted(KindAttended, Request{Kind: KindAttended, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten})
 	case reportRefused:
-		c.transferEnded(KindAttended, c.attendedRequest(c.attendedLeg(cmd.transferer)), OutcomeRefused, cmd.reason)
+		c.transferEnded(KindAttended, c.attendedRequest(c.legNamed(cmd.transferer)), OutcomeRefused, cmd.reason)
 	case askHandOver:
 		return c.askHandOver(cmd)
 	case unlink:
-		c.unlink(ctx, c.attendedLeg(cmd.channel))
+		c.unlink(ctx, c.legNamed(cmd.channel))
 	case carryOn:
 		if c.merging != nil && c.merging.callID == cmd.consultation {
 			c.adopt(ctx, *c.merging)
@@ -192,16 +172,13 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 	case completeAtOnce:
 		return c.completeAtOnce(ctx, cmd)
 	case talkTo:
-		colleague := c.attendedLeg(cmd.colleague)
-		c.caller, c.callee, c.target = c.attendedLeg(cmd.transferee), colleague, nil
-		colleague.role = "callee"
-		c.state = stateTalking
+		c.talkTo(cmd)
 	case returnTo:
-		c.caller, c.callee, c.target = c.attendedLeg(cmd.transferee), c.attendedLeg(cmd.transferer), nil
+		c.returnTo(cmd)
 	case ringColleague:
-		transferer := c.attendedLeg(c.attended.transferer)
-		colleague := c.attendedLeg(cmd.colleague.channel)
-		c.caller, c.callee, c.target = c.attendedLeg(cmd.transferee), transferer, colleague
+		transferer := c.legNamed(c.attended.transferer)
+		colleague := c.legNamed(cmd.colleague.channel)
+		c.caller, c.callee, c.target = c.legNamed(cmd.transferee), transferer, colleague
 		colleague.role = "target"
 		c.blindRings(ctx, colleague, cmd.colleague.exten, cmd.transferer, false)
 		c.state = stateTransferRinging
@@ -210,7 +187,7 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 			c.transferRinging()
 		}
 	case hangupLeg:
-		c.hangup(ctx, c.attendedLeg(cmd.channel), "normal")
+		c.hangup(ctx, c.legNamed(cmd.channel), "normal")
 	case answerLeg:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()
@@ -218,12 +195,12 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 			c.log.Warn("answer consultation leg before hanging it up failed", zap.String("consult", cmd.channel), zap.Error(err))
 		}
 	case leaveBridge:
-		c.leaveBridge(ctx, cmd.bridge, c.attendedLeg(cmd.channel))
+		c.leaveBridge(ctx, cmd.bridge, c.legNamed(cmd.channel))
 	case destroyBridge:
 		c.destroyBridge(ctx, cmd.bridge)
 	case musicWhileHeld:
-		if c.attendedLeg(cmd.holder).holding {
-			c.musicUntilResumed(ctx, c.attendedLeg(cmd.held))
+		if c.legNamed(cmd.holder).holding {
+			c.musicUntilResumed(ctx, c.legNamed(cmd.held))
 		}
 	case startTellTimer:
 		box, consult := c.box, cmd.consult
@@ -236,42 +213,26 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 	case hangupReplaced:
 		c.hangupReplaced(ctx)
 	case ringTransfererBack:
-		transferer := c.attendedLeg(cmd.transferer)
-		c.recallTransferer(ctx, transferer, c.attendedLeg(cmd.transferee), transferer.exten)
+		transferer := c.legNamed(cmd.transferer)
+		c.recallTransferer(ctx, transferer, c.legNamed(cmd.transferee), transferer.exten)
 	case reportProgress:
 		c.progress(ctx, cmd.channel, cmd.state)
 	case reportOutcome:
 		c.reportOutcome(cmd)
 	case letPhoneHangUp:
-		c.letPhoneHangUp(ctx, c.attendedLeg(cmd.channel))
+		c.letPhoneHangUp(ctx, c.legNamed(cmd.channel))
 	case stopHoldMusic:
-		c.stopHoldMusic(ctx, c.attendedLeg(cmd.holder), c.attendedLeg(cmd.held))
+		c.stopHoldMusic(ctx, c.legNamed(cmd.holder), c.legNamed(cmd.held))
 	case showConnected:
-		c.showConnected(ctx, c.attendedLeg(cmd.viewer), c.attendedLeg(cmd.party))
+		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
 	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.attendedLeg(cmd.channel))}
+		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
 	case endCall:
 		c.end(ctx)
 	default:
 		c.log.Error("attended transfer: unknown command", zap.Stringer("command", cmd))
 	}
 	return nil
-}
-
-// attendedLeg returns the leg of a channel the attended transfer names:
-// one of the call's parties, or a leg the transfer involves that is no
-// longer one (the transferer after completion, the consultation's legs).
-// A stand-in keeps a command harmless should none be known.
-func (c *call) attendedLeg(id string) *leg {
-	if l := c.legByID(id); l != nil {
-		return l
-	}
-	for _, l := range c.attendedLegs {
-		if l != nil && l.id == id {
-			return l
-		}
-	}
-	return &leg{id: id, gone: true}
 }
 
 // askHandOver sends the consultation call the request to hand itself over.
@@ -281,7 +242,7 @@ func (c *call) askHandOver(cmd askHandOver) attendedInput {
 	if other == nil || other.id != cmd.consultation {
 		return handOverAsked{ok: false}
 	}
-	transferer := c.attendedLeg(c.attended.transferer)
+	transferer := c.legNamed(c.attended.transferer)
 	return handOverAsked{ok: other.box.put(handOverRequest{from: c, consultID: cmd.consultID,
 		transfererExten: cmd.transfererExten, request: c.attendedRequest(transferer), end: cmd.end})}
 }
@@ -297,10 +258,10 @@ func (c *call) askHandOver(cmd askHandOver) attendedInput {
 // into it (ARI takes a channel out of its Stasis bridge when it is added
 // to another).
 func (c *call) completeAtOnce(ctx context.Context, cmd completeAtOnce) attendedInput {
-	transferer, colleague := c.attendedLeg(cmd.transferer), c.attendedLeg(cmd.colleague)
+	transferer, colleague := c.legNamed(cmd.transferer), c.legNamed(cmd.colleague)
 	var consult *leg
 	if cmd.consult != "" {
-		consult = c.attendedLeg(cmd.consult)
+		consult = c.legNamed(cmd.consult)
 	}
 	errs := c.atOnce(ctx,
 		func(ctx context.Context) error {

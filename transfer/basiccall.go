@@ -14,32 +14,11 @@ import (
 // transition and executes the commands, in order; a command with a result
 // (the last of its batch) has it fed back at once.
 func (c *call) stepBasic(ctx context.Context, in basicInput) {
-	for in != nil {
-		from := c.basic
-		next, cmds := from.Step(in)
-		c.basic = next
-		if next == from && len(cmds) == 0 {
-			c.log.Debug("basic call: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
-			return
-		}
+	machineRun[basicMachine, basicInput, basicCommand]{name: "basic call", state: &c.basic, step: basicMachine.Step,
+		exec: func(cmd basicCommand) basicInput { return c.execBasic(ctx, cmd) },
 		// (A call's setup is a dozen steps: those that went as expected
 		// log at Debug; the answer, the failures and hangups at Info.)
-		level := zap.DebugLevel
-		if !basicRoutine(in, next) {
-			level = zap.InfoLevel
-		}
-		logTransition(c.log, level, "basic call", from, in, next, cmds)
-		in = nil
-		for i, cmd := range cmds {
-			result := c.execBasic(ctx, cmd)
-			if result != nil && i != len(cmds)-1 {
-				c.log.Error("basic call: a command with a result is not the last", zap.Stringer("command", cmd))
-			}
-			if result != nil {
-				in = result
-			}
-		}
-	}
+		routine: func(in basicInput) bool { return basicRoutine(in, c.basic) }}.run(c.log, in)
 }
 
 // execBasic executes one command of the basic call's machine and returns
@@ -97,9 +76,9 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 		}
 		c.state = stateRinging
 	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.blindLeg(cmd.channel))}
+		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
 	case dialCallee:
-		return calleeRang{ok: c.dial(ctx, c.blindLeg(cmd.channel))}
+		return calleeRang{ok: c.dial(ctx, c.legNamed(cmd.channel))}
 	case answerCaller:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()
@@ -111,11 +90,11 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 	case nowTalking:
 		c.state = stateTalking
 	case hangupLeg:
-		l := c.blindLeg(cmd.channel)
+		l := c.legNamed(cmd.channel)
 		c.hangup(ctx, l, "normal")
 		l.gone = true
 	case sendToVoicemail:
-		c.toVoicemail(ctx, c.blindLeg(cmd.channel), cmd.mailbox)
+		c.toVoicemail(ctx, c.legNamed(cmd.channel), cmd.mailbox)
 	case failCall:
 		c.fail(ctx, cmd.reason)
 	case endCall:

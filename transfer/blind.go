@@ -124,32 +124,10 @@ func (c *call) blindRings(ctx context.Context, target *leg, destination, transfe
 // in order. A command with a result
 // (the last of its batch) has it fed back at once, before any other input.
 func (c *call) stepBlind(ctx context.Context, in blindInput) {
-	for in != nil {
-		from := c.blind
-		next, cmds := from.Step(in)
-		c.blind = next
-		if next == from && len(cmds) == 0 {
-			c.log.Debug("blind transfer: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
-			return
-		}
-		level := zap.InfoLevel
-		if routineResult(in) {
-			// (A request that went as expected: at Info, a blind transfer
-			// logged five lines instead of two, under load too.)
-			level = zap.DebugLevel
-		}
-		logTransition(c.log, level, "blind transfer", from, in, next, cmds)
-		in = nil
-		for i, cmd := range cmds {
-			result := c.execBlind(ctx, cmd)
-			if result != nil && i != len(cmds)-1 {
-				c.log.Error("blind transfer: a command with a result is not the last", zap.Stringer("command", cmd))
-			}
-			if result != nil {
-				in = result
-			}
-		}
-	}
+	machineRun[blindMachine, blindInput, blindCommand]{name: "blind transfer", state: &c.blind, step: blindMachine.Step,
+		// (Routine results at Debug: at Info, a blind transfer logged
+		// five lines instead of two, under load too.)
+		exec: func(cmd blindCommand) blindInput { return c.execBlind(ctx, cmd) }, routine: routineResult}.run(c.log, in)
 }
 
 // routineResult tells the result of a request that succeeded (the target
@@ -174,7 +152,7 @@ func routineResult(in blindInput) bool {
 func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 	switch cmd := cmd.(type) {
 	case dialTarget:
-		ringing, err := c.startBlind(ctx, c.blindLeg(cmd.transferer.channel), c.blindLeg(cmd.transferee), cmd.destination)
+		ringing, err := c.startBlind(ctx, c.legNamed(cmd.transferer.channel), c.legNamed(cmd.transferee), cmd.destination)
 		if err != nil {
 			return targetNotDialled{refused: errors.Is(err, ErrRefused), reason: err.Error()}
 		}
@@ -184,9 +162,9 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 	case reportProgress:
 		c.progress(ctx, cmd.channel, cmd.state)
 	case letPhoneHangUp:
-		c.letPhoneHangUp(ctx, c.blindLeg(cmd.channel))
+		c.letPhoneHangUp(ctx, c.legNamed(cmd.channel))
 	case stopHoldMusic:
-		c.stopHoldMusic(ctx, c.blindLeg(cmd.holder), c.blindLeg(cmd.held))
+		c.stopHoldMusic(ctx, c.legNamed(cmd.holder), c.legNamed(cmd.held))
 	case startRingback:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()
@@ -202,11 +180,11 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 			c.log.Warn("stop ringback failed", zap.Error(err))
 		}
 	case stopMusic:
-		c.stopMusic(ctx, c.blindLeg(cmd.channel))
+		c.stopMusic(ctx, c.legNamed(cmd.channel))
 	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.blindLeg(cmd.channel))}
+		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
 	case showConnected:
-		c.showConnected(ctx, c.blindLeg(cmd.viewer), c.blindLeg(cmd.party))
+		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
 	case reportAnswered:
 		c.transferAnswered()
 	case reportOutcome:
@@ -219,9 +197,9 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		c.target = target
 		return recallDialled{channel: target.id}
 	case sendToVoicemail:
-		c.toVoicemail(ctx, c.blindLeg(cmd.channel), cmd.mailbox)
+		c.toVoicemail(ctx, c.legNamed(cmd.channel), cmd.mailbox)
 	case talkToTarget:
-		c.callee, c.target = c.blindLeg(cmd.target), nil
+		c.callee, c.target = c.legNamed(cmd.target), nil
 		c.state = stateTalking
 	case endCall:
 		c.end(ctx)
@@ -234,7 +212,7 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 // checkVoicemailTransfer applies the policy to a voicemail transfer a
 // REFER asked for and checks its mailbox.
 func (c *call) checkVoicemailTransfer(ctx context.Context, cmd checkMailbox) blindInput {
-	transferee := c.blindLeg(cmd.transferee)
+	transferee := c.legNamed(cmd.transferee)
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: cmd.transferer.exten, Transferee: transferee.exten, Destination: cmd.mailbox}
 	mailbox, err := c.checkMailbox(ctx, req, transferee)
 	if err != nil {
@@ -255,16 +233,6 @@ func (c *call) reportOutcome(cmd reportOutcome) {
 		c.xfer.ev.Destination = cmd.destination
 	}
 	c.transferEnded(c.xfer.ev.Kind, Request{}, cmd.outcome, cmd.reason)
-}
-
-// blindLeg returns the call's leg for a channel of the blind transfer.
-// (The machine names only the call's own legs; a stand-in keeps a command
-// harmless should one have gone.)
-func (c *call) blindLeg(id string) *leg {
-	if l := c.legByID(id); l != nil {
-		return l
-	}
-	return &leg{id: id, gone: true}
 }
 
 // dialRecall rings the transferer's extension back for transferee.

@@ -263,6 +263,38 @@ func (c *call) legByID(id string) *leg {
 	return nil
 }
 
+// legNamed returns the leg of a channel a machine names: one of the
+// call's parties, or a leg a transfer involves that is no longer one
+// (an attended transfer's transferer after completion, the
+// consultation's legs). A stand-in keeps a command harmless should none
+// be known (a leg gone meanwhile).
+func (c *call) legNamed(id string) *leg {
+	if l := c.legByID(id); l != nil {
+		return l
+	}
+	for _, l := range c.attendedLegs {
+		if l != nil && l.id == id {
+			return l
+		}
+	}
+	return &leg{id: id, gone: true}
+}
+
+// talkTo makes a transfer's transferee and colleague the call's parties;
+// the call talks.
+func (c *call) talkTo(cmd talkTo) {
+	colleague := c.legNamed(cmd.colleague)
+	c.caller, c.callee, c.target = c.legNamed(cmd.transferee), colleague, nil
+	colleague.role = "callee"
+	c.state = stateTalking
+}
+
+// returnTo makes a transfer's transferee and transferer the call's
+// parties again.
+func (c *call) returnTo(cmd returnTo) {
+	c.caller, c.callee, c.target = c.legNamed(cmd.transferee), c.legNamed(cmd.transferer), nil
+}
+
 // newID returns an id for something this call creates. Ids carry the app,
 // the call id and the kind, so a restarted transferd can recognise its own
 // resources in Asterisk.

@@ -96,6 +96,12 @@ func (e *Engine) retire(c *call) bool {
 		c.e.deferring.Add(-1)
 	}
 	c.box.close()
+	e.forget(c)
+	return true
+}
+
+// forget stops routing anything to c (e.mu held).
+func (e *Engine) forget(c *call) {
 	for _, id := range slices.Concat(c.ids, e.routed[c]) {
 		if e.owners[id] == c {
 			delete(e.owners, id)
@@ -106,7 +112,6 @@ func (e *Engine) retire(c *call) bool {
 		e.dropExten(ext, c)
 	}
 	delete(e.calls, c)
-	return true
 }
 
 // abandon forgets a call when the engine stops (its resources stay in
@@ -115,16 +120,7 @@ func (e *Engine) abandon(c *call) {
 	c.box.close()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, id := range slices.Concat(c.ids, e.routed[c]) {
-		if e.owners[id] == c {
-			delete(e.owners, id)
-		}
-	}
-	delete(e.routed, c)
-	for _, ext := range c.extens {
-		e.dropExten(ext, c)
-	}
-	delete(e.calls, c)
+	e.forget(c)
 }
 
 // merge hands every id of from over to the call into, atomically with
