@@ -109,6 +109,7 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 	// number itself, so the transferee is in one bridge with the target.
 	c.leaveBridge(ctx, c.bridge, transferer)
 	c.hangup(ctx, transferer, "normal")
+	c.stepEntry(ctx, partyLeft{channel: transferer.id})
 	if mailbox, ok := c.voicemailDestination(destination); ok {
 		if err := c.voicemailTransfer(ctx, transferer, transferee, mailbox, false); err != nil {
 			c.recallAfterNative(ctx, transferer, transferee)
@@ -199,6 +200,7 @@ func (c *call) unlink(ctx context.Context, link *leg) {
 	transferee := c.otherParty(link)
 	c.leaveBridge(ctx, c.bridge, link)
 	c.hangup(ctx, link, "normal")
+	c.stepEntry(ctx, partyLeft{channel: link.id})
 	if c.state != stateTalking || !transferee.live() {
 		c.end(ctx)
 		return
