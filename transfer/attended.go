@@ -100,7 +100,7 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 		return // the user finished keying *8 and a number
 	}
 	held := c.otherParty(l)
-	left := partyLeft{channel: l.id, holding: l.holding, otherLive: held.live(), transferBusy: c.attended.busy(),
+	left := talkingHangup{channel: l.id, holding: l.holding, otherLive: held.live(), transferBusy: c.attended.busy(),
 		recall: c.e.cfg.TransfererHangup == TransfererHangupRecall}
 	var consultation *call
 	if consultations := c.e.callsOf(l.exten, c); len(consultations) > 0 {

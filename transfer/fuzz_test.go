@@ -28,7 +28,7 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 			script = script[:64]
 		}
 		fa := newFakeAsterisk(t)
-		stop, _ := runEngine(t, fa, Config{DigitTimeout: 500 * time.Millisecond, AnswerTimeout: time.Second}, nil, false)
+		stop, e := runEngine(t, fa, Config{DigitTimeout: 500 * time.Millisecond, AnswerTimeout: time.Second}, nil, false)
 		defer stop()
 		var phones []string // channel ids of phones' own calls and answered legs
 		pick := func(b byte) string {
@@ -98,6 +98,7 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 		// hang up too. What transferd created and nobody answered (legs
 		// still ringing) and its bridges, it must end.
 		deadline := time.Now().Add(5 * time.Second)
+		wasDone := false
 		for {
 			fa.mu.Lock()
 			var phonesLeft []string
@@ -112,22 +113,40 @@ func FuzzPhonesAgainstTheEngine(f *testing.F) {
 			for _, id := range phonesLeft {
 				fa.hangsUp(id)
 			}
+			// Nothing left counts only once the engine has handled every
+			// event the script raised. With its events still queued (a
+			// script of a thousand digits), the phones hung up before
+			// transferd had created anything, the check passed before
+			// the engine acted, and stopping it then left an owner
+			// blocked raising an event into the full stream ("engine
+			// did not stop"). Twice in a row, because an event just
+			// taken from the stream is not counted as dispatching yet.
+			settled := engineSettled(fa, e)
 			fa.mu.Lock()
-			done := len(fa.channels) == 0 && len(fa.bridges) == 0
+			done := settled && len(fa.channels) == 0 && len(fa.bridges) == 0
 			overReported := tooManyFinalReports(fa.progress, refers)
 			fa.mu.Unlock()
 			if overReported != "" {
 				t.Fatalf("%s\n%s", overReported, fa.snapshot())
 			}
-			if done {
+			if done && wasDone {
 				return
 			}
+			wasDone = done
 			if time.Now().After(deadline) {
 				t.Fatalf("transferd left these behind after the phones hung up:\n%s", fa.snapshot())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// engineSettled reports whether e has handled every event f raised: none
+// waits in the stream or is being routed, no owner is in a step or has
+// inputs queued.
+func engineSettled(f *fakeAsterisk, e *Engine) bool {
+	return len(f.events) == 0 && e.dispatching.Load() == 0 && e.stepping.Load() == 0 &&
+		!e.queued(func(input) bool { return true })
 }
 
 // tooManyFinalReports names a phone channel told more final outcomes of

@@ -112,6 +112,7 @@ func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination str
 	// number itself, so the transferee is in one bridge with the target.
 	c.leaveBridge(ctx, c.bridge, transferer)
 	c.hangup(ctx, transferer, "normal")
+	c.stepEntry(ctx, partyLeft{channel: transferer.id})
 	// From here the transferee is the call's caller, whatever follows.
 	c.caller, c.callee = transferee, transferer
 	c.blindReferred(ctx, transferer, transferee, destination, true)
@@ -195,6 +196,7 @@ func (c *call) unlink(ctx context.Context, link *leg) {
 	transferee := c.otherParty(link)
 	c.leaveBridge(ctx, c.bridge, link)
 	c.hangup(ctx, link, "normal")
+	c.stepEntry(ctx, partyLeft{channel: link.id})
 	if c.state != stateTalking || !transferee.live() {
 		c.end(ctx)
 		return

@@ -7,9 +7,9 @@ import "fmt"
 // they need (call.talkingLegGone, call.onHold) and carries the verdict
 // out; the transcripts in testdata/talking tell them.
 
-// partyLeft: a party of a talking call hung up (after the *8 entry had
+// talkingHangup: a party of a talking call hung up (after the *8 entry had
 // its say: a user who finished keying completes that).
-type partyLeft struct {
+type talkingHangup struct {
 	channel string
 	// holding: its phone held the other party; otherLive: that party is
 	// still there; transferBusy: an attended transfer is under way.
@@ -41,7 +41,7 @@ func (v talkingVerdict) String() string {
 
 // decideTalkingHangup: a hangup ends a talking call, except the
 // transferer's while it holds the other party and consults someone.
-func decideTalkingHangup(p partyLeft) talkingVerdict {
+func decideTalkingHangup(p talkingHangup) talkingVerdict {
 	switch {
 	case !p.holding || !p.otherLive || p.transferBusy || p.consultation == "":
 		return verdictEnd
@@ -51,7 +51,7 @@ func decideTalkingHangup(p partyLeft) talkingVerdict {
 	return verdictCompleteConsultation
 }
 
-func (p partyLeft) String() string {
+func (p talkingHangup) String() string {
 	return words("party-left "+p.channel, []string{"consultation", p.consultation},
 		flag(p.holding, "holding"), flag(p.otherLive, "other-live"), flag(p.transferBusy, "transfer-busy"), flag(p.recall, "recall"))
 }

@@ -28,7 +28,7 @@ func TestTalkingTranscripts(t *testing.T) {
 			var result string
 			switch name {
 			case "party-left":
-				p := partyLeft{channel: kv[""], consultation: kv["consultation"], holding: flags["holding"],
+				p := talkingHangup{channel: kv[""], consultation: kv["consultation"], holding: flags["holding"],
 					otherLive: flags["other-live"], transferBusy: flags["transfer-busy"], recall: flags["recall"]}
 				in, result = p, decideTalkingHangup(p).String()
 			case "hold", "resume":

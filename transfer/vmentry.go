@@ -130,8 +130,15 @@ type entryAdopted struct {
 // performed itself, core handling); the entry follows the party.
 type partyReplaced struct{ old, new string }
 
+// partyLeft: transferd hung up a party's channel itself and the call goes
+// on without it: the Local channel of a transfer Asterisk performed
+// (core handling) that transferd carries out otherwise (unlink,
+// nativeBlind).
+type partyLeft struct{ channel string }
+
 func (digitKeyed) entryInput()      {}
 func (partyReplaced) entryInput()   {}
+func (partyLeft) entryInput()       {}
 func (digitTimerFired) entryInput() {}
 func (partyHungUp) entryInput()     {}
 func (callEnded) entryInput()       {}
@@ -150,6 +157,7 @@ func (in digitKeyed) String() string {
 func (in digitTimerFired) String() string { return fmt.Sprintf("digit-timer #%d", in.seq) }
 func (in partyHungUp) String() string     { return "hangup " + in.channel }
 func (in partyReplaced) String() string   { return "replaced " + in.old + " " + in.new }
+func (in partyLeft) String() string       { return "left " + in.channel }
 func (callEnded) String() string          { return "call-ended" }
 func (in entryAdopted) String() string {
 	if !in.userPresent {
@@ -251,6 +259,21 @@ func (m vmEntry) Step(in entryInput) (vmEntry, []entryCommand) {
 			m.held = in.new
 		}
 		return m, nil
+	case partyLeft:
+		if m.phase == entryIdle || in.channel != m.held {
+			// The user's channel leaving leaves the entry as it is: the
+			// digit timer finishes it, and the held party comes back into
+			// the call or goes to the mailbox keyed.
+			return m, nil
+		}
+		// The held party is gone and the call goes on (transferd rings a
+		// transferer back, or dials a blind transfer's target): there is
+		// nobody left to send to a mailbox. Kept, the entry would finish
+		// later on a channel that no longer exists: the digit timer would
+		// end the call (the user, or the transferer rung back, dropped),
+		// and the user hanging up would have transferd ring the user's
+		// own phone back for nobody.
+		return m.idle(), []entryCommand{stopDigitTimer{}}
 	case callEnded:
 		if m.phase == entryIdle {
 			return m, nil

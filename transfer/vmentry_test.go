@@ -80,6 +80,8 @@ func parseEntryInput(line string) (entryInput, error) {
 		return partyHungUp{channel: pt.channel}, err
 	case f[0] == "replaced" && len(f) == 3:
 		return partyReplaced{old: f[1], new: f[2]}, nil
+	case f[0] == "left" && len(f) == 2:
+		return partyLeft{channel: f[1]}, nil
 	case f[0] == "call-ended" && len(f) == 1:
 		return callEnded{}, nil
 	case f[0] == "adopted" && len(f) == 4:
@@ -93,5 +95,5 @@ func parseEntryInput(line string) (entryInput, error) {
 		}
 		return in, nil
 	}
-	return nil, fmt.Errorf(`want "digit user|other KEY [not-talking]", "digit-timer #N", "hangup user|other", "call-ended" or "adopted \"EXT:DIGITS\" held=CH user=CH|user-gone"`)
+	return nil, fmt.Errorf(`want "digit user|other KEY [not-talking]", "digit-timer #N", "hangup user|other", "replaced OLD NEW", "left CH", "call-ended" or "adopted \"EXT:DIGITS\" held=CH user=CH|user-gone"`)
 }
