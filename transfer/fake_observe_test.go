@@ -41,8 +41,8 @@ func (f *fakeAsterisk) bridged() [][]string {
 func (f *fakeAsterisk) snapshot() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v ringing=%v connected=%v\ncommands:\n  %s",
-		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.ringing, f.connected, strings.Join(f.calls, "\n  "))
+	return fmt.Sprintf("channels=%v bridges=%v hungUp=%v continued=%v progress=%v ringing=%v music=%v holding=%v connected=%v\ncommands:\n  %s",
+		keys(f.channels), f.bridges, f.hungUp, f.continued, f.progress, f.ringing, f.music, f.holding, f.connected, strings.Join(f.calls, "\n  "))
 }
 
 func keys[V any](m map[string]V) []string {

@@ -66,11 +66,17 @@ func (f *fakeAsterisk) refers(transferer, transferee, destination string) {
 
 // holds: the phone of a channel puts its call on hold.
 func (f *fakeAsterisk) holds(id string) {
+	f.mu.Lock()
+	f.holding[id] = true
+	f.mu.Unlock()
 	f.events <- &ari.ChannelHold{Channel: ari.Channel{ID: id, State: "Up"}}
 }
 
 // unholds: Asterisk reports channel id taken off hold.
 func (f *fakeAsterisk) unholds(id string) {
+	f.mu.Lock()
+	delete(f.holding, id)
+	f.mu.Unlock()
 	f.events <- &ari.ChannelUnhold{Channel: ari.Channel{ID: id, State: "Up"}}
 }
 
@@ -116,6 +122,7 @@ func (f *fakeAsterisk) localPair(exten string) (id1, name1, id2, name2 string) {
 // swapLocked puts channel in old's place in old's bridge, as Asterisk's
 // own transfers do, and raises the StasisStart with replace_channel.
 func (f *fakeAsterisk) swapLocked(old, id, name string) {
+	f.swappedOut[old] = true
 	for _, members := range f.bridges {
 		if members[old] {
 			delete(members, old)
@@ -128,11 +135,17 @@ func (f *fakeAsterisk) swapLocked(old, id, name string) {
 // coreBlindTransfers: Asterisk itself performs the blind REFER of the
 // phone of transferer to exten (core handling): the phone is told at once,
 // a Local channel takes its place in the bridge, its other half waits in
-// the dialplan.
+// the dialplan. A transferer that is gone or in no bridge cannot
+// transfer (Asterisk's blind transfer needs the transferer bridged,
+// ast_bridge_transfer_blind): nothing happens, and "" is returned.
 func (f *fakeAsterisk) coreBlindTransfers(transferer, exten string) (local1, local2 string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.channels[transferer] == nil || !f.inBridgeLocked(transferer) {
+		return "", ""
+	}
 	f.events <- &ari.ChannelUnhold{Channel: ari.Channel{ID: transferer, State: "Up"}}
+	delete(f.holding, transferer)
 	id1, name1, id2, _ := f.localPair(exten)
 	f.swapLocked(transferer, id1, name1)
 	return id1, id2
@@ -142,10 +155,15 @@ func (f *fakeAsterisk) coreBlindTransfers(transferer, exten string) (local1, loc
 // of the phone of x1 naming its consultation leg b2 (core handling): a
 // Local pair replaces both legs, Asterisk hangs up b2 and raises
 // BridgeAttendedTransfer. x1's phone hangs up by itself, later. With
-// partner false the consultation's half never shows up.
+// partner false the consultation's half never shows up. Legs that are
+// gone, the same leg twice, or a held leg in no bridge are not a transfer
+// Asterisk performs: nothing happens, and "" is returned.
 func (f *fakeAsterisk) coreAttendedTransfers(x1, b2 string, partner bool) (local1, local2 string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if x1 == b2 || f.channels[x1] == nil || f.channels[b2] == nil || !f.inBridgeLocked(x1) {
+		return "", ""
+	}
 	id1, name1, id2, name2 := f.localPair("_attended")
 	if partner {
 		f.swapLocked(b2, id2, name2)

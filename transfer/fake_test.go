@@ -64,6 +64,13 @@ type fakeAsterisk struct {
 	referBusy map[string]chan struct{}
 	// version is what Version reports ("22.11.0" unless a test says).
 	version string
+	// holding: channels whose phone holds the call (holds, unholds);
+	// swappedOut: phones' channels Asterisk took out of their call and
+	// put a Local channel in place of (core handling): told the transfer
+	// worked, those phones hang up by themselves. What a person on the
+	// call hears depends on both (the fuzz's invariants).
+	holding    map[string]bool
+	swappedOut map[string]bool
 }
 
 type fakeChannel struct {
@@ -98,6 +105,8 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
 		undestroyed:  map[string]int{},
+		holding:      map[string]bool{},
+		swappedOut:   map[string]bool{},
 	}
 }
 
