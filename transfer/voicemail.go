@@ -174,6 +174,14 @@ func (c *call) finishVoicemailEntry(ctx context.Context, f finishEntry) {
 	// caller.
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
 	c.recordEntry(ctx, held.id, "")
+	// The held party waits in the bridge, hearing ringback, as a blind
+	// transfer's transferee does: the recall's answer joins only the
+	// user's new leg (left outside, the held party and the user both had
+	// dead air; engine fuzz).
+	if !c.join(ctx, held) {
+		c.end(ctx)
+		return
+	}
 	c.caller, c.callee = held, user
 	c.transferStarted(KindVoicemail, req)
 	if err := c.recall(ctx, user.exten); err != nil {
