@@ -86,6 +86,14 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 	case !consult.live():
 		c.refuseHandOver(r, "the transferer's consultation leg has hung up")
 		return
+	case c.state == stateRinging && consult == c.callee:
+		// A call ringing the transferer's phone is no consultation: its
+		// caller rings nobody the transferer called. Merged, the held
+		// party and that caller each heard ringback for good, nothing
+		// ringing (a transferer hanging up while holding, another call
+		// ringing its phone; engine fuzz).
+		c.refuseHandOver(r, "the transferer's phone has not answered this call")
+		return
 	case consult.exten != r.transfererExten:
 		// A REFER may only replace a call of the transferer's own phone.
 		c.refuseHandOver(r, fmt.Sprintf("the replaced call belongs to %q, not to the transferer %q", consult.exten, r.transfererExten))
