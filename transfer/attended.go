@@ -110,6 +110,7 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 		return
 	}
 	recall := c.e.cfg.TransfererHangup == TransfererHangupRecall
+	c.stepEntry(ctx, transferTakesOver{}) // (a voicemail entry gives way)
 	c.log.Info("transferer hung up during a consultation", zap.String("transferer", l.id),
 		zap.String("consult_call", consultations[0].id), zap.Bool("recall", recall))
 	c.stepAttended(ctx, transfererLeftHolding{transferer: party{channel: l.id, exten: l.exten}, transferee: held.id,

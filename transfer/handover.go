@@ -115,8 +115,10 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 		c.refuseHandOver(r, "transfer policy: "+err.Error())
 		return
 	}
-	// (An outcome still owed to an earlier transfer's phone is told now:
-	// this call's inputs go elsewhere from here.)
+	// (A voicemail entry being keyed gives way: the colleague it held
+	// comes back. An outcome still owed to an earlier transfer's phone is
+	// told now: this call's inputs go elsewhere from here.)
+	c.stepEntry(ctx, transferTakesOver{})
 	c.stepAttended(ctx, tellNow{})
 	c.hangUpDeparting(ctx)
 	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, consult: consult, party: party, ids: c.ids, extens: c.extens}

@@ -85,6 +85,9 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 	c.stepBlind(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	l.id, l.local, l.localName, l.created = in.newID, true, in.newName, true
 	l.holding = false
+	// Asterisk's transfer takes the call over: a voicemail entry being
+	// keyed gives way, its held party back in the bridge.
+	c.stepEntry(ctx, transferTakesOver{})
 	destination := localExten(in.newName)
 	if destination == attendedLinkExten {
 		// BridgeAttendedTransfer follows once both halves are in place.

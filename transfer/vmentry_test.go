@@ -82,6 +82,8 @@ func parseEntryInput(line string) (entryInput, error) {
 		return partyReplaced{old: f[1], new: f[2]}, nil
 	case f[0] == "call-ended" && len(f) == 1:
 		return callEnded{}, nil
+	case f[0] == "transfer" && len(f) == 1:
+		return transferTakesOver{}, nil
 	case f[0] == "adopted" && len(f) == 4:
 		record, err := strconv.Unquote(f[1])
 		if err != nil {
@@ -93,5 +95,5 @@ func parseEntryInput(line string) (entryInput, error) {
 		}
 		return in, nil
 	}
-	return nil, fmt.Errorf(`want "digit user|other KEY [not-talking]", "digit-timer #N", "hangup user|other", "call-ended" or "adopted \"EXT:DIGITS\" held=CH user=CH|user-gone"`)
+	return nil, fmt.Errorf(`want "digit user|other KEY [not-talking]", "digit-timer #N", "hangup user|other", "call-ended", "transfer" or "adopted \"EXT:DIGITS\" held=CH user=CH|user-gone"`)
 }
