@@ -99,9 +99,13 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 // nativeBlind carries on a blind transfer Asterisk started: transferer is
 // now the Local channel that dials destination.
 func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination string) {
-	if c.state != stateTalking {
+	// An attended transfer under way has the call already (both parties'
+	// phones transferring at once): taken as a transferee, its Local link
+	// to the consultation went to voicemail, and the colleague's phone
+	// rang on for it (engine fuzz).
+	if c.state != stateTalking || c.attended.busy() {
 		c.log.Info("Asterisk transferred a call that is not in a state to transfer; treating it as the transferer hanging up",
-			zap.Stringer("state", c.state))
+			zap.Stringer("state", c.state), zap.Stringer("attended", c.attended))
 		c.hangup(ctx, transferer, "normal")
 		transferer.gone = false // let onGone apply the state's rules
 		c.onGone(ctx, legGone{channelID: transferer.id})
