@@ -112,6 +112,7 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 		c.end(ctx)
 		return
 	}
+	c.stepEntry(ctx, transferTakesOver{}) // (a voicemail entry gives way)
 	c.log.Info("transferer hung up during a consultation", zap.String("transferer", l.id),
 		zap.String("consult_call", consultation.id), zap.Stringer("verdict", verdict))
 	c.stepAttended(ctx, transfererLeftHolding{transferer: party{channel: l.id, exten: l.exten}, transferee: held.id,

@@ -40,6 +40,8 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 		c.progress(ctx, in.transfererID, progressDeclined)
 		return
 	}
+	// (A voicemail entry being keyed gives way; its held party is back.)
+	c.stepEntry(ctx, transferTakesOver{})
 	c.recordRefer(ctx, in)
 	if in.replaces != "" {
 		c.onAttendedTransfer(ctx, in, transferer)

@@ -85,6 +85,7 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 	default:
 		party = c.otherParty(consult)
 		ask.replaced, ask.consultLive, ask.consultExten, ask.colleagueLive = "party", consult.live(), consult.exten, party.live()
+		ask.consultUnanswered = c.state == stateRinging && consult == c.callee
 	}
 	switch verdict, reason := decideHandOver(ask); verdict {
 	case handOverRefuse:
@@ -101,8 +102,10 @@ func (c *call) onHandOverRequest(ctx context.Context, r handOverRequest) {
 		c.refuseHandOver(r, "transfer policy: "+err.Error())
 		return
 	}
-	// (An outcome still owed to an earlier transfer's phone is told now:
-	// this call's inputs go elsewhere from here.)
+	// (A voicemail entry being keyed gives way: the colleague it held
+	// comes back. An outcome still owed to an earlier transfer's phone is
+	// told now: this call's inputs go elsewhere from here.)
+	c.stepEntry(ctx, transferTakesOver{})
 	c.stepAttended(ctx, tellNow{})
 	c.hangUpDeparting(ctx)
 	a := absorbed{callID: c.id, bridge: c.bridge, state: c.state, basic: c.basic, consult: consult, party: party, ids: c.ids, extens: c.extens}

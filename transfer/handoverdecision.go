@@ -10,11 +10,14 @@ type handOverAsk struct {
 	// named (or, with no Replaces, the live leg of the transferer's
 	// extension): "party" (one of the call's two parties), "other" (a
 	// channel of the call that is not one of them) or "" (none found).
-	replaced        string
-	consultLive     bool
-	consultExten    string // the replaced leg's extension
-	transfererExten string
-	colleagueLive   bool
+	replaced    string
+	consultLive bool
+	// consultUnanswered: the replaced leg is the consultation call's
+	// callee, still ringing the transferer's phone.
+	consultUnanswered bool
+	consultExten      string // the replaced leg's extension
+	transfererExten   string
+	colleagueLive     bool
 	// end: the transferer hung up and is rung back: the consultation is
 	// to end, not to be handed over.
 	end bool
@@ -48,6 +51,13 @@ func decideHandOver(a handOverAsk) (handOverVerdict, string) {
 		return handOverRefuse, "the replaced channel is not a party of the consultation call"
 	case !a.consultLive:
 		return handOverRefuse, "the transferer's consultation leg has hung up"
+	case a.consultUnanswered:
+		// A call ringing the transferer's phone is no consultation: its
+		// caller rings nobody the transferer called. Merged, the held
+		// party and that caller each heard ringback for good, nothing
+		// ringing (a transferer hanging up while holding, another call
+		// ringing its phone; engine fuzz).
+		return handOverRefuse, "the transferer's phone has not answered this call"
 	case a.consultExten != a.transfererExten:
 		// Another phone's call: the REFER names a dialog it has no part in.
 		return handOverRefuse, fmt.Sprintf("the replaced call belongs to %q, not to the transferer %q", a.consultExten, a.transfererExten)
@@ -62,5 +72,6 @@ func decideHandOver(a handOverAsk) (handOverVerdict, string) {
 func (a handOverAsk) String() string {
 	return words("ask", []string{"state", a.state.String(), "replaced", a.replaced, "consult-exten", a.consultExten,
 		"transferer", a.transfererExten},
-		flag(a.consultLive, "consult-live"), flag(a.colleagueLive, "colleague-live"), flag(a.end, "end"))
+		flag(a.consultLive, "consult-live"), flag(a.consultUnanswered, "consult-unanswered"), flag(a.colleagueLive, "colleague-live"),
+		flag(a.end, "end"))
 }

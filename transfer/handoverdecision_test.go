@@ -30,7 +30,8 @@ func TestHandOverTranscripts(t *testing.T) {
 			}
 			ask := handOverAsk{state: state, replaced: kv["replaced"], consultExten: kv["consult-exten"],
 				transfererExten: kv["transferer"], consultLive: flags["consult-live"], colleagueLive: flags["colleague-live"],
-				end: flags["end"]}
+				consultUnanswered: flags["consult-unanswered"],
+				end:               flags["end"]}
 			if ask.String() != line {
 				d.Fatalf(t, "%q prints itself as %q", line, ask)
 			}

@@ -88,6 +88,9 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 	c.stepConsult(ctx, partyReplaced{old: in.oldID, new: in.newID})
 	l.id, l.local, l.localName, l.created = in.newID, true, in.newName, true
 	l.holding = false
+	// Asterisk's transfer takes the call over: a voicemail entry being
+	// keyed gives way, its held party back in the bridge.
+	c.stepEntry(ctx, transferTakesOver{})
 	destination := localExten(in.newName)
 	if destination == attendedLinkExten {
 		// BridgeAttendedTransfer follows once both halves are in place.
@@ -99,9 +102,13 @@ func (c *call) onLegReplaced(ctx context.Context, in legReplaced) {
 // nativeBlind carries on a blind transfer Asterisk started: transferer is
 // now the Local channel that dials destination.
 func (c *call) nativeBlind(ctx context.Context, transferer *leg, destination string) {
-	if c.state != stateTalking {
+	// An attended transfer under way has the call already (both parties'
+	// phones transferring at once): taken as a transferee, its Local link
+	// to the consultation went to voicemail, and the colleague's phone
+	// rang on for it (engine fuzz).
+	if c.state != stateTalking || c.attended.busy() {
 		c.log.Info("Asterisk transferred a call that is not in a state to transfer; treating it as the transferer hanging up",
-			zap.Stringer("state", c.state))
+			zap.Stringer("state", c.state), zap.Stringer("attended", c.attended))
 		c.hangup(ctx, transferer, "normal")
 		transferer.gone = false // let onGone apply the state's rules
 		c.onGone(ctx, legGone{channelID: transferer.id})

@@ -3,7 +3,6 @@ package transfer
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // coreConfig puts every phone in core transfer handling (the fallback).
@@ -148,46 +147,6 @@ func TestCoreAttendedTransfer(t *testing.T) {
 		}
 		f.eventually("everything gone", func() bool { return noneLeft(f) })
 	})
-}
-
-// Given 102 keying *8 with the caller held, when the caller's phone
-// completes an attended transfer Asterisk performs itself and transferd
-// cannot join the calls it linked, then the caller's Local channel goes,
-// the caller's phone is rung back for 102, and the voicemail entry is
-// over: its digit timer does not drop the call, and 102 hanging up leaves
-// nothing ringing.
-func TestCoreAttendedTransferDuringAVoicemailEntry(t *testing.T) {
-	cfg := coreConfig()
-	cfg.DigitTimeout = 500 * time.Millisecond
-	f := startEngine(t, cfg)
-	_, x1 := talking(t, f)
-	f.keys(x1, "*8")
-	f.eventually("caller held with music, out of the bridge", func() bool {
-		return f.music["A"] && !bridgedLocked(f, "A", x1)
-	})
-	l1, _ := f.coreAttendedTransfers("A", "B2", false)
-	var back string
-	f.eventually("101 rung back for 102", func() bool {
-		back = ""
-		for id, ch := range f.channels {
-			if ch.created && ch.endpoint == "PJSIP/101" {
-				back = id
-			}
-		}
-		return back != "" && f.channels[l1] == nil
-	})
-	f.answers(back)
-	f.eventually("102 and 101 talk again", func() bool { return bridgedLocked(f, x1, back) })
-	time.Sleep(2 * cfg.DigitTimeout)
-	f.mu.Lock()
-	talk := bridgedLocked(f, x1, back)
-	f.mu.Unlock()
-	if !talk {
-		t.Errorf("the digit timer of the entry whose held party left ended the call\n%s", f.snapshot())
-	}
-	f.hangsUp(x1)
-	f.hangsUp(back)
-	f.eventually("everything gone", func() bool { return noneLeft(f) })
 }
 
 func TestLocalChannelNames(t *testing.T) {

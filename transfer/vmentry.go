@@ -136,6 +136,14 @@ type partyReplaced struct{ old, new string }
 // nativeBlind).
 type partyLeft struct{ channel string }
 
+// transferTakesOver: a transfer of the call starts (a phone's REFER,
+// Asterisk's own transfer, the call handed over as a consultation, a
+// transferer hanging up while holding). It replaces an entry being keyed.
+type transferTakesOver struct{}
+
+func (transferTakesOver) entryInput()    {}
+func (transferTakesOver) String() string { return "transfer" }
+
 func (digitKeyed) entryInput()      {}
 func (partyReplaced) entryInput()   {}
 func (partyLeft) entryInput()       {}
@@ -191,6 +199,10 @@ type holdWithMusic struct{ channel string }
 // it (entryAdopted).
 type recordEntry struct{ channel, value string }
 
+// releaseHeld: the party held for the entry comes back: its music stops,
+// its recorded entry is cleared and it rejoins the bridge.
+type releaseHeld struct{ channel string }
+
 // finishEntry: the number is complete: send the held party to the
 // mailbox keyed (a user still on the line is hung up; with an invalid
 // number the user hears so and the call resumes; a user who hung up has
@@ -207,12 +219,14 @@ func (stopDigitTimer) entryCommand()  {}
 func (holdWithMusic) entryCommand()   {}
 func (recordEntry) entryCommand()     {}
 func (finishEntry) entryCommand()     {}
+func (releaseHeld) entryCommand()     {}
 
 func (c startDigitTimer) String() string {
 	return fmt.Sprintf("start-digit-timer #%d %s", c.seq, c.after)
 }
 func (stopDigitTimer) String() string  { return "stop-digit-timer" }
 func (c holdWithMusic) String() string { return "hold-with-music " + c.channel }
+func (c releaseHeld) String() string   { return "release-held " + c.channel }
 func (c recordEntry) String() string   { return fmt.Sprintf("record-entry %s %q", c.channel, c.value) }
 func (c finishEntry) String() string {
 	user := "user-gone"
@@ -279,6 +293,17 @@ func (m vmEntry) Step(in entryInput) (vmEntry, []entryCommand) {
 			return m, nil
 		}
 		return m.idle(), []entryCommand{stopDigitTimer{}}
+	case transferTakesOver:
+		switch m.phase {
+		case entryIdle:
+			return m, nil
+		case entryKeyingCode:
+			return m.idle(), []entryCommand{stopDigitTimer{}}
+		}
+		// The transfer takes the call as it was before the feature code:
+		// left held, the party stayed outside the bridge with music while
+		// the transfer connected the others to an empty bridge.
+		return m.idle(), []entryCommand{stopDigitTimer{}, releaseHeld{channel: m.held}}
 	case entryAdopted:
 		if m.phase != entryIdle {
 			return m, nil // a call is adopted once, before any digit

@@ -84,6 +84,8 @@ func parseEntryInput(line string) (entryInput, error) {
 		return partyLeft{channel: f[1]}, nil
 	case f[0] == "call-ended" && len(f) == 1:
 		return callEnded{}, nil
+	case f[0] == "transfer" && len(f) == 1:
+		return transferTakesOver{}, nil
 	case f[0] == "adopted" && len(f) == 4:
 		record, err := strconv.Unquote(f[1])
 		if err != nil {
@@ -95,5 +97,5 @@ func parseEntryInput(line string) (entryInput, error) {
 		}
 		return in, nil
 	}
-	return nil, fmt.Errorf(`want "digit user|other KEY [not-talking]", "digit-timer #N", "hangup user|other", "replaced OLD NEW", "left CH", "call-ended" or "adopted \"EXT:DIGITS\" held=CH user=CH|user-gone"`)
+	return nil, fmt.Errorf(`want "digit user|other KEY [not-talking]", "digit-timer #N", "hangup user|other", "replaced OLD NEW", "left CH", "call-ended", "transfer" or "adopted \"EXT:DIGITS\" held=CH user=CH|user-gone"`)
 }

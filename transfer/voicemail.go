@@ -68,6 +68,8 @@ func (c *call) stepEntry(ctx context.Context, in entryInput) bool {
 			c.stopDigitTimer()
 		case holdWithMusic:
 			c.holdWithMusic(ctx, c.entryLeg(party{channel: cmd.channel}, true))
+		case releaseHeld:
+			c.releaseHeld(ctx, c.entryLeg(party{channel: cmd.channel}, true))
 		case recordEntry:
 			c.recordEntry(ctx, cmd.channel, cmd.value)
 		case finishEntry:
@@ -173,6 +175,14 @@ func (c *call) finishVoicemailEntry(ctx context.Context, f finishEntry) {
 	// caller.
 	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
 	c.recordEntry(ctx, held.id, "")
+	// The held party waits in the bridge, hearing ringback, as a blind
+	// transfer's transferee does: the recall's answer joins only the
+	// user's new leg (left outside, the held party and the user both had
+	// dead air; engine fuzz).
+	if !c.join(ctx, held) {
+		c.end(ctx)
+		return
+	}
 	c.transferStarted(KindVoicemail, req)
 	c.recallTransferer(ctx, user, held, "")
 }
@@ -226,6 +236,17 @@ func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *le
 func (c *call) holdWithMusic(ctx context.Context, l *leg) {
 	c.leaveBridge(ctx, c.bridge, l)
 	c.startMusic(ctx, l)
+}
+
+// releaseHeld brings a party held for a voicemail entry back: its music
+// stops, its recorded entry goes and it rejoins the bridge (unless it is
+// gone: what follows finds it so).
+func (c *call) releaseHeld(ctx context.Context, held *leg) {
+	c.stopMusic(ctx, held)
+	c.recordEntry(ctx, held.id, "")
+	if held.live() && !held.inBridge {
+		c.join(ctx, held)
+	}
 }
 
 // stopHoldMusic stops the music held hears once holder, who put it on
