@@ -45,6 +45,11 @@ func runEngine(t *testing.T, f *fakeAsterisk, cfg Config, obs Observer, adopt bo
 	// call ids must still differ, as they would across real restarts.
 	e.boot += strconv.Itoa(int(bootSeq.Add(1)))
 	ctx, cancel := context.WithCancel(context.Background())
+	// As cmd/transferd does, before any call is adopted or arrives. Left
+	// to Run, the check waits for the fake's lock, which a test raising
+	// more events than the stream holds keeps while it blocks on the full
+	// stream that Run has not started reading (engine fuzz: deadlock).
+	e.CheckAsterisk(ctx)
 	if adopt {
 		if _, err := e.Adopt(ctx); err != nil {
 			t.Fatal(err)
