@@ -30,10 +30,11 @@ func (c *call) onAttendedTransfer(ctx context.Context, in transferRequested, tra
 }
 
 // toHandOver notes the consultation call a transfer by transferer is to
-// ask (unless a transfer is under way: the machine declines that one) and
-// returns its id for the machine.
+// ask (unless a transfer is under way or its phone is still owed its
+// outcome: the machine declines that one) and returns its id for the
+// machine.
 func (c *call) toHandOver(other *call, transferer *leg) string {
-	if !c.attended.busy() {
+	if !c.attended.engaged() {
 		c.handOverTo = other
 		c.attendedLegs = []*leg{transferer, c.otherParty(transferer)}
 	}
@@ -100,7 +101,7 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 		return // the user finished keying *8 and a number
 	}
 	held := c.otherParty(l)
-	left := talkingHangup{channel: l.id, holding: l.holding, otherLive: held.live(), transferBusy: c.attended.busy(),
+	left := talkingHangup{channel: l.id, holding: l.holding, otherLive: held.live(), transferBusy: c.attended.engaged(),
 		recall: c.e.cfg.TransfererHangup == TransfererHangupRecall}
 	var consultation *call
 	if consultations := c.e.callsOf(l.exten, c); len(consultations) > 0 {

@@ -124,6 +124,12 @@ func (m attendedMachine) busy() bool {
 // telling reports whether a transferer's phone is owed its outcome.
 func (m attendedMachine) telling() bool { return m.phase == attendedTelling }
 
+// engaged reports whether a new attended transfer must be declined: one
+// is under way, or the last one's phone is still owed its outcome (a new
+// transfer replaced the machine, and that phone was never told: engine
+// fuzz).
+func (m attendedMachine) engaged() bool { return m.busy() || m.telling() }
+
 // awaitsTransferer reports whether channel is the transferer of a transfer
 // under way: its hangup does not end the call.
 func (m attendedMachine) awaitsTransferer(channel string) bool {
@@ -159,7 +165,7 @@ func (m attendedMachine) Step(in attendedInput) (attendedMachine, []attendedComm
 	case attendedReferred:
 		return m.referred(in)
 	case transfererLeftHolding:
-		if m.busy() {
+		if m.engaged() {
 			return m, nil // (the owner ends the call instead)
 		}
 		m = attendedMachine{transferer: in.transferer.channel, transfererExten: in.transferer.exten,
@@ -273,12 +279,12 @@ func (m attendedMachine) Step(in attendedInput) (attendedMachine, []attendedComm
 
 // referred starts an attended transfer, or refuses it at once.
 func (m attendedMachine) referred(in attendedReferred) (attendedMachine, []attendedCommand) {
-	if in.byAsterisk && (m.busy() || in.consultation == "") {
+	if in.byAsterisk && (m.engaged() || in.consultation == "") {
 		// Asterisk linked the calls and told the phone it worked: the
 		// link comes out and the transferer is rung back.
 		return m, []attendedCommand{unlink{channel: in.transferer.channel}}
 	}
-	if m.busy() {
+	if m.engaged() {
 		return m, []attendedCommand{reportProgress{channel: in.transferer.channel, state: progressDeclined}}
 	}
 	reason := ""

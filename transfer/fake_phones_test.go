@@ -156,12 +156,15 @@ func (f *fakeAsterisk) coreBlindTransfers(transferer, exten string) (local1, loc
 // Local pair replaces both legs, Asterisk hangs up b2 and raises
 // BridgeAttendedTransfer. x1's phone hangs up by itself, later. With
 // partner false the consultation's half never shows up. Legs that are
-// gone, the same leg twice, or a held leg in no bridge are not a transfer
-// Asterisk performs: nothing happens, and "" is returned.
+// gone, the same leg twice, a held leg in no bridge, or legs of two
+// different phones (a phone's Replaces can only name a dialog of its own)
+// are not a transfer Asterisk performs: nothing happens, and "" is
+// returned.
 func (f *fakeAsterisk) coreAttendedTransfers(x1, b2 string, partner bool) (local1, local2 string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if x1 == b2 || f.channels[x1] == nil || f.channels[b2] == nil || !f.inBridgeLocked(x1) {
+	if x1 == b2 || f.channels[x1] == nil || f.channels[b2] == nil || !f.inBridgeLocked(x1) ||
+		f.channels[x1].endpoint != f.channels[b2].endpoint {
 		return "", ""
 	}
 	id1, name1, id2, name2 := f.localPair("_attended")

@@ -65,7 +65,9 @@ func (p *phoneScript) play(script []byte, dest string) error {
 		if i+1 < len(script) {
 			arg = script[i+1]
 		}
-		p.step(i, op, arg, dest)
+		if err := p.step(i, op, arg, dest); err != nil {
+			return err
+		}
 		if (op/12)%3 == 2 {
 			p.quiet = false
 			p.note("  (at once)")
@@ -101,7 +103,7 @@ func (p *phoneScript) pick(b byte) string {
 }
 
 // step applies one byte of the script.
-func (p *phoneScript) step(i int, op, arg byte, dest string) {
+func (p *phoneScript) step(i int, op, arg byte, dest string) error {
 	fa, pick, v := p.fa, p.pick, int(op/12)
 	switch op % 12 {
 	case 0: // a phone calls an extension
@@ -171,7 +173,7 @@ func (p *phoneScript) step(i int, op, arg byte, dest string) {
 		fa.keys(pick(arg), "*8")
 	case 9:
 		p.note("%d: time passes", i)
-		p.eng.timePasses(p.digits + 1)
+		return p.eng.timePasses(p.digits + 1)
 	case 10:
 		to := destination(v, arg, dest)
 		p.note("%d: Asterisk transfers %s to %q itself", i, pick(arg), to)
@@ -184,6 +186,7 @@ func (p *phoneScript) step(i int, op, arg byte, dest string) {
 		p.note("%d: Asterisk completes %s's attended transfer replacing %s itself (partner %v)", i, x1, b2, arg%2 == 0)
 		fa.coreAttendedTransfers(x1, b2, arg%2 == 0)
 	}
+	return nil
 }
 
 // destination is where a transfer step sends the call: the fuzz's string,
