@@ -82,10 +82,12 @@ func finalReports(states []string) int {
 }
 
 // talksLocked reports whether channel id is in a conversation: answered,
-// in a bridge with another answered party.
+// in a bridge with another answered party, and still transferd's (a phone
+// whose channel Asterisk swapped out was told its transfer worked: a REFER
+// it sends after that is nobody's to answer, and transferd ignores it).
 func (f *fakeAsterisk) talksLocked(id string) bool {
 	ch := f.channels[id]
-	return ch != nil && ch.state == "Up" && f.companionLocked(id) != ""
+	return ch != nil && ch.state == "Up" && f.companionLocked(id) != "" && !f.leftTheCallLocked(id)
 }
 
 // companionLocked returns an answered channel that shares a bridge with

@@ -20,6 +20,10 @@ import (
 // whole voicemail transfer; the transferer's phone making the
 // consultation call, and naming that call in its REFER. Bytes below 12
 // are the plain steps (the fuzz's own destination string, any channel).
+// A phone's REFER goes where its transfer handling sends it: to
+// transferd, or carried out by Asterisk itself for phone 104 (core
+// handling); Asterisk's own transfers (steps 10 and 11) are that phone's
+// only.
 //
 // The engine handles each step's events before the next one (unless it
 // is at once), and the invariants (invariants_test.go) are checked then;
@@ -46,8 +50,10 @@ const maxKeyed = 16
 // script did and what Asterisk holds.
 func playPhones(t *testing.T, fa *fakeAsterisk, ast Asterisk, script []byte, dest string) error {
 	// The digit timer is long enough never to fire by itself during a
-	// run: time passes only when the script says so (timePasses).
-	cfg := Config{DigitTimeout: time.Minute, AnswerTimeout: time.Second}
+	// run: time passes only when the script says so (timePasses). Phone
+	// 104 has Asterisk carry out its transfers (core handling), the
+	// others send them to transferd (ari-only).
+	cfg := Config{DigitTimeout: time.Minute, AnswerTimeout: time.Second, CoreExtensions: "^" + coreHandledPhone + "$"}
 	p := &phoneScript{fa: fa, eng: startSteppedEngine(t, fa, ast, cfg, zaptest.NewLogger(t)), ledger: newReferLedger(), quiet: true}
 	err := p.play(script, dest)
 	if err == nil {
@@ -128,6 +134,11 @@ func (p *phoneScript) step(i int, op, arg byte, dest string) error {
 		fa.hangsUp(pick(arg))
 	case 3:
 		to := destination(v, arg, dest)
+		if p.coreHandled(pick(arg)) {
+			p.note("%d: %s REFERs to %q: Asterisk transfers it itself", i, pick(arg), to)
+			fa.coreBlindTransfers(pick(arg), to)
+			break
+		}
 		p.note("%d: %s REFERs %s to %q", i, pick(arg), pick(arg+1), to)
 		p.referSent(pick(arg))
 		fa.refers(pick(arg), pick(arg+1), to)
@@ -164,6 +175,11 @@ func (p *phoneScript) step(i int, op, arg byte, dest string) error {
 			consult = p.otherCallOf(transferer)
 			target = p.companionOf(consult)
 		}
+		if p.coreHandled(transferer) {
+			p.note("%d: %s REFERs replacing %s: Asterisk completes it itself (partner %v)", i, transferer, consult, arg%2 == 0)
+			fa.coreAttendedTransfers(transferer, consult, arg%2 == 0)
+			break
+		}
 		p.note("%d: %s REFERs %s replacing %s (to %s)", i, transferer, transferee, consult, target)
 		p.referSent(transferer)
 		fa.attendedRefers(transferer, transferee, consult, target)
@@ -176,6 +192,9 @@ func (p *phoneScript) step(i int, op, arg byte, dest string) error {
 		return p.eng.timePasses(p.digits + 1)
 	case 10:
 		to := destination(v, arg, dest)
+		if !p.coreHandled(pick(arg)) {
+			break // (Asterisk leaves this phone's REFERs to transferd)
+		}
 		p.note("%d: Asterisk transfers %s to %q itself", i, pick(arg), to)
 		fa.coreBlindTransfers(pick(arg), to)
 	case 11:
@@ -183,10 +202,28 @@ func (p *phoneScript) step(i int, op, arg byte, dest string) error {
 		if v%2 == 1 {
 			b2 = p.otherCallOf(x1)
 		}
+		if !p.coreHandled(x1) {
+			break
+		}
 		p.note("%d: Asterisk completes %s's attended transfer replacing %s itself (partner %v)", i, x1, b2, arg%2 == 0)
 		fa.coreAttendedTransfers(x1, b2, arg%2 == 0)
 	}
 	return nil
+}
+
+// coreHandledPhone is the extension whose phone has Asterisk carry out
+// its transfers (core handling).
+const coreHandledPhone = "104"
+
+// coreHandled reports whether the phone on channel id has Asterisk carry
+// out its REFERs (core handling): a channel's REFER reaches transferd or
+// is Asterisk's, never both (PJSIP_TRANSFER_HANDLING is set per channel,
+// here per phone).
+func (p *phoneScript) coreHandled(id string) bool {
+	p.fa.mu.Lock()
+	defer p.fa.mu.Unlock()
+	ch := p.fa.channels[id]
+	return ch != nil && ch.endpoint == "PJSIP/"+coreHandledPhone
 }
 
 // destination is where a transfer step sends the call: the fuzz's string,
