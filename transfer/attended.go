@@ -104,9 +104,13 @@ func (c *call) talkingLegGone(ctx context.Context, l *leg) {
 	left := talkingHangup{channel: l.id, holding: l.holding, otherLive: held.live(), transferBusy: c.attended.engaged(),
 		recall: c.e.cfg.TransfererHangup == TransfererHangupRecall}
 	var consultation *call
-	if consultations := c.e.callsOf(l.exten, c); len(consultations) > 0 {
-		consultation = consultations[0]
-		left.consultation = consultation.id
+	if left.holding && left.otherLive && !left.transferBusy {
+		// (Only then: callsOf copies a list; every hangup of a call
+		// paid for it, measured.)
+		if consultations := c.e.callsOf(l.exten, c); len(consultations) > 0 {
+			consultation = consultations[0]
+			left.consultation = consultation.id
+		}
 	}
 	verdict := decideTalkingHangup(left)
 	if verdict == verdictEnd {

@@ -116,6 +116,9 @@ type call struct {
 	// being keyed (vmentry.go); digitTimer is its timer.
 	vm         vmEntry
 	digitTimer *time.Timer
+	// finish: the entry's number is complete: the held party to its
+	// mailbox, or the fallbacks (vmfinish.go).
+	finish vmFinish
 	// consult is the call's transfer started through the API
 	// (consultmachine.go): under way in stateConsulting (and while its
 	// destination is dialled). apiReply is where the API request being

@@ -26,6 +26,7 @@ var transferMachineFiles = []string{
 	"handoverdecision.go",
 	"adoptionplan.go",
 	"talking.go",
+	"vmfinish.go",
 	"consultmachine.go",
 	"consultwords.go",
 }

@@ -63,7 +63,11 @@ func (r machineRun[M, I, C]) run(log *zap.Logger, in I) bool {
 		if r.routine != nil && r.routine(in) {
 			level = zapcore.DebugLevel
 		}
-		logTransition(log, level, r.name, from, in, next, cmds)
+		if log.Core().Enabled(level) {
+			// (Checked first: passing the states as fmt.Stringer boxes
+			// them, an allocation per step even with the line off.)
+			logTransition(log, level, r.name, from, in, next, cmds)
+		}
 		in = none
 		for i, cmd := range cmds {
 			result := r.exec(cmd)

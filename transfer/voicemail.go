@@ -126,65 +126,61 @@ func (c *call) resumeVoicemailEntry(ctx context.Context, held, user *leg, record
 	c.stepEntry(ctx, in)
 }
 
-// finishVoicemailEntry sends the held party to the keyed mailbox. With an
-// invalid or empty number, a user still on the line hears so and the call
-// resumes; a user who hung up has the party sent to the fallback mailbox.
+// finishVoicemailEntry starts the entry's finishing (vmfinish.go) with
+// the fallback mailbox the configuration gives for its user.
 func (c *call) finishVoicemailEntry(ctx context.Context, f finishEntry) {
-	user, held := c.entryLeg(f.user, f.userPresent), c.entryLeg(party{channel: f.held}, true)
-	userPresent := f.userPresent
-	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", f.mailbox),
-		zap.String("user", user.id), zap.Bool("user_present", userPresent))
-	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: user.exten, Transferee: held.exten, Destination: f.mailbox}
-	mailbox, err := c.checkMailbox(ctx, req, held)
-	if err == nil {
-		log.Info("voicemail transfer completed")
-		req.Destination = mailbox
-		c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
-		c.stopMusic(ctx, held)
-		if userPresent {
-			c.hangup(ctx, user, "normal")
-		}
-		c.toVoicemail(ctx, held, mailbox)
-		return
-	}
-	if userPresent {
-		log.Info("voicemail transfer refused; call resumes", zap.Error(err))
-		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
-		c.play(ctx, user, invalidMailboxPrompt)
-		c.stopMusic(ctx, held)
-		c.recordEntry(ctx, held.id, "")
-		if !c.join(ctx, held) {
-			c.end(ctx)
-		}
-		return
-	}
 	fallback := c.e.cfg.VoicemailFallback
 	if fallback == VoicemailFallbackTransferer {
-		fallback = user.exten
+		fallback = f.user.exten
 	}
-	log.Info("voicemail transfer to an invalid mailbox after the user hung up; using the fallback",
-		zap.Error(err), zap.String("fallback", fallback))
-	req.Destination = fallback
-	c.stopMusic(ctx, held)
-	if mailbox, ferr := c.checkMailbox(ctx, req, held); ferr == nil {
-		c.transferEnded(KindVoicemail, req, OutcomeVoicemail, "fallback mailbox "+mailbox+": "+err.Error())
-		c.toVoicemail(ctx, held, mailbox)
-		return
+	c.stepFinish(ctx, finishStarted{entry: f, fallback: fallback})
+}
+
+// stepFinish applies one input to the entry's finishing and executes its
+// commands.
+func (c *call) stepFinish(ctx context.Context, in finishInput) {
+	machineRun[vmFinish, finishInput, finishCommand]{name: "voicemail entry finish", state: &c.finish, step: vmFinish.Step,
+		exec: func(cmd finishCommand) finishInput { return c.execFinish(ctx, cmd) }}.run(c.log, in)
+}
+
+// execFinish executes one command of the entry's finishing and returns
+// its result, for the commands that have one.
+func (c *call) execFinish(ctx context.Context, cmd finishCommand) finishInput {
+	m := c.finish
+	held := c.entryLeg(party{channel: m.held}, true)
+	request := func(destination string) Request {
+		return Request{Kind: KindVoicemail, CallID: c.id, Transferer: m.user.exten, Transferee: held.exten, Destination: destination}
 	}
-	// No usable mailbox at all: ring the user back rather than drop the
-	// caller.
-	log.Warn("fallback mailbox does not exist either; ringing the user back", zap.String("fallback", fallback))
-	c.recordEntry(ctx, held.id, "")
-	// The held party waits in the bridge, hearing ringback, as a blind
-	// transfer's transferee does: the recall's answer joins only the
-	// user's new leg (left outside, the held party and the user both had
-	// dead air; engine fuzz).
-	if !c.join(ctx, held) {
+	switch cmd := cmd.(type) {
+	case checkEntryMailbox:
+		mailbox, err := c.checkMailbox(ctx, request(cmd.mailbox), held)
+		if err != nil {
+			return entryMailboxChecked{reason: err.Error()}
+		}
+		return entryMailboxChecked{mailbox: mailbox}
+	case reportEntry:
+		c.transferEnded(KindVoicemail, request(cmd.mailbox), cmd.outcome, cmd.reason)
+	case playInvalid:
+		c.play(ctx, c.entryLeg(m.user, m.userPresent), invalidMailboxPrompt)
+	case stopMusic:
+		c.stopMusic(ctx, held)
+	case hangupLeg:
+		c.hangup(ctx, c.entryLeg(m.user, m.userPresent), "normal")
+	case sendToVoicemail:
+		c.toVoicemail(ctx, held, cmd.mailbox)
+	case recordEntry:
+		c.recordEntry(ctx, cmd.channel, cmd.value)
+	case joinBridge:
+		return joined{channel: cmd.channel, ok: c.join(ctx, held)}
+	case recallUser:
+		c.transferStarted(KindVoicemail, request(cmd.destination))
+		c.recallTransferer(ctx, c.entryLeg(cmd.user, m.userPresent), held, "")
+	case endCall:
 		c.end(ctx)
-		return
+	default:
+		c.log.Error("voicemail entry finish: unknown command", zap.Stringer("command", cmd))
 	}
-	c.transferStarted(KindVoicemail, req)
-	c.recallTransferer(ctx, user, held, "")
+	return nil
 }
 
 // checkMailbox applies the transfer policy to a voicemail destination and
