@@ -111,38 +111,28 @@ func (c *call) execConsult(ctx context.Context, cmd consultCommand) consultInput
 		c.state = stateConsulting
 	case holdWithMusic:
 		c.holdWithMusic(ctx, c.legNamed(cmd.channel))
-	case hangupLeg:
-		c.hangup(ctx, c.legNamed(cmd.channel), "normal")
-	case leaveBridge:
-		c.leaveBridge(ctx, cmd.bridge, c.legNamed(cmd.channel))
-	case stopMusic:
-		c.stopMusic(ctx, c.legNamed(cmd.channel))
-	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
 	case reportAnswered:
 		c.transferAnswered()
 	case handToBlind:
 		c.stepBlind(ctx, cmd.ringing)
 		c.state = stateTransferRinging
-	case talkTo:
-		c.talkTo(cmd)
-	case returnTo:
-		c.returnTo(cmd)
 	case nowTalking:
 		c.state = stateTalking
 	case talkOn:
 		c.caller, c.callee, c.target = c.legNamed(cmd.transferer), c.legNamed(cmd.target), nil
 		c.state = stateTalking
-	case showConnected:
-		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
 	case reportOutcome:
 		c.transferEnded(KindAttended, Request{}, cmd.outcome, cmd.reason)
-	case endCall:
-		c.end(ctx)
 	case replyAPI:
 		c.answerAPI(cmd)
 	default:
-		c.log.Error("API transfer: unknown command", zap.Stringer("command", cmd))
+		j, handled := c.execShared(ctx, cmd)
+		if !handled {
+			c.log.Error("API transfer: unknown command", zap.Stringer("command", cmd))
+		}
+		if j != nil {
+			return *j
+		}
 	}
 	return nil
 }

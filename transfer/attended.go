@@ -177,10 +177,6 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 		}
 	case completeAtOnce:
 		return c.completeAtOnce(ctx, cmd)
-	case talkTo:
-		c.talkTo(cmd)
-	case returnTo:
-		c.returnTo(cmd)
 	case ringColleague:
 		transferer := c.legNamed(c.attended.transferer)
 		colleague := c.legNamed(cmd.colleague.channel)
@@ -192,18 +188,12 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 			c.xfer.ev.Destination = cmd.colleague.exten
 			c.transferRinging()
 		}
-	case hangupLeg:
-		c.hangup(ctx, c.legNamed(cmd.channel), "normal")
 	case answerLeg:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()
 		if err := c.e.ast.Answer(cctx, cmd.channel); err != nil && !isGone(err) {
 			c.log.Warn("answer consultation leg before hanging it up failed", zap.String("consult", cmd.channel), zap.Error(err))
 		}
-	case leaveBridge:
-		c.leaveBridge(ctx, cmd.bridge, c.legNamed(cmd.channel))
-	case destroyBridge:
-		c.destroyBridge(ctx, cmd.bridge)
 	case musicWhileHeld:
 		if c.legNamed(cmd.holder).holding {
 			c.musicUntilResumed(ctx, c.legNamed(cmd.held))
@@ -221,22 +211,16 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 	case ringTransfererBack:
 		transferer := c.legNamed(cmd.transferer)
 		c.recallTransferer(ctx, transferer, c.legNamed(cmd.transferee), transferer.exten)
-	case reportProgress:
-		c.progress(ctx, cmd.channel, cmd.state)
 	case reportOutcome:
 		c.reportOutcome(cmd)
-	case letPhoneHangUp:
-		c.letPhoneHangUp(ctx, c.legNamed(cmd.channel))
-	case stopHoldMusic:
-		c.stopHoldMusic(ctx, c.legNamed(cmd.holder), c.legNamed(cmd.held))
-	case showConnected:
-		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
-	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
-	case endCall:
-		c.end(ctx)
 	default:
-		c.log.Error("attended transfer: unknown command", zap.Stringer("command", cmd))
+		j, handled := c.execShared(ctx, cmd)
+		if !handled {
+			c.log.Error("attended transfer: unknown command", zap.Stringer("command", cmd))
+		}
+		if j != nil {
+			return *j
+		}
 	}
 	return nil
 }

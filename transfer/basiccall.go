@@ -75,8 +75,6 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 			c.log.Warn("ringback to caller failed", zap.Error(err))
 		}
 		c.state = stateRinging
-	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
 	case dialCallee:
 		return calleeRang{ok: c.dial(ctx, c.legNamed(cmd.channel))}
 	case answerCaller:
@@ -89,18 +87,16 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 		return callerAnswered{ok: true}
 	case nowTalking:
 		c.state = stateTalking
-	case hangupLeg:
-		l := c.legNamed(cmd.channel)
-		c.hangup(ctx, l, "normal")
-		l.gone = true
-	case sendToVoicemail:
-		c.toVoicemail(ctx, c.legNamed(cmd.channel), cmd.mailbox)
 	case failCall:
 		c.fail(ctx, cmd.reason)
-	case endCall:
-		c.end(ctx)
 	default:
-		c.log.Error("basic call: unknown command", zap.Stringer("command", cmd))
+		j, handled := c.execShared(ctx, cmd)
+		if !handled {
+			c.log.Error("basic call: unknown command", zap.Stringer("command", cmd))
+		}
+		if j != nil {
+			return *j
+		}
 	}
 	return nil
 }

@@ -161,12 +161,6 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		return targetDialled{target: ringing.target, destination: ringing.destination}
 	case checkMailbox:
 		return c.checkVoicemailTransfer(ctx, cmd)
-	case reportProgress:
-		c.progress(ctx, cmd.channel, cmd.state)
-	case letPhoneHangUp:
-		c.letPhoneHangUp(ctx, c.legNamed(cmd.channel))
-	case stopHoldMusic:
-		c.stopHoldMusic(ctx, c.legNamed(cmd.holder), c.legNamed(cmd.held))
 	case startRingback:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()
@@ -181,12 +175,6 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		if err := c.e.ast.RingStop(cctx, cmd.channel); err != nil && !isGone(err) {
 			c.log.Warn("stop ringback failed", zap.Error(err))
 		}
-	case stopMusic:
-		c.stopMusic(ctx, c.legNamed(cmd.channel))
-	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}
-	case showConnected:
-		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
 	case reportAnswered:
 		c.transferAnswered()
 	case reportOutcome:
@@ -198,15 +186,17 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		}
 		c.target = target
 		return recallDialled{channel: target.id}
-	case sendToVoicemail:
-		c.toVoicemail(ctx, c.legNamed(cmd.channel), cmd.mailbox)
 	case talkToTarget:
 		c.callee, c.target = c.legNamed(cmd.target), nil
 		c.state = stateTalking
-	case endCall:
-		c.end(ctx)
 	default:
-		c.log.Error("blind transfer: unknown command", zap.Stringer("command", cmd))
+		j, handled := c.execShared(ctx, cmd)
+		if !handled {
+			c.log.Error("blind transfer: unknown command", zap.Stringer("command", cmd))
+		}
+		if j != nil {
+			return *j
+		}
 	}
 	return nil
 }

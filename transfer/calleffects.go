@@ -176,3 +176,40 @@ func extenFromChannelName(name string) string {
 	}
 	return name
 }
+
+// execShared executes the commands several machines give in the same
+// words (leg requests, phone reports, the end of the call); handled is
+// false for any other. A join's result comes back in j.
+func (c *call) execShared(ctx context.Context, cmd fmt.Stringer) (j *joined, handled bool) {
+	switch cmd := cmd.(type) {
+	case hangupLeg:
+		c.hangup(ctx, c.legNamed(cmd.channel), "normal")
+	case leaveBridge:
+		c.leaveBridge(ctx, cmd.bridge, c.legNamed(cmd.channel))
+	case destroyBridge:
+		c.destroyBridge(ctx, cmd.bridge)
+	case joinBridge:
+		return &joined{channel: cmd.channel, ok: c.join(ctx, c.legNamed(cmd.channel))}, true
+	case stopMusic:
+		c.stopMusic(ctx, c.legNamed(cmd.channel))
+	case stopHoldMusic:
+		c.stopHoldMusic(ctx, c.legNamed(cmd.holder), c.legNamed(cmd.held))
+	case showConnected:
+		c.showConnected(ctx, c.legNamed(cmd.viewer), c.legNamed(cmd.party))
+	case reportProgress:
+		c.progress(ctx, cmd.channel, cmd.state)
+	case letPhoneHangUp:
+		c.letPhoneHangUp(ctx, c.legNamed(cmd.channel))
+	case sendToVoicemail:
+		c.toVoicemail(ctx, c.legNamed(cmd.channel), cmd.mailbox)
+	case talkTo:
+		c.talkTo(cmd)
+	case returnTo:
+		c.returnTo(cmd)
+	case endCall:
+		c.end(ctx)
+	default:
+		return nil, false
+	}
+	return nil, true
+}

@@ -50,35 +50,31 @@ func (c *call) onDTMF(ctx context.Context, in dtmfReceived) {
 // transition (one line, the only one the entry's steps log) and executes
 // the commands, in order. It reports whether the entry took the input.
 func (c *call) stepEntry(ctx context.Context, in entryInput) bool {
-	from := c.vm
-	next, cmds := from.Step(in)
-	c.vm = next
-	if next == from && len(cmds) == 0 {
-		c.log.Debug("voicemail entry: input ignored", zap.Stringer("state", from), zap.Stringer("input", in))
-		return false
+	return machineRun[vmEntry, entryInput, entryCommand]{name: "voicemail entry", state: &c.vm, step: vmEntry.Step,
+		exec: func(cmd entryCommand) entryInput { c.execEntry(ctx, cmd); return nil }}.run(c.log, in)
+}
+
+// execEntry executes one command of the voicemail entry (none has a
+// result).
+func (c *call) execEntry(ctx context.Context, cmd entryCommand) {
+	switch cmd := cmd.(type) {
+	case startDigitTimer:
+		c.stopDigitTimer()
+		box := c.box
+		c.digitTimer = time.AfterFunc(cmd.after, func() { box.put(digitTimerFired{seq: cmd.seq}) })
+	case stopDigitTimer:
+		c.stopDigitTimer()
+	case holdWithMusic:
+		c.holdWithMusic(ctx, c.entryLeg(party{channel: cmd.channel}, true))
+	case releaseHeld:
+		c.releaseHeld(ctx, c.entryLeg(party{channel: cmd.channel}, true))
+	case recordEntry:
+		c.recordEntry(ctx, cmd.channel, cmd.value)
+	case finishEntry:
+		c.finishVoicemailEntry(ctx, cmd)
+	default:
+		c.log.Error("voicemail entry: unknown command", zap.Stringer("command", cmd))
 	}
-	logTransition(c.log, zap.InfoLevel, "voicemail entry", from, in, next, cmds)
-	for _, cmd := range cmds {
-		switch cmd := cmd.(type) {
-		case startDigitTimer:
-			c.stopDigitTimer()
-			box := c.box
-			c.digitTimer = time.AfterFunc(cmd.after, func() { box.put(digitTimerFired{seq: cmd.seq}) })
-		case stopDigitTimer:
-			c.stopDigitTimer()
-		case holdWithMusic:
-			c.holdWithMusic(ctx, c.entryLeg(party{channel: cmd.channel}, true))
-		case releaseHeld:
-			c.releaseHeld(ctx, c.entryLeg(party{channel: cmd.channel}, true))
-		case recordEntry:
-			c.recordEntry(ctx, cmd.channel, cmd.value)
-		case finishEntry:
-			c.finishVoicemailEntry(ctx, cmd)
-		default:
-			c.log.Error("voicemail entry: unknown command", zap.Stringer("command", cmd))
-		}
-	}
-	return true
 }
 
 func (c *call) stopDigitTimer() {
@@ -162,23 +158,19 @@ func (c *call) execFinish(ctx context.Context, cmd finishCommand) finishInput {
 		c.transferEnded(KindVoicemail, request(cmd.mailbox), cmd.outcome, cmd.reason)
 	case playInvalid:
 		c.play(ctx, c.entryLeg(m.user, m.userPresent), invalidMailboxPrompt)
-	case stopMusic:
-		c.stopMusic(ctx, held)
-	case hangupLeg:
-		c.hangup(ctx, c.entryLeg(m.user, m.userPresent), "normal")
-	case sendToVoicemail:
-		c.toVoicemail(ctx, held, cmd.mailbox)
 	case recordEntry:
 		c.recordEntry(ctx, cmd.channel, cmd.value)
-	case joinBridge:
-		return joined{channel: cmd.channel, ok: c.join(ctx, held)}
 	case recallUser:
 		c.transferStarted(KindVoicemail, request(cmd.destination))
 		c.recallTransferer(ctx, c.entryLeg(cmd.user, m.userPresent), held, "")
-	case endCall:
-		c.end(ctx)
 	default:
-		c.log.Error("voicemail entry finish: unknown command", zap.Stringer("command", cmd))
+		j, handled := c.execShared(ctx, cmd)
+		if !handled {
+			c.log.Error("voicemail entry finish: unknown command", zap.Stringer("command", cmd))
+		}
+		if j != nil {
+			return *j
+		}
 	}
 	return nil
 }
