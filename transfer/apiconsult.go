@@ -126,11 +126,7 @@ func (c *call) execConsult(ctx context.Context, cmd consultCommand) consultInput
 	case replyAPI:
 		c.answerAPI(cmd)
 	default:
-		j, handled := c.execShared(ctx, cmd)
-		if !handled {
-			c.log.Error("API transfer: unknown command", zap.Stringer("command", cmd))
-		}
-		if j != nil {
+		if j := c.execSharedOf(ctx, "API transfer", cmd); j != nil {
 			return *j
 		}
 	}

@@ -214,11 +214,7 @@ func (c *call) execAttended(ctx context.Context, cmd attendedCommand) attendedIn
 	case reportOutcome:
 		c.reportOutcome(cmd)
 	default:
-		j, handled := c.execShared(ctx, cmd)
-		if !handled {
-			c.log.Error("attended transfer: unknown command", zap.Stringer("command", cmd))
-		}
-		if j != nil {
+		if j := c.execSharedOf(ctx, "attended transfer", cmd); j != nil {
 			return *j
 		}
 	}

@@ -141,12 +141,12 @@ func (m attendedMachine) String() string {
 	case attendedNone, attendedEnded:
 		return m.phase.String()
 	}
-	s := fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.transferer, m.transferee)
+	s := m.phase.String() + " transferer=" + m.transferer + " transferee=" + m.transferee
 	if m.colleague != "" {
 		s += " colleague=" + m.colleague
 	}
 	if m.phase == attendedTelling {
-		s += fmt.Sprintf(" owed=%s then=%s", m.tell, m.next)
+		s += " owed=" + m.tell + " then=" + m.next.String()
 	}
 	if m.transfererGone {
 		s += " transferer-gone"

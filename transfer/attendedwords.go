@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -106,9 +107,9 @@ func words(name string, kv []string, flags ...string) string {
 	for i := 0; i+1 < len(kv); i += 2 {
 		v := kv[i+1]
 		if v == "" || strings.ContainsAny(v, " \"=") {
-			v = fmt.Sprintf("%q", v)
+			v = strconv.Quote(v)
 		}
-		fmt.Fprintf(&b, " %s=%s", kv[i], v)
+		b.WriteString(" " + kv[i] + "=" + v)
 	}
 	for _, f := range flags {
 		if f != "" {
@@ -276,7 +277,7 @@ func (c reportStarted) String() string {
 	return "report-started attended by " + c.transferer + " of " + c.transferee
 }
 func (c reportRefused) String() string {
-	return fmt.Sprintf("report-refused by %s %q", c.transferer, c.reason)
+	return "report-refused by " + c.transferer + " " + strconv.Quote(c.reason)
 }
 func (c askHandOver) String() string {
 	return words("ask-hand-over", []string{"consultation", c.consultation, "replaces", c.consultID, "transferer", c.transfererExten},
@@ -290,7 +291,7 @@ func (c completeAtOnce) String() string {
 func (c talkTo) String() string   { return "talk " + c.transferee + " with " + c.colleague }
 func (c returnTo) String() string { return "talk " + c.transferee + " with " + c.transferer + " again" }
 func (c ringColleague) String() string {
-	return fmt.Sprintf("ring-colleague %s for %s transferer=%q", c.colleague, c.transferee, c.transferer)
+	return "ring-colleague " + c.colleague.String() + " for " + c.transferee + " transferer=" + strconv.Quote(c.transferer)
 }
 func (c hangupLeg) String() string      { return "hangup " + c.channel }
 func (c answerLeg) String() string      { return "answer " + c.channel }

@@ -30,10 +30,7 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 	case markCaller:
 		c.setVariable(ctx, cmd.channel, "TRANSFERD_CALL", c.id, "mark caller channel failed")
 	case setCoreHandling:
-		// The dialplan chose ari-only for every phone; this one falls back.
-		for k, v := range c.transferHandlingVars(c.caller.exten) {
-			c.setVariable(ctx, cmd.channel, k, v, "set transfer handling of caller failed")
-		}
+		c.setCoreHandling(ctx, cmd.channel)
 	case routeCallee:
 		dialString, err := c.e.router.Route(ctx, cmd.exten)
 		if err != nil {
@@ -41,64 +38,92 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 		}
 		return calleeRouted{dialString: dialString}
 	case createBridge:
-		c.bridge = c.newID("bridge")
-		c.e.claim(c.bridge, c)
-		cctx, cancel := c.cmdCtx(ctx)
-		defer cancel()
-		if err := c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id); err != nil {
-			c.log.Error("create bridge failed", zap.Error(err))
-			return bridgeCreated{ok: false}
-		}
-		return bridgeCreated{ok: true}
+		return c.createBridge(ctx)
 	case createCallee:
-		callee, err := c.dialLeg(ctx, "callee", cmd.exten, cmd.dialString, c.caller.id)
-		if err != nil {
-			c.log.Info("callee cannot be dialled", zap.String("dial_string", cmd.dialString), zap.Error(err))
-			c.callee = &leg{role: "callee", exten: cmd.exten, gone: true}
-			return calleeDialled{reason: err.Error()}
-		}
-		c.callee = callee
-		return calleeDialled{channel: callee.id}
+		return c.createCallee(ctx, cmd)
 	case checkEndpoint:
-		cctx, cancel := c.cmdCtx(ctx)
-		defer cancel()
-		ok, err := c.e.ast.EndpointExists(cctx, cmd.dialString)
-		if err != nil {
-			// (Asterisk cannot say: taken as not there.)
-			c.log.Warn("endpoint lookup failed", zap.String("dial_string", cmd.dialString), zap.Error(err))
-		}
-		return endpointChecked{exists: ok}
+		return c.checkEndpoint(ctx, cmd.dialString)
 	case startRingback:
-		cctx, cancel := c.cmdCtx(ctx)
-		defer cancel()
-		if err := c.e.ast.Ring(cctx, cmd.channel); err != nil && !isGone(err) {
-			c.log.Warn("ringback to caller failed", zap.Error(err))
-		}
-		c.state = stateRinging
+		c.startRingback(ctx, cmd.channel)
 	case dialCallee:
 		return calleeRang{ok: c.dial(ctx, c.legNamed(cmd.channel))}
 	case answerCaller:
-		cctx, cancel := c.cmdCtx(ctx)
-		defer cancel()
-		if err := c.e.ast.Answer(cctx, cmd.channel); err != nil {
-			c.log.Warn("answer caller failed", zap.Error(err))
-			return callerAnswered{ok: false}
-		}
-		return callerAnswered{ok: true}
+		return c.answerCaller(ctx, cmd.channel)
 	case nowTalking:
 		c.state = stateTalking
 	case failCall:
 		c.fail(ctx, cmd.reason)
 	default:
-		j, handled := c.execShared(ctx, cmd)
-		if !handled {
-			c.log.Error("basic call: unknown command", zap.Stringer("command", cmd))
-		}
-		if j != nil {
+		if j := c.execSharedOf(ctx, "basic call", cmd); j != nil {
 			return *j
 		}
 	}
 	return nil
+}
+
+// (The requests below are methods of their own, not cases of execBasic:
+// a switch's frame holds every case's locals, and the owner goroutine's
+// stack had to grow once per call to fit it.)
+
+// setCoreHandling: the dialplan chose ari-only for every phone; this
+// one falls back.
+func (c *call) setCoreHandling(ctx context.Context, channel string) {
+	for k, v := range c.transferHandlingVars(c.caller.exten) {
+		c.setVariable(ctx, channel, k, v, "set transfer handling of caller failed")
+	}
+}
+
+func (c *call) createBridge(ctx context.Context) basicInput {
+	c.bridge = c.newID("bridge")
+	c.e.claim(c.bridge, c)
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id); err != nil {
+		c.log.Error("create bridge failed", zap.Error(err))
+		return bridgeCreated{ok: false}
+	}
+	return bridgeCreated{ok: true}
+}
+
+func (c *call) createCallee(ctx context.Context, cmd createCallee) basicInput {
+	callee, err := c.dialLeg(ctx, "callee", cmd.exten, cmd.dialString, c.caller.id)
+	if err != nil {
+		c.log.Info("callee cannot be dialled", zap.String("dial_string", cmd.dialString), zap.Error(err))
+		c.callee = &leg{role: "callee", exten: cmd.exten, gone: true}
+		return calleeDialled{reason: err.Error()}
+	}
+	c.callee = callee
+	return calleeDialled{channel: callee.id}
+}
+
+func (c *call) checkEndpoint(ctx context.Context, dialString string) basicInput {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	ok, err := c.e.ast.EndpointExists(cctx, dialString)
+	if err != nil {
+		// (Asterisk cannot say: taken as not there.)
+		c.log.Warn("endpoint lookup failed", zap.String("dial_string", dialString), zap.Error(err))
+	}
+	return endpointChecked{exists: ok}
+}
+
+func (c *call) startRingback(ctx context.Context, channel string) {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Ring(cctx, channel); err != nil && !isGone(err) {
+		c.log.Warn("ringback to caller failed", zap.Error(err))
+	}
+	c.state = stateRinging
+}
+
+func (c *call) answerCaller(ctx context.Context, channel string) basicInput {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	if err := c.e.ast.Answer(cctx, channel); err != nil {
+		c.log.Warn("answer caller failed", zap.Error(err))
+		return callerAnswered{ok: false}
+	}
+	return callerAnswered{ok: true}
 }
 
 // basicRoutine tells a request that went as expected, while the call is

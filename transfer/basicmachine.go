@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // A basic call, from the moment a phone's call enters Stasis until its
 // two parties talk, or it fails the way a PBX user expects: the dialled
@@ -101,9 +104,9 @@ func (m basicMachine) String() string {
 	case basicNone:
 		return m.phase.String()
 	case basicFailed:
-		return fmt.Sprintf("failed %q", m.reason)
+		return "failed " + strconv.Quote(m.reason)
 	}
-	s := fmt.Sprintf("%s caller=%s dialled=%q", m.phase, m.caller, m.dialled)
+	s := m.phase.String() + " caller=" + m.caller + " dialled=" + strconv.Quote(m.dialled)
 	if m.callee != "" {
 		s += " callee=" + m.callee
 	}

@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // The inputs and commands of the basic call's machine (basicmachine.go),
 // each printed as the owner logs it and as the transcripts in
@@ -96,7 +99,7 @@ func (in ringingAdopted) String() string {
 }
 func (in calleeRouted) String() string {
 	if in.reason != "" {
-		return fmt.Sprintf("not-routed %q", in.reason)
+		return "not-routed " + strconv.Quote(in.reason)
 	}
 	return "routed " + in.dialString
 }
@@ -108,7 +111,7 @@ func (in bridgeCreated) String() string {
 }
 func (in calleeDialled) String() string {
 	if in.reason != "" {
-		return fmt.Sprintf("callee-not-created %q", in.reason)
+		return "callee-not-created " + strconv.Quote(in.reason)
 	}
 	return "callee-created " + in.channel
 }
@@ -202,10 +205,10 @@ func (endCall) basicCommand()          {}
 func (c clearWaitTimeout) String() string { return "clear-wait-timeout " + c.channel }
 func (c markCaller) String() string       { return "mark-caller " + c.channel }
 func (c setCoreHandling) String() string  { return "set-core-handling " + c.channel }
-func (c routeCallee) String() string      { return fmt.Sprintf("route %q", c.exten) }
+func (c routeCallee) String() string      { return "route " + strconv.Quote(c.exten) }
 func (createBridge) String() string       { return "create-bridge" }
 func (c createCallee) String() string {
-	return fmt.Sprintf("create-callee %q %s", c.exten, c.dialString)
+	return "create-callee " + strconv.Quote(c.exten) + " " + c.dialString
 }
 func (c checkEndpoint) String() string { return "check-endpoint " + c.dialString }
 func (c dialCallee) String() string    { return "dial " + c.channel }

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/transferd/transferd/ari"
 )
@@ -96,15 +98,28 @@ func (*scriptedAsterisk) RemoveFromBridge(context.Context, string, string) error
 func (*scriptedAsterisk) DestroyBridge(context.Context, string) error                    { return nil }
 
 // BenchmarkEngineBlindTransferCalls runs whole calls with a blind transfer
-// through the engine (dispatch, owner goroutines, state machine), with an
-// Asterisk that replies instantly. It reports events handled per second
-// and allocations per call (one call = one transfer, about 15 events).
-// Run with -cpu 1 for the per-core figure.
+// through the engine (dispatch, owner goroutines, state machines), with an
+// Asterisk that replies instantly, keeping 100 calls in progress the way
+// the load harness does (a flood of b.N calls at once measured the
+// engine's lists at b.N entries and swung by 3x between runs). It reports
+// events handled per second and allocations per call (one call = one
+// transfer, about 15 events). Run with -cpu 1 for the per-core figure.
+// "log=info" writes transferd's production log (JSON at Info, with the
+// caller) to nowhere: the lines a transfer logs are part of its cost.
 func BenchmarkEngineBlindTransferCalls(b *testing.B) {
-	var completed countingObserver
+	b.Run("log=off", func(b *testing.B) { benchmarkBlindTransferCalls(b, zap.NewNop()) })
+	b.Run("log=info", func(b *testing.B) {
+		enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+		benchmarkBlindTransferCalls(b, zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel), zap.AddCaller()))
+	})
+}
+
+func benchmarkBlindTransferCalls(b *testing.B, log *zap.Logger) {
+	const inProgress = 100
+	completed := countingObserver{done: make(chan struct{}, inProgress)}
 	events := make(chan ari.Event, 4096)
 	ast := &scriptedAsterisk{events: events}
-	e, err := New(Config{}, ast, Options{Logger: zap.NewNop(), Observer: &completed})
+	e, err := New(Config{}, ast, Options{Logger: log, Observer: &completed})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -122,7 +137,15 @@ func BenchmarkEngineBlindTransferCalls(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for _, ev := range arrivals {
+	timeout := time.After(time.Minute)
+	for i, ev := range arrivals {
+		if i >= inProgress {
+			select {
+			case <-completed.done:
+			case <-timeout:
+				b.Fatalf("%d of %d transfers completed in a minute", completed.n.Load(), b.N)
+			}
+		}
 		ast.emit(ev)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -139,10 +162,19 @@ func BenchmarkEngineBlindTransferCalls(b *testing.B) {
 	}
 }
 
-type countingObserver struct{ n atomic.Int64 }
+// countingObserver counts completed transfers and signals each on done
+// (never blocking: done's capacity is the number of calls in progress).
+type countingObserver struct {
+	n    atomic.Int64
+	done chan struct{}
+}
 
 func (o *countingObserver) TransferEvent(ev TransferEvent) {
 	if ev.Step == StepEnded && ev.Outcome == OutcomeCompleted {
 		o.n.Add(1)
+		select {
+		case o.done <- struct{}{}:
+		default:
+		}
 	}
 }

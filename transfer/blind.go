@@ -190,11 +190,7 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		c.callee, c.target = c.legNamed(cmd.target), nil
 		c.state = stateTalking
 	default:
-		j, handled := c.execShared(ctx, cmd)
-		if !handled {
-			c.log.Error("blind transfer: unknown command", zap.Stringer("command", cmd))
-		}
-		if j != nil {
+		if j := c.execSharedOf(ctx, "blind transfer", cmd); j != nil {
 			return *j
 		}
 	}

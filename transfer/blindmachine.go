@@ -135,7 +135,7 @@ func (m blindMachine) String() string {
 	case blindNone, blindRefused:
 		return m.phase.String()
 	case blindDiallingTarget, blindCheckingMailbox:
-		s := fmt.Sprintf("%s transferer=%s transferee=%s", m.phase, m.referrer, m.transferee)
+		s := m.phase.String() + " transferer=" + m.referrer + " transferee=" + m.transferee
 		if m.byAsterisk {
 			s += " by-asterisk"
 		}
@@ -145,7 +145,7 @@ func (m blindMachine) String() string {
 	if target == "" {
 		target = "(none)"
 	}
-	s := fmt.Sprintf("%s transferee=%s target=%s", m.phase, m.transferee, target)
+	s := m.phase.String() + " transferee=" + m.transferee + " target=" + target
 	if m.ringback {
 		s += " ringback"
 	}

@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // The inputs and commands of a blind transfer's machine (blindmachine.go),
 // each printed as the owner logs it and as the transcripts in
@@ -112,7 +115,7 @@ func (callEnded) blindInput()        {}
 func (partyReplaced) blindInput()    {}
 
 func (in blindReferred) String() string {
-	s := fmt.Sprintf("refer from=%s transferee=%s dest=%q", in.transferer, in.transferee, in.destination)
+	s := "refer from=" + in.transferer.String() + " transferee=" + in.transferee + " dest=" + strconv.Quote(in.destination)
 	if in.byAsterisk {
 		s += " by-asterisk"
 	}
@@ -123,21 +126,21 @@ func (in recallRequested) String() string {
 }
 func (in mailboxChecked) String() string {
 	if in.reason != "" {
-		return fmt.Sprintf("mailbox-refused %q", in.reason)
+		return "mailbox-refused " + strconv.Quote(in.reason)
 	}
 	return "mailbox-ok " + in.mailbox
 }
 func (in targetDialled) String() string {
-	return fmt.Sprintf("dialled %s dest=%q", in.target, in.destination)
+	return "dialled " + in.target + " dest=" + strconv.Quote(in.destination)
 }
 func (in targetNotDialled) String() string {
 	if in.refused {
-		return fmt.Sprintf("not-dialled refused %q", in.reason)
+		return "not-dialled refused " + strconv.Quote(in.reason)
 	}
-	return fmt.Sprintf("not-dialled unavailable %q", in.reason)
+	return "not-dialled unavailable " + strconv.Quote(in.reason)
 }
 func (in targetRinging) String() string {
-	s := fmt.Sprintf("target-ringing transferee=%s target=%s dest=%q transferer=%q", in.transferee, in.target, in.destination, in.transferer)
+	s := "target-ringing transferee=" + in.transferee + " target=" + in.target + " dest=" + strconv.Quote(in.destination) + " transferer=" + strconv.Quote(in.transferer)
 	if in.ringback {
 		s += " ringback"
 	}
@@ -158,7 +161,7 @@ func (in ringbackStarted) String() string {
 func (in targetAnswered) String() string { return "answered " + in.channel }
 func (in targetFailed) String() string   { return "dial-failed " + in.channel + " " + in.status }
 func (in legHungUp) String() string {
-	s := fmt.Sprintf("hangup %s cause=%d", in.channel, in.cause)
+	s := "hangup " + in.channel + " cause=" + strconv.Itoa(in.cause)
 	if in.answered {
 		s += " answered"
 	}
@@ -174,7 +177,7 @@ func (in recallDialled) String() string {
 	if in.reason == "" {
 		return "recall-dialled " + in.channel
 	}
-	return fmt.Sprintf("recall-failed %q", in.reason)
+	return "recall-failed " + strconv.Quote(in.reason)
 }
 
 // A blindCommand is something the blind transfer asks its owner to do.
@@ -274,11 +277,11 @@ func (talkToTarget) blindCommand()    {}
 func (endCall) blindCommand()         {}
 
 func (c dialTarget) String() string {
-	return fmt.Sprintf("dial-target %q for %s by %s", c.destination, c.transferee, c.transferer)
+	return "dial-target " + strconv.Quote(c.destination) + " for " + c.transferee + " by " + c.transferer.String()
 }
 func (c reportProgress) String() string { return "progress " + c.channel + " " + c.state }
 func (c checkMailbox) String() string {
-	return fmt.Sprintf("check-mailbox %q for %s by %s", c.mailbox, c.transferee, c.transferer)
+	return "check-mailbox " + strconv.Quote(c.mailbox) + " for " + c.transferee + " by " + c.transferer.String()
 }
 func (c letPhoneHangUp) String() string { return "let-phone-hang-up " + c.channel }
 func (c stopHoldMusic) String() string  { return "stop-hold-music " + c.held + " held by " + c.holder }
@@ -289,7 +292,7 @@ func (c joinBridge) String() string     { return "join " + c.channel }
 func (c showConnected) String() string  { return "show-connected " + c.viewer + " " + c.party }
 func (reportAnswered) String() string   { return "report-answered" }
 func (c reportOutcome) String() string {
-	s := fmt.Sprintf("report-outcome %s %q", c.outcome, c.reason)
+	s := "report-outcome " + string(c.outcome) + " " + strconv.Quote(c.reason)
 	if c.destination != "" {
 		s += " to " + c.destination
 	}

@@ -177,9 +177,19 @@ func extenFromChannelName(name string) string {
 	return name
 }
 
-// execShared executes the commands several machines give in the same
-// words (leg requests, phone reports, the end of the call); handled is
-// false for any other. A join's result comes back in j.
+// execSharedOf executes the commands several machines give in the same
+// words (leg requests, phone reports, the end of the call), and logs any
+// other as a command machine does not have. A join's result comes back.
+func (c *call) execSharedOf(ctx context.Context, machine string, cmd fmt.Stringer) *joined {
+	j, handled := c.execShared(ctx, cmd)
+	if !handled {
+		c.log.Error(machine+": unknown command", zap.Stringer("command", cmd))
+	}
+	return j
+}
+
+// execShared is execSharedOf's switch; handled is false for a command no
+// machine shares.
 func (c *call) execShared(ctx context.Context, cmd fmt.Stringer) (j *joined, handled bool) {
 	switch cmd := cmd.(type) {
 	case hangupLeg:

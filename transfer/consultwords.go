@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // The inputs and commands of the API's transfer machine
 // (consultmachine.go), each printed as the owner logs it and as the
@@ -64,13 +67,13 @@ func (in transferAsked) String() string {
 func (completeAsked) String() string { return "api-complete" }
 func (cancelAsked) String() string   { return "api-cancel" }
 func (in destinationNotDialled) String() string {
-	return fmt.Sprintf("destination-not-dialled %q", errText(in.err))
+	return "destination-not-dialled " + strconv.Quote(errText(in.err))
 }
 func (in sentToMailbox) String() string {
 	if in.err == nil {
 		return "sent-to-mailbox"
 	}
-	return fmt.Sprintf("mailbox-refused %q", errText(in.err))
+	return "mailbox-refused " + strconv.Quote(errText(in.err))
 }
 
 func errText(err error) string {
@@ -196,7 +199,7 @@ func (c talkOn) String() string      { return "talk-on " + c.transferer + " with
 func (c handToBlind) String() string { return "hand-to-blind " + c.ringing.String() }
 func (c replyAPI) String() string {
 	if c.answer == answerNotStarted {
-		return fmt.Sprintf("reply %s %q", c.answer, errText(c.err))
+		return "reply " + c.answer.String() + " " + strconv.Quote(errText(c.err))
 	}
 	return "reply " + c.answer.String()
 }

@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Two decisions of a talking call, pure: what a party hanging up means,
 // and what a phone holding or resuming changes. The owner gathers what
@@ -95,5 +98,5 @@ func (h holdSeen) String() string {
 }
 
 func (c rememberHoldState) String() string {
-	return fmt.Sprintf("remember-hold %s %t", c.channel, c.onHold)
+	return "remember-hold " + c.channel + " " + strconv.FormatBool(c.onHold)
 }

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -80,9 +81,9 @@ func (m vmEntry) String() string {
 	case entryIdle:
 		return "idle"
 	case entryKeyingCode:
-		return fmt.Sprintf("keying-code %q user=%s", m.code[:m.matched], m.user)
+		return "keying-code " + strconv.Quote(m.code[:m.matched]) + " user=" + m.user.String()
 	case entryKeyingMailbox:
-		return fmt.Sprintf("keying-mailbox %q user=%s held=%s", m.digits, m.user, m.held)
+		return "keying-mailbox " + strconv.Quote(m.digits) + " user=" + m.user.String() + " held=" + m.held
 	}
 	return fmt.Sprintf("phase(%d)", int(m.phase))
 }
@@ -162,16 +163,16 @@ func (in digitKeyed) String() string {
 	}
 	return s
 }
-func (in digitTimerFired) String() string { return fmt.Sprintf("digit-timer #%d", in.seq) }
+func (in digitTimerFired) String() string { return "digit-timer #" + strconv.Itoa(in.seq) }
 func (in partyHungUp) String() string     { return "hangup " + in.channel }
 func (in partyReplaced) String() string   { return "replaced " + in.old + " " + in.new }
 func (in partyLeft) String() string       { return "left " + in.channel }
 func (callEnded) String() string          { return "call-ended" }
 func (in entryAdopted) String() string {
 	if !in.userPresent {
-		return fmt.Sprintf("adopted %q held=%s user-gone", in.record, in.held)
+		return "adopted " + strconv.Quote(in.record) + " held=" + in.held + " user-gone"
 	}
-	return fmt.Sprintf("adopted %q held=%s user=%s", in.record, in.held, in.user)
+	return "adopted " + strconv.Quote(in.record) + " held=" + in.held + " user=" + in.user
 }
 
 // An entryCommand is something the entry asks its owner to do.
@@ -222,18 +223,20 @@ func (finishEntry) entryCommand()     {}
 func (releaseHeld) entryCommand()     {}
 
 func (c startDigitTimer) String() string {
-	return fmt.Sprintf("start-digit-timer #%d %s", c.seq, c.after)
+	return "start-digit-timer #" + strconv.Itoa(c.seq) + " " + c.after.String()
 }
 func (stopDigitTimer) String() string  { return "stop-digit-timer" }
 func (c holdWithMusic) String() string { return "hold-with-music " + c.channel }
 func (c releaseHeld) String() string   { return "release-held " + c.channel }
-func (c recordEntry) String() string   { return fmt.Sprintf("record-entry %s %q", c.channel, c.value) }
+func (c recordEntry) String() string {
+	return "record-entry " + c.channel + " " + strconv.Quote(c.value)
+}
 func (c finishEntry) String() string {
 	user := "user-gone"
 	if c.userPresent {
 		user = "user-present"
 	}
-	return fmt.Sprintf("finish held=%s mailbox=%q user=%s %s", c.held, c.mailbox, c.user, user)
+	return "finish held=" + c.held + " mailbox=" + strconv.Quote(c.mailbox) + " user=" + c.user.String() + " " + user
 }
 
 // Step applies one input: it returns the entry's next state and what the

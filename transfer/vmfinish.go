@@ -1,6 +1,9 @@
 package transfer
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Once the voicemail entry (vmentry.go) has its number, the held party
 // goes to that mailbox, if the policy allows it and it exists. Otherwise
@@ -52,7 +55,7 @@ func (m vmFinish) String() string {
 	if m.phase == finishNone {
 		return m.phase.String()
 	}
-	s := fmt.Sprintf("%s held=%s user=%s", m.phase, m.held, m.user)
+	s := m.phase.String() + " held=" + m.held + " user=" + m.user.String()
 	if !m.userPresent {
 		s += " user-gone"
 	}
@@ -81,11 +84,11 @@ func (entryMailboxChecked) finishInput() {}
 func (joined) finishInput()              {}
 
 func (in finishStarted) String() string {
-	return fmt.Sprintf("%s fallback=%q", in.entry, in.fallback)
+	return in.entry.String() + " fallback=" + strconv.Quote(in.fallback)
 }
 func (in entryMailboxChecked) String() string {
 	if in.reason != "" {
-		return fmt.Sprintf("mailbox-refused %q", in.reason)
+		return "mailbox-refused " + strconv.Quote(in.reason)
 	}
 	return "mailbox-ok " + in.mailbox
 }
@@ -133,10 +136,10 @@ func (joinBridge) finishCommand()        {}
 func (endCall) finishCommand()           {}
 
 func (c checkEntryMailbox) String() string {
-	return fmt.Sprintf("check-mailbox %q for %s by %s", c.mailbox, c.held, c.user)
+	return "check-mailbox " + strconv.Quote(c.mailbox) + " for " + c.held + " by " + c.user.String()
 }
 func (c reportEntry) String() string {
-	return fmt.Sprintf("report %s %q mailbox=%q", c.outcome, c.reason, c.mailbox)
+	return "report " + string(c.outcome) + " " + strconv.Quote(c.reason) + " mailbox=" + strconv.Quote(c.mailbox)
 }
 func (c playInvalid) String() string { return "play-invalid " + c.channel }
 func (c recallUser) String() string  { return "recall " + c.user.String() + " for " + c.held }

@@ -164,11 +164,7 @@ func (c *call) execFinish(ctx context.Context, cmd finishCommand) finishInput {
 		c.transferStarted(KindVoicemail, request(cmd.destination))
 		c.recallTransferer(ctx, c.entryLeg(cmd.user, m.userPresent), held, "")
 	default:
-		j, handled := c.execShared(ctx, cmd)
-		if !handled {
-			c.log.Error("voicemail entry finish: unknown command", zap.Stringer("command", cmd))
-		}
-		if j != nil {
+		if j := c.execSharedOf(ctx, "voicemail entry finish", cmd); j != nil {
 			return *j
 		}
 	}
