@@ -69,8 +69,9 @@ func parseFlags(args []string) (flags, error) {
 		return f, err
 	}
 	for _, c := range strings.Split(*configs, ",") {
-		if !throughTransferd(c) && c != configNative {
-			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s or %s)", c, configTransferd, configTransferdCore, configTransferdHA, configNative)
+		if !knownConfig(c) {
+			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s, %s, %s or %s)", c,
+				configTransferd, configTransferdCore, configTransferdNative, configTransferdHA, configNative, configNativeFeatures)
 		}
 		f.configs = append(f.configs, c)
 	}

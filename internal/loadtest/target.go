@@ -24,6 +24,16 @@ const (
 	// REFERs and transferd follows).
 	configTransferdCore = "transferd-core"
 	configNative        = "native" // phones in context sandbox-direct, REFERs handled by Asterisk (core)
+	// configNativeFeatures: as "native", but Dial(...,tT) (context
+	// sandbox-direct-features): Asterisk listens to both parties' DTMF
+	// for its own transfer features, which keeps every frame in its core
+	// (issue 23 measures what that costs).
+	configNativeFeatures = "native-features"
+	// configTransferdNative: as "transferd", but no phone keys *8 during
+	// a call (voicemail.in_call_extensions empty): transferd's bridges
+	// need no DTMF events and Asterisk may bridge them natively. Transfers
+	// to voicemail go by REFER to *8<mailbox> instead (issue 23).
+	configTransferdNative = "transferd-native"
 	// configTransferdHA: as "transferd", but Asterisk connects out (outbound
 	// ARI WebSocket) through HAProxy to two transferd replicas (issue 20).
 	configTransferdHA = "transferd-ha"
@@ -32,7 +42,24 @@ const (
 // throughTransferd reports whether a configuration's calls go through
 // the transferd daemon.
 func throughTransferd(config string) bool {
-	return config == configTransferd || config == configTransferdCore || config == configTransferdHA
+	return config == configTransferd || config == configTransferdCore || config == configTransferdHA || config == configTransferdNative
+}
+
+// knownConfig reports whether the harness knows how to start config.
+func knownConfig(config string) bool {
+	return throughTransferd(config) || config == configNative || config == configNativeFeatures
+}
+
+// phoneContext is the dialplan context of a configuration's phones
+// (internal/sandbox/asterisk/extensions.conf).
+func phoneContext(config string) string {
+	switch {
+	case throughTransferd(config):
+		return "transferd"
+	case config == configNativeFeatures:
+		return "sandbox-direct-features"
+	}
+	return "sandbox-direct"
 }
 
 // target is one configuration under test: a private Asterisk and, for
@@ -49,11 +76,7 @@ type target struct {
 // startTarget starts Asterisk with extensions for the largest level and,
 // for the transferd configuration, the daemon built at bin.
 func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, haREST, workDir string, logf func(string, ...any)) (*target, error) {
-	phoneContext := "sandbox-direct"
-	if throughTransferd(name) {
-		phoneContext = "transferd"
-	}
-	sbOpts := sandbox.Options{PhoneContext: phoneContext, Phones: exts, Logf: logf}
+	sbOpts := sandbox.Options{PhoneContext: phoneContext(name), Phones: exts, Logf: logf}
 	front := ""
 	if name == configTransferdHA {
 		// Asterisk connects out to HAProxy's front, started below.
@@ -80,6 +103,11 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 	spec := daemonSpec{bin: bin, logLevel: logLevel, logPath: filepath.Join(workDir, name+".log")}
 	if name == configTransferdCore {
 		spec.coreExtensions = "."
+	}
+	if name == configTransferdNative {
+		// Set and empty: no extension keys *8 in a call (an unset
+		// variable would leave transferd's default, every extension).
+		spec.env = append(spec.env, "TRANSFERD_VOICEMAIL_IN_CALL_EXTENSIONS=")
 	}
 	if name == configTransferdHA {
 		spec.env = append(spec.env, "TRANSFERD_ARI_REST="+haREST)

@@ -44,7 +44,8 @@ type Options struct {
 	// AsteriskSid (when empty: $TRANSFERD_ASTERISK, else AsteriskNewest).
 	Asterisk string
 	// PhoneContext is the dialplan context of the phones' calls:
-	// "sandbox-direct" (plain Asterisk Dial, the default) or "transferd".
+	// "sandbox-direct" (plain Asterisk Dial, the default),
+	// "sandbox-direct-features" (Dial with DTMF features) or "transferd".
 	PhoneContext string
 	// Phones lists the extensions to provision (DefaultPhones when empty).
 	Phones []string

@@ -26,7 +26,7 @@ func TestSandboxStartsAsterisk22WithProjectDialplan(t *testing.T) {
 		t.Errorf("core show version = %q, want Asterisk 22.x", version)
 	}
 	// The product dialplan is loaded: its contexts exist as shipped.
-	for _, context := range []string{"transferd", "transferd-voicemail", "sandbox-direct"} {
+	for _, context := range []string{"transferd", "transferd-voicemail", "sandbox-direct", "sandbox-direct-features"} {
 		out, err := sb.CLI(ctx, "dialplan show "+context)
 		if err != nil || strings.Contains(out, "There is no existence") {
 			t.Errorf("dialplan show %s: %v %s", context, err, out)
