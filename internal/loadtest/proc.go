@@ -111,3 +111,37 @@ func LastLines(text string, n int) []string {
 	}
 	return lines[max(len(lines)-n, 0):]
 }
+
+// ParseMachineCPU returns the busy and total CPU time of all cores from
+// the contents of /proc/stat (its first line, "cpu  user nice system idle
+// iowait irq softirq steal ..."). Idle and iowait are not busy; guest time
+// is already inside user, so only the first eight fields are added.
+func ParseMachineCPU(stat string) (busy, total time.Duration, err error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("proc stat: first line %q is not the cpu total", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("proc stat: cpu field %d %q: %w", i+1, f[i+1], err)
+		}
+	}
+	var all int64
+	for _, t := range ticks {
+		all += t
+	}
+	idle := ticks[3] + ticks[4]
+	unit := time.Second / clockTicks
+	return time.Duration(all-idle) * unit, time.Duration(all) * unit, nil
+}
+
+// MachineCPU reads the busy and total CPU time of all cores so far.
+func MachineCPU() (busy, total time.Duration, err error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("machine cpu time: %w", err)
+	}
+	return ParseMachineCPU(string(data))
+}
