@@ -1,6 +1,8 @@
 // Command loadtest measures transferd side by side with Asterisk's native
-// transfers (issue 9) and soaks transferd with concurrent calls that each
-// go through a blind and an attended transfer (issue 8).
+// transfers (issue 9), soaks transferd with concurrent calls that each go
+// through a blind and an attended transfer (issue 8), and measures what
+// long, mostly untransferred office calls cost Asterisk per call-minute
+// in each configuration (the office mix, issue 23).
 //
 //	go run ./internal/loadtest                      # ramp 10, 25, 50, 100, 150, 200
 //	go run ./internal/loadtest -levels 5,20 -out /tmp/r.md
@@ -8,7 +10,8 @@
 //	go run ./internal/loadtest -configs transferd-ha -levels 50 -repeat-for 5m -kill-every 30s
 //	go run ./internal/loadtest -chart internal/loadtest/results.md   # redraw results.svg, run nothing
 //
-// For each configuration ("transferd": phones call through transferd,
+// For each configuration of the ramp (-mix ramp, the default;
+// "transferd": phones call through transferd,
 // which runs as its own process; "transferd-core": the same with every
 // phone in transferd's fallback mode, Asterisk performing the REFERs;
 // "native": phones call through plain
@@ -35,6 +38,41 @@
 // -chart FILE reads the "Results per load level" table of a report the
 // harness wrote and draws its chart beside it, without running anything
 // (chart.go, rampparse.go).
+//
+// The office mix (-mix office, issue 23; office.go, officelevel.go,
+// officecall.go, officereport.go) asks what a PBX administrator asks:
+// what each configuration costs Asterisk per call-minute of ordinary,
+// mostly untransferred calls that last minutes.
+//
+//	go run ./internal/loadtest -mix office        # levels 20,60,120, 60 s calls, every configuration below
+//	go run ./internal/loadtest -mix office -configs native,transferd -levels 4 -call-duration 20s -out /tmp/office.md
+//
+// At each level it keeps that many calls up (A calls B, both send their
+// tones, they check they hear each other), each lasting -call-duration
+// (default 1m) from its answer; the first calls start spread over one
+// call duration so the ends are spread too, and a slot places its next
+// call when one ends. -transfer-share of the calls (default 0.1) are
+// transferred by B a third of the way in, taking -transfer-kinds in turn
+// (default blind,attended,star8): blind (REFER to C), attended (consult
+// C, REFER with Replaces), star8 (A to C's voicemail: *8 and C's
+// extension keyed in the call (RFC 4733), or, where no phone keys *8 in
+// a call, a blind REFER to *8<extension>). After one call duration it
+// measures a steady window (-window, default and minimum the call
+// duration): Asterisk's, transferd's and the harness's CPU, the
+// call-minutes actually carried (the integral of answered calls), the
+// transfers, and Asterisk's bridge technologies ("bridge show all" at
+// mid-window); failures count per step. The report (-out, default
+// internal/loadtest/office-mix.md) has a table per level: Asterisk ms CPU
+// per call-minute and its ratio to native's, transferd ms CPU per
+// call-minute, transfers, failures and bridges. Its configurations
+// (-configs, default all five): native, native-features (the same
+// dialplan with Dial(...,tT): Asterisk listens for DTMF features; context
+// sandbox-direct-features), transferd, transferd-native (transferd with
+// voicemail.in_call_extensions empty: no in-call *8, plain mixing
+// bridges) and transferd-core. -ramp-up, -repeat-for, -keep-going and the
+// fault flags do not apply to it; -step-timeout, -hear, -sip-trace,
+// -transferd-log-level and -transferd-bin do.
+//
 // Logs
 // (transferd's, the phones' sipgo errors) stay in a temporary directory
 // the run names; a failed configuration keeps its Asterisk directory.

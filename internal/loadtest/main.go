@@ -41,6 +41,8 @@ type flags struct {
 	haREST      string // transferd-ha: the replicas' ari.rest
 	faults      faultPlan
 	chart       string // a report to draw as a chart instead of a run
+	mix         string // mixRamp or mixOffice
+	office      officeSettings
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -61,10 +63,31 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.haREST, "ha-rest", "websocket", configTransferdHA+": where the replicas send REST requests (ari.rest): websocket (over Asterisk's connection) or http (to Asterisk's HTTP server)")
 	killEvery := fs.Duration("kill-every", 0, configTransferdHA+": SIGKILL the replica Asterisk is connected to this often during a level, and start a fresh one in its place (needs -repeat-for)")
 	rollingEvery := fs.Duration("rolling-every", 0, configTransferdHA+": replace every replica in turn (SIGTERM, fresh process, its /readyz) this often during a level (needs -repeat-for)")
+	fs.StringVar(&f.mix, "mix", mixRamp, "workload: "+mixRamp+" (call scenarios that each go through a blind and an attended transfer) or "+mixOffice+" (calls of -call-duration at a steady level, -transfer-share of them transferred)")
+	callDuration := fs.Duration("call-duration", time.Minute, mixOffice+": how long each call lasts, from its answer")
+	window := fs.Duration("window", 0, mixOffice+": the measured steady window of each level (default and minimum: -call-duration)")
+	share := fs.Float64("transfer-share", 0.1, mixOffice+": share of the calls transferred during the call")
+	kinds := fs.String("transfer-kinds", strings.Join(transferKinds, ","), mixOffice+": the transfers' kinds, taken in turn")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	var err error
+	switch f.mix {
+	case mixOffice:
+		if f.office, err = officeFlags(&f, set, levels, configs, *callDuration, *window, *share, *kinds); err != nil {
+			return f, err
+		}
+	case mixRamp:
+		for _, name := range []string{"call-duration", "window", "transfer-share", "transfer-kinds"} {
+			if set[name] {
+				return f, fmt.Errorf("-%s: only with -mix %s", name, mixOffice)
+			}
+		}
+	default:
+		return f, fmt.Errorf("-mix %q: want %s or %s", f.mix, mixRamp, mixOffice)
+	}
 	if f.levels, err = ParseLevels(*levels, maxLevel); err != nil {
 		return f, err
 	}
@@ -80,6 +103,31 @@ func parseFlags(args []string) (flags, error) {
 	}
 	f.faults, err = newFaultPlan(*killEvery, *rollingEvery, f.repeatFor, f.configs)
 	return f, err
+}
+
+// officeFlags checks the flags of -mix office and gives -levels, -configs
+// and -out the office mix's defaults where they were not set.
+func officeFlags(f *flags, set map[string]bool, levels, configs *string, callDuration, window time.Duration, share float64, kinds string) (officeSettings, error) {
+	for _, name := range []string{"repeat-for", "kill-every", "rolling-every", "ramp-up", "keep-going"} {
+		if set[name] {
+			return officeSettings{}, fmt.Errorf("-%s: not with -mix %s (its calls start spread over one call duration, and every level runs)", name, mixOffice)
+		}
+	}
+	if !set["levels"] {
+		*levels = officeLevels
+	}
+	if !set["configs"] {
+		*configs = officeConfigs
+	}
+	if !set["out"] {
+		f.out = officeOut
+	}
+	for _, c := range strings.Split(*configs, ",") {
+		if c == configTransferdHA {
+			return officeSettings{}, fmt.Errorf("-configs: %s is not measured with -mix %s", c, mixOffice)
+		}
+	}
+	return newOfficeSettings(callDuration, window, share, kinds)
 }
 
 // ParseLevels reads a comma-separated list of positive, increasing levels
@@ -132,6 +180,9 @@ func run(ctx context.Context, args []string) error {
 		if f.bin, err = buildTransferd(ctx, workDir); err != nil {
 			return err
 		}
+	}
+	if f.mix == mixOffice {
+		return runOfficeMix(ctx, f, args, workDir, logf)
 	}
 	rep := Report{
 		Date:        time.Now(),
