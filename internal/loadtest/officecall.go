@@ -29,8 +29,9 @@ type officeOutcome struct {
 	kind            string    // the transfer it was chosen for, "" for none
 	answered, ended time.Time // A's call: answered (zero if never) and hung up
 	// transferAt is when B began the transfer (zero if it did not);
-	// transferOK: it worked (the parties heard each other, or A reached
-	// the voicemail greeting); transferFailed: it did not.
+	// transferOK: it worked (A and C heard each other; star8: A heard
+	// music or the greeting with B gone, and left a message by the end of
+	// the call); transferFailed: it did not.
 	transferAt                 time.Time
 	transferOK, transferFailed bool
 	glares                     int // hold re-INVITEs answered 491 and retried
@@ -95,9 +96,7 @@ func (c *officeCall) steps(ctx context.Context, out *officeOutcome) error {
 		if party, err = c.transfer(ctx, &cl, out); err != nil {
 			return err
 		}
-		// A transfer to voicemail has worked once A's message is
-		// there, at the end of the call.
-		out.transferOK = party != nil
+		out.transferOK = true
 	}
 	if err := c.lasts(ctx, cl.a, out.answered.Add(c.duration)); err != nil {
 		return err
@@ -107,6 +106,11 @@ func (c *officeCall) steps(ctx context.Context, out *officeOutcome) error {
 		return err
 	}
 	if party == nil {
+		// A transfer to voicemail failed after all if A left no
+		// message. It counts as worked when the level's end interrupts
+		// the call before this check: else, with transfers a third of
+		// the way into calls as long as the window, only those begun in
+		// the window's first third would count.
 		err := c.step(ctx, "A's message is in C's mailbox", c.messageLeft)
 		out.transferOK = err == nil
 		return err
