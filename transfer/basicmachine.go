@@ -89,7 +89,10 @@ type basicMachine struct {
 	// calleeInBridge: the callee rings in the call's bridge (so only the
 	// caller joins when it answers).
 	calleeInBridge bool
-	reason         string // why the call failed
+	// plainBridge: neither party keys the voicemail code during the call,
+	// so its bridge need not hear DTMF.
+	plainBridge bool
+	reason      string // why the call failed
 }
 
 func newBasicMachine(voicemailOnNoAnswer bool) basicMachine {
@@ -113,6 +116,9 @@ func (m basicMachine) String() string {
 	if m.calleeInBridge {
 		s += " callee-in-bridge"
 	}
+	if m.plainBridge {
+		s += " plain-bridge"
+	}
 	return s
 }
 
@@ -126,6 +132,7 @@ func (m basicMachine) Step(in basicInput) (basicMachine, []basicCommand) {
 			return m, nil
 		}
 		m.phase, m.caller, m.dialled = basicRouting, in.caller.channel, in.dialled
+		m.plainBridge = in.callerReferOnly && in.dialledReferOnly
 		var cmds []basicCommand
 		if in.clearTimeout {
 			cmds = append(cmds, clearWaitTimeout{channel: m.caller})
@@ -149,7 +156,7 @@ func (m basicMachine) Step(in basicInput) (basicMachine, []basicCommand) {
 			return m.fail("unallocated") // not in service
 		}
 		m.phase, m.dialString = basicCreatingBridge, in.dialString
-		return m, []basicCommand{createBridge{}}
+		return m, []basicCommand{createBridge{plain: m.plainBridge}}
 	case bridgeCreated:
 		if m.phase != basicCreatingBridge {
 			return m, nil

@@ -448,12 +448,9 @@ func (sb *Sandbox) Leftovers(ctx context.Context) (string, error) {
 	if err := sb.ariGet(ctx, client, "/ari/channels", &channels); err != nil {
 		return "", fmt.Errorf("sandbox: list channels: %w", err)
 	}
-	var bridges []struct {
-		ID, Name, Technology string
-		Channels             []string
-	}
-	if err := sb.ariGet(ctx, client, "/ari/bridges", &bridges); err != nil {
-		return "", fmt.Errorf("sandbox: list bridges: %w", err)
+	bridges, err := sb.Bridges(ctx)
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	for _, c := range channels {
@@ -463,6 +460,22 @@ func (sb *Sandbox) Leftovers(ctx context.Context) (string, error) {
 		fmt.Fprintf(&b, "bridge %s %q with channels %v\n", br.ID, br.Name, br.Channels)
 	}
 	return b.String(), nil
+}
+
+// Bridge is a bridge Asterisk holds, with the technology it chose
+// (native_rtp, simple_bridge, softmix, holding_bridge, ...).
+type Bridge struct {
+	ID, Name, Technology string
+	Channels             []string
+}
+
+// Bridges lists the bridges Asterisk holds.
+func (sb *Sandbox) Bridges(ctx context.Context) ([]Bridge, error) {
+	var bridges []Bridge
+	if err := sb.ariGet(ctx, &http.Client{Timeout: 5 * time.Second}, "/ari/bridges", &bridges); err != nil {
+		return nil, fmt.Errorf("sandbox: list bridges: %w", err)
+	}
+	return bridges, nil
 }
 
 // WaitEmpty waits up to grace for Asterisk to hold no channel and no bridge
