@@ -89,8 +89,9 @@ type basicMachine struct {
 	// calleeInBridge: the callee rings in the call's bridge (so only the
 	// caller joins when it answers).
 	calleeInBridge bool
-	// plainBridge: neither party keys the voicemail code during the call,
-	// so its bridge need not hear DTMF.
+	// plainBridge: a plain bridge serves both parties (neither keys the
+	// voicemail code during the call, or their digits come as SIP INFO),
+	// so it need not hear DTMF.
 	plainBridge bool
 	reason      string // why the call failed
 }
@@ -132,7 +133,7 @@ func (m basicMachine) Step(in basicInput) (basicMachine, []basicCommand) {
 			return m, nil
 		}
 		m.phase, m.caller, m.dialled = basicRouting, in.caller.channel, in.dialled
-		m.plainBridge = in.callerReferOnly && in.dialledReferOnly
+		m.plainBridge = in.callerPlain && in.dialledPlain
 		var cmds []basicCommand
 		if in.clearTimeout {
 			cmds = append(cmds, clearWaitTimeout{channel: m.caller})

@@ -25,9 +25,11 @@ type callerArrived struct {
 	dialled      string
 	clearTimeout bool
 	core         bool
-	// callerReferOnly, dialledReferOnly: the phone's user never keys the
-	// voicemail code during a call (Config.ReferOnlyExtensions).
-	callerReferOnly, dialledReferOnly bool
+	// callerPlain, dialledPlain: a plain bridge serves the phone: its
+	// user never keys the voicemail code during a call
+	// (Config.ReferOnlyExtensions), or its digits come as SIP INFO
+	// (Config.InfoDTMFExtensions).
+	callerPlain, dialledPlain bool
 }
 
 // calleeRouted: the result of routeCallee: the dial string that reaches
@@ -95,7 +97,7 @@ func (partyReplaced) basicInput()   {}
 func (in callerArrived) String() string {
 	return words("arrived", []string{"caller", in.caller.String(), "dialled", in.dialled},
 		flag(in.clearTimeout, "clear-timeout"), flag(in.core, "core"),
-		flag(in.callerReferOnly, "caller-refer-only"), flag(in.dialledReferOnly, "dialled-refer-only"))
+		flag(in.callerPlain, "caller-plain"), flag(in.dialledPlain, "dialled-plain"))
 }
 func (in ringingAdopted) String() string {
 	return words("ringing-adopted", []string{"caller", in.caller, "callee", in.callee, "dialled", in.dialled},

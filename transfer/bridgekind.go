@@ -8,9 +8,12 @@ import (
 )
 
 // A call's bridge hears DTMF (mixing,dtmf_events: for the voicemail code
-// keyed during the call) unless neither party keys the code
-// (Config.ReferOnlyExtensions): then it is plain, and Asterisk bridges it
-// natively. Its id says which, so a call adopted after a restart, or
+// keyed during the call) unless a plain bridge serves both parties: they
+// never key the code (Config.ReferOnlyExtensions) or send their digits as
+// SIP INFO (Config.InfoDTMFExtensions), which Asterisk reports in any
+// bridge. A plain bridge is bridged natively by Asterisk when the
+// channels allow it (native_rtp; an INFO phone with an RFC 4733 one stays
+// simple_bridge: res_rtp_asterisk's dtmf_compatible). Its id says which, so a call adopted after a restart, or
 // merged from a consultation, knows without asking (ARI does not show a
 // bridge's dtmf_events).
 
@@ -28,16 +31,16 @@ func (c *call) bridgeIsPlain() bool {
 }
 
 // hearPartiesDigits replaces a plain bridge with one that hears DTMF once
-// a party who keys the voicemail code talks in it (a transfer brought
-// them in). It runs after every input, so every way a party changes is
+// a party who keys the voicemail code in RFC 4733 talks in it (a transfer
+// brought them in). It runs after every input, so every way a party changes is
 // covered; it does nothing in the default configuration.
 func (c *call) hearPartiesDigits(ctx context.Context) {
-	if c.e.cfg.referOnlyRE == nil || c.state != stateTalking || c.digitsGivenUp || !c.bridgeIsPlain() {
+	if (c.e.cfg.referOnlyRE == nil && c.e.cfg.infoDTMFRE == nil) || c.state != stateTalking || c.digitsGivenUp || !c.bridgeIsPlain() {
 		return
 	}
 	keys := false
 	for _, l := range []*leg{c.caller, c.callee} {
-		if l.live() && c.e.cfg.keysCodeInCall(l.exten) {
+		if l.live() && !c.e.cfg.plainBridgeServes(l.exten) {
 			keys = true
 		}
 	}

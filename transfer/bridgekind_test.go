@@ -79,3 +79,16 @@ func TestGivenAPlainCallWhenATransferBringsInAPhoneThatKeysTheCodeThenTheBridgeH
 	})
 	f.eventually("nothing of transferd's left", func() bool { return len(f.bridges) == 0 })
 }
+
+func TestGivenInfoDTMFPhonesThenTheirCallIsPlainAndTheirKeyedCodeWorks(t *testing.T) {
+	f := startEngine(t, Config{InfoDTMFExtensions: "^10[12]$"})
+	caller, callee := talking(t, f)
+	f.mu.Lock()
+	b, deaf := deafBridgeOf(f, caller, callee)
+	f.mu.Unlock()
+	if b == "" || !deaf {
+		t.Fatalf("bridge %q deaf=%t, want a plain bridge for two SIP INFO phones\n%s", b, deaf, f.snapshot())
+	}
+	f.keys(callee, "*8103#")
+	f.eventually("caller in 103's voicemail", func() bool { return f.continued[caller] == "transferd-voicemail,103" })
+}

@@ -126,10 +126,24 @@ type Config struct {
 	// bridge is replaced by one that hears DTMF when a transfer brings in
 	// a party who keys the code.
 	ReferOnlyExtensions string
+	// InfoDTMFExtensions is a regular expression of the extensions whose
+	// phones send DTMF as SIP INFO (their endpoints' dtmf_mode = info);
+	// "" means none (the default). Asterisk reports their digits in any
+	// bridge, so a call between such phones (or with refer-only ones)
+	// gets a plain bridge too, and the code keyed on them is heard.
+	InfoDTMFExtensions string
 
 	extensionRE *regexp.Regexp
 	coreRE      *regexp.Regexp // nil: no phone uses core handling
 	referOnlyRE *regexp.Regexp // nil: every phone keys the code in calls
+	infoDTMFRE  *regexp.Regexp // nil: no phone sends DTMF as SIP INFO
+}
+
+// plainBridgeServes reports whether a plain bridge (no DTMF events) serves
+// a phone: its user never keys the code during a call, or its digits
+// come as SIP INFO, which Asterisk reports whatever the bridge.
+func (c *Config) plainBridgeServes(exten string) bool {
+	return !c.keysCodeInCall(exten) || (c.infoDTMFRE != nil && c.infoDTMFRE.MatchString(exten))
 }
 
 // keysCodeInCall reports whether the user of a phone may key the
@@ -170,6 +184,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("voicemail.refer_only_extensions %q: %w", c.ReferOnlyExtensions, err)
 		}
 		c.referOnlyRE = re
+	}
+	if c.InfoDTMFExtensions != "" {
+		re, err := regexp.Compile(c.InfoDTMFExtensions)
+		if err != nil {
+			return fmt.Errorf("voicemail.info_dtmf_extensions %q: %w", c.InfoDTMFExtensions, err)
+		}
+		c.infoDTMFRE = re
 	}
 	switch c.Handling {
 	case "":

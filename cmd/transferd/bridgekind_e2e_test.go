@@ -80,3 +80,15 @@ func (b *bed) keysVoicemailCode(caller, user *sipphone.Call, digits string) {
 	b.hearsMusic("101 (held while the mailbox is keyed)", caller)
 	user.Hangup(b.ctx)
 }
+
+// Phones that send DTMF as SIP INFO key the code during calls over a
+// native bridge: Asterisk reports INFO digits whatever the bridge.
+func TestInfoDTMFPhonesKeyTheCodeOverANativeBridge(t *testing.T) {
+	b := newBed(t, inMode("ari-only", func(c *Config) { c.Voicemail.InfoDTMFExtensions = "^10[12]$" }), "101", "102", "103")
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	b.hears("102", c, "101")
+	b.bridgedBy("native_rtp")
+	b.keysVoicemailCode(a, c, "*8103")
+	b.leavesMessage(a, "103", 4*time.Second)
+}

@@ -81,6 +81,8 @@ type Config struct {
 		// ReferOnlyExtensions: phones whose users never key the code
 		// during a call; their calls are bridged natively.
 		ReferOnlyExtensions string `mapstructure:"refer_only_extensions"`
+		// InfoDTMFExtensions: phones that send DTMF as SIP INFO.
+		InfoDTMFExtensions string `mapstructure:"info_dtmf_extensions"`
 	} `mapstructure:"voicemail"`
 	Log struct {
 		Level string `mapstructure:"level"`
@@ -134,6 +136,7 @@ var defaults = map[string]any{
 	"voicemail.digit_timeout":         transfer.DefaultDigitTimeout,
 	"voicemail.fallback":              transfer.VoicemailFallbackTransferer,
 	"voicemail.refer_only_extensions": "",
+	"voicemail.info_dtmf_extensions":  "",
 	"log.level":                       "info",
 	"log.format":                      "auto",
 	"http.listen":                     "127.0.0.1:9570",
@@ -319,6 +322,7 @@ func (c *Config) Engine() transfer.Config {
 		DigitTimeout:        c.Voicemail.DigitTimeout,
 		VoicemailFallback:   c.Voicemail.Fallback,
 		ReferOnlyExtensions: c.Voicemail.ReferOnlyExtensions,
+		InfoDTMFExtensions:  c.Voicemail.InfoDTMFExtensions,
 	}
 }
 

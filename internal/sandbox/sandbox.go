@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ type Options struct {
 	PhoneContext string
 	// Phones lists the extensions to provision (DefaultPhones when empty).
 	Phones []string
+	// InfoDTMF lists the phones whose endpoints take DTMF as SIP INFO
+	// (dtmf_mode = info) instead of RFC 4733.
+	InfoDTMF []string
 	// Config replaces or adds whole configuration files (name → content),
 	// after the sandbox's own are written. Tests use it to break a file.
 	Config map[string]string
@@ -225,12 +229,15 @@ func (sb *Sandbox) VoicemailInbox(ext string) string {
 	return filepath.Join(sb.Dir, "spool", "voicemail", "default", ext, "INBOX")
 }
 
-type phoneConfig struct{ Ext, Password, VoicemailPIN string }
+type phoneConfig struct {
+	Ext, Password, VoicemailPIN string
+	InfoDTMF                    bool
+}
 
 func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
-		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
+		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones, InfoDTMF: opts.InfoDTMF,
 		Outbound: opts.Outbound, PingPong: sb.Installed.KnowsPingPong(), OutboundCA: opts.OutboundCA,
 	}
 	etc := filepath.Join(sb.Dir, "etc")
@@ -254,6 +261,7 @@ type ConfigSpec struct {
 	PhoneContext         string // "sandbox-direct" when empty
 	ARIPort, SIPPort     int
 	Phones               []string // extensions; password PhonePassword(ext)
+	InfoDTMF             []string // phones with dtmf_mode = info
 	// Outbound: the uri of transferd's outbound websocket listener; empty
 	// for inbound ARI only.
 	Outbound string
@@ -287,7 +295,8 @@ func RenderConfig(etc string, spec ConfigSpec) error {
 		data.PhoneContext = "sandbox-direct"
 	}
 	for _, ext := range spec.Phones {
-		data.Phones = append(data.Phones, phoneConfig{Ext: ext, Password: PhonePassword(ext), VoicemailPIN: "1" + ext})
+		data.Phones = append(data.Phones, phoneConfig{Ext: ext, Password: PhonePassword(ext), VoicemailPIN: "1" + ext,
+			InfoDTMF: slices.Contains(spec.InfoDTMF, ext)})
 	}
 	tmpls, err := fs.Glob(configTemplates, "asterisk/*.conf")
 	if err != nil {
