@@ -78,10 +78,16 @@ func (a *ARIAsterisk) AwaitReferHandled(ctx context.Context, id string) error {
 func (a *ARIAsterisk) TransferProgress(ctx context.Context, id, state string) error {
 	return a.c.TransferProgress(ctx, id, state)
 }
-func (a *ARIAsterisk) CreateBridge(ctx context.Context, id, name string) error {
+func (a *ARIAsterisk) CreateBridge(ctx context.Context, id, name string, hearDigits bool) error {
 	// dtmf_events: DTMF reaches transferd (for *8) instead of being relayed
-	// silently between the phones.
-	_, err := a.c.CreateBridge(ctx, id, "mixing,dtmf_events", name)
+	// silently between the phones; it also forbids native bridging
+	// (res_stasis.c clears AST_BRIDGE_CAPABILITY_NATIVE), so every frame
+	// passes through Asterisk's core (simple_bridge).
+	bridgeType := "mixing"
+	if hearDigits {
+		bridgeType = "mixing,dtmf_events"
+	}
+	_, err := a.c.CreateBridge(ctx, id, bridgeType, name)
 	return err
 }
 func (a *ARIAsterisk) AddToBridge(ctx context.Context, bridgeID, id string) error {

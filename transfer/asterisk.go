@@ -67,8 +67,10 @@ type Asterisk interface {
 	// SetConnectedLine updates what a phone displays as the party it talks
 	// to (Asterisk sends the phone a connected-line update).
 	SetConnectedLine(ctx context.Context, channelID, name, number string) error
-	// CreateBridge creates a mixing bridge that raises DTMF events.
-	CreateBridge(ctx context.Context, bridgeID, name string) error
+	// CreateBridge creates a mixing bridge; with hearDigits it raises
+	// DTMF events (and Asterisk decodes every frame it carries), without
+	// it Asterisk may bridge the channels natively.
+	CreateBridge(ctx context.Context, bridgeID, name string, hearDigits bool) error
 	AddToBridge(ctx context.Context, bridgeID, channelID string) error
 	RemoveFromBridge(ctx context.Context, bridgeID, channelID string) error
 	DestroyBridge(ctx context.Context, bridgeID string) error

@@ -38,7 +38,7 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 		}
 		return calleeRouted{dialString: dialString}
 	case createBridge:
-		return c.createBridge(ctx)
+		return c.createBridge(ctx, cmd.plain)
 	case createCallee:
 		return c.createCallee(ctx, cmd)
 	case checkEndpoint:
@@ -73,12 +73,12 @@ func (c *call) setCoreHandling(ctx context.Context, channel string) {
 	}
 }
 
-func (c *call) createBridge(ctx context.Context) basicInput {
-	c.bridge = c.newID("bridge")
+func (c *call) createBridge(ctx context.Context, plain bool) basicInput {
+	c.bridge = c.newID(bridgeKind(plain))
 	c.e.claim(c.bridge, c)
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id); err != nil {
+	if err := c.e.ast.CreateBridge(cctx, c.bridge, c.e.cfg.App+"/"+c.id, !plain); err != nil {
 		c.log.Error("create bridge failed", zap.Error(err))
 		return bridgeCreated{ok: false}
 	}

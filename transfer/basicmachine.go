@@ -89,7 +89,11 @@ type basicMachine struct {
 	// calleeInBridge: the callee rings in the call's bridge (so only the
 	// caller joins when it answers).
 	calleeInBridge bool
-	reason         string // why the call failed
+	// plainBridge: a plain bridge serves both parties (neither keys the
+	// voicemail code during the call, or their digits come as SIP INFO),
+	// so it need not hear DTMF.
+	plainBridge bool
+	reason      string // why the call failed
 }
 
 func newBasicMachine(voicemailOnNoAnswer bool) basicMachine {
@@ -113,6 +117,9 @@ func (m basicMachine) String() string {
 	if m.calleeInBridge {
 		s += " callee-in-bridge"
 	}
+	if m.plainBridge {
+		s += " plain-bridge"
+	}
 	return s
 }
 
@@ -126,6 +133,7 @@ func (m basicMachine) Step(in basicInput) (basicMachine, []basicCommand) {
 			return m, nil
 		}
 		m.phase, m.caller, m.dialled = basicRouting, in.caller.channel, in.dialled
+		m.plainBridge = in.callerPlain && in.dialledPlain
 		var cmds []basicCommand
 		if in.clearTimeout {
 			cmds = append(cmds, clearWaitTimeout{channel: m.caller})
@@ -149,7 +157,7 @@ func (m basicMachine) Step(in basicInput) (basicMachine, []basicCommand) {
 			return m.fail("unallocated") // not in service
 		}
 		m.phase, m.dialString = basicCreatingBridge, in.dialString
-		return m, []basicCommand{createBridge{}}
+		return m, []basicCommand{createBridge{plain: m.plainBridge}}
 	case bridgeCreated:
 		if m.phase != basicCreatingBridge {
 			return m, nil

@@ -37,7 +37,8 @@ func parseBasicInput(line string) (basicInput, error) {
 	case "arrived":
 		ch, exten, _ := strings.Cut(kv["caller"], "/")
 		return callerArrived{caller: party{channel: ch, exten: exten}, dialled: kv["dialled"],
-			clearTimeout: flags["clear-timeout"], core: flags["core"]}, nil
+			clearTimeout: flags["clear-timeout"], core: flags["core"],
+			callerPlain: flags["caller-plain"], dialledPlain: flags["dialled-plain"]}, nil
 	case "ringing-adopted":
 		return ringingAdopted{caller: kv["caller"], callee: kv["callee"], dialled: kv["dialled"],
 			calleeInBridge: flags["callee-in-bridge"]}, nil

@@ -25,6 +25,11 @@ type callerArrived struct {
 	dialled      string
 	clearTimeout bool
 	core         bool
+	// callerPlain, dialledPlain: a plain bridge serves the phone: its
+	// user never keys the voicemail code during a call
+	// (Config.ReferOnlyExtensions), or its digits come as SIP INFO
+	// (Config.InfoDTMFExtensions).
+	callerPlain, dialledPlain bool
 }
 
 // calleeRouted: the result of routeCallee: the dial string that reaches
@@ -91,7 +96,8 @@ func (partyReplaced) basicInput()   {}
 
 func (in callerArrived) String() string {
 	return words("arrived", []string{"caller", in.caller.String(), "dialled", in.dialled},
-		flag(in.clearTimeout, "clear-timeout"), flag(in.core, "core"))
+		flag(in.clearTimeout, "clear-timeout"), flag(in.core, "core"),
+		flag(in.callerPlain, "caller-plain"), flag(in.dialledPlain, "dialled-plain"))
 }
 func (in ringingAdopted) String() string {
 	return words("ringing-adopted", []string{"caller", in.caller, "callee", in.callee, "dialled", in.dialled},
@@ -158,8 +164,9 @@ type setCoreHandling struct{ channel string }
 // calleeRouted.
 type routeCallee struct{ exten string }
 
-// createBridge: create the call's bridge; feed bridgeCreated.
-type createBridge struct{}
+// createBridge: create the call's bridge; feed bridgeCreated. A plain
+// bridge does not hear DTMF (Asterisk may bridge it natively).
+type createBridge struct{ plain bool }
 
 // createCallee: create the callee's channel (to be dialled once in
 // Stasis); feed calleeDialled.
@@ -206,7 +213,12 @@ func (c clearWaitTimeout) String() string { return "clear-wait-timeout " + c.cha
 func (c markCaller) String() string       { return "mark-caller " + c.channel }
 func (c setCoreHandling) String() string  { return "set-core-handling " + c.channel }
 func (c routeCallee) String() string      { return "route " + strconv.Quote(c.exten) }
-func (createBridge) String() string       { return "create-bridge" }
+func (c createBridge) String() string {
+	if c.plain {
+		return "create-bridge plain"
+	}
+	return "create-bridge"
+}
 func (c createCallee) String() string {
 	return "create-callee " + strconv.Quote(c.exten) + " " + c.dialString
 }

@@ -91,6 +91,9 @@ type call struct {
 	seq    int      // for ids of things this call creates
 	ids    []string // channel and bridge ids claimed in the engine
 	bridge string
+	// digitsGivenUp: a plain bridge could not be replaced by one that
+	// hears DTMF (bridgekind.go); not tried again.
+	digitsGivenUp bool
 
 	caller *leg // the party whose call this is; the transferee of a transfer
 	callee *leg // the party the caller talks to (after a transfer: the target)
@@ -249,6 +252,7 @@ func (c *call) step(ctx context.Context, in input) {
 	default:
 		c.log.Warn("unexpected input", zap.String("input", in.inputName()))
 	}
+	c.hearPartiesDigits(ctx)
 	if c.state != before {
 		// (Debug: the Info lines of each step already say what happened;
 		// this one doubled the log's volume and cost under load.)

@@ -20,7 +20,8 @@ func (c *call) start(ctx context.Context, in callArrived) {
 	c.log = c.log.With(zap.String("caller", in.channelID), zap.String("dialled", in.dialled))
 	c.log.Info("call arrived", zap.String("channel_name", in.channelName), zap.String("caller_exten", in.callerExten))
 	c.stepBasic(ctx, callerArrived{caller: party{channel: in.channelID, exten: in.callerExten}, dialled: in.dialled,
-		clearTimeout: in.clearTimeout, core: c.e.handlingOf(in.callerExten) == HandlingCore})
+		clearTimeout: in.clearTimeout, core: c.e.handlingOf(in.callerExten) == HandlingCore,
+		callerPlain: c.e.cfg.plainBridgeServes(in.callerExten), dialledPlain: c.e.cfg.plainBridgeServes(in.dialled)})
 }
 
 // onLegInStasis dials a created leg now that Asterisk lets the app use it

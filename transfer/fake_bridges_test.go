@@ -45,7 +45,7 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
+func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string, hearDigits bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("create-bridge", id); err != nil {
@@ -53,6 +53,7 @@ func (f *fakeAsterisk) CreateBridge(_ context.Context, id, name string) error {
 	}
 	f.bridges[id] = map[string]bool{}
 	f.names[id] = name
+	f.deaf[id] = !hearDigits
 	return nil
 }
 

@@ -40,6 +40,7 @@ type fakeAsterisk struct {
 	mailboxes map[string]bool            // "103@default"
 	vars      map[string]map[string]string
 	names     map[string]string // bridge id → name
+	deaf      map[string]bool   // bridges created without DTMF events
 	calls     []string          // every command, in order
 	failOp    map[string]error  // op name → error to return
 	// localPartner links the halves of Local pairs (core transfers).
@@ -97,6 +98,7 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		mailboxes:    map[string]bool{"101@default": true, "102@default": true, "103@default": true},
 		vars:         map[string]map[string]string{},
 		names:        map[string]string{},
+		deaf:         map[string]bool{},
 		failOp:       map[string]error{},
 		referPending: map[string]bool{}, awaitedSinceProgress: map[string]bool{},
 		referBusy: map[string]chan struct{}{},

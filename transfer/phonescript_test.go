@@ -52,8 +52,11 @@ func playPhones(t *testing.T, fa *fakeAsterisk, ast Asterisk, script []byte, des
 	// The digit timer is long enough never to fire by itself during a
 	// run: time passes only when the script says so (timePasses). Phone
 	// 104 has Asterisk carry out its transfers (core handling), the
-	// others send them to transferd (ari-only).
-	cfg := Config{DigitTimeout: time.Minute, AnswerTimeout: time.Second, CoreExtensions: "^" + coreHandledPhone + "$"}
+	// others send them to transferd (ari-only). 102 and 103 never key the
+	// voicemail code during calls: a call between them has a plain bridge,
+	// replaced when a transfer brings in 101 or 104 (bridgekind.go).
+	cfg := Config{DigitTimeout: time.Minute, AnswerTimeout: time.Second, CoreExtensions: "^" + coreHandledPhone + "$",
+		ReferOnlyExtensions: "^10[23]$"}
 	p := &phoneScript{fa: fa, eng: startSteppedEngine(t, fa, ast, cfg, zaptest.NewLogger(t)), ledger: newReferLedger(), quiet: true}
 	err := p.play(script, dest)
 	if err == nil {

@@ -16,9 +16,9 @@ type slowAsterisk struct {
 	bridges, variables chan struct{}
 }
 
-func (s *slowAsterisk) CreateBridge(ctx context.Context, id, name string) error {
+func (s *slowAsterisk) CreateBridge(ctx context.Context, id, name string, hearDigits bool) error {
 	<-s.bridges
-	return s.fakeAsterisk.CreateBridge(ctx, id, name)
+	return s.fakeAsterisk.CreateBridge(ctx, id, name, hearDigits)
 }
 
 func (s *slowAsterisk) SetVariable(ctx context.Context, id, name, value string) error {

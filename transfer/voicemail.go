@@ -38,6 +38,11 @@ func (c *call) onDTMF(ctx context.Context, in dtmfReceived) {
 	if l == nil || !l.live() || (l != c.caller && l != c.callee) {
 		return
 	}
+	if !c.e.cfg.keysCodeInCall(l.exten) {
+		// (A phone whose user transfers to voicemail by REFER only: its
+		// digits are for whoever it talks to, an IVR say.)
+		return
+	}
 	var other string
 	if o := c.otherParty(l); o != nil {
 		other = o.id

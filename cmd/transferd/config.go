@@ -78,6 +78,11 @@ type Config struct {
 		Code           string        `mapstructure:"code"`
 		DigitTimeout   time.Duration `mapstructure:"digit_timeout"`
 		Fallback       string        `mapstructure:"fallback"`
+		// ReferOnlyExtensions: phones whose users never key the code
+		// during a call; their calls are bridged natively.
+		ReferOnlyExtensions string `mapstructure:"refer_only_extensions"`
+		// InfoDTMFExtensions: phones that send DTMF as SIP INFO.
+		InfoDTMFExtensions string `mapstructure:"info_dtmf_extensions"`
 	} `mapstructure:"voicemail"`
 	Log struct {
 		Level string `mapstructure:"level"`
@@ -105,37 +110,39 @@ type Config struct {
 // defaults lists every key with its default value. Every key must be here:
 // viper only maps an environment variable to a key it knows.
 var defaults = map[string]any{
-	"ari.url":                    "http://127.0.0.1:8088",
-	"ari.username":               "",
-	"ari.password":               "",
-	"ari.password_file":          "",
-	"ari.app":                    "transferd",
-	"ari.ca_file":                "",
-	"ari.mode":                   "inbound",
-	"ari.listen":                 "",
-	"ari.listen_cert_file":       "",
-	"ari.listen_key_file":        "",
-	"ari.rest":                   "",
-	"calls.dial_template":        transfer.DefaultDialTemplate,
-	"calls.extension_pattern":    transfer.DefaultExtensionPattern,
-	"calls.answer_timeout":       transfer.DefaultAnswerTimeout,
-	"calls.no_answer":            transfer.NoAnswerVoicemail,
-	"transfer.no_answer":         transfer.NoAnswerVoicemail,
-	"transfer.transferer_hangup": transfer.TransfererHangupComplete,
-	"transfer.handling":          transfer.HandlingAuto,
-	"transfer.core_extensions":   "",
-	"transfer.context":           transfer.DefaultTransferContext,
-	"voicemail.context":          transfer.DefaultVoicemailContext,
-	"voicemail.mailbox_context":  transfer.DefaultMailboxContext,
-	"voicemail.code":             transfer.DefaultVoicemailCode,
-	"voicemail.digit_timeout":    transfer.DefaultDigitTimeout,
-	"voicemail.fallback":         transfer.VoicemailFallbackTransferer,
-	"log.level":                  "info",
-	"log.format":                 "auto",
-	"http.listen":                "127.0.0.1:9570",
-	"http.pprof":                 false,
-	"api.token":                  "",
-	"api.token_file":             "",
+	"ari.url":                         "http://127.0.0.1:8088",
+	"ari.username":                    "",
+	"ari.password":                    "",
+	"ari.password_file":               "",
+	"ari.app":                         "transferd",
+	"ari.ca_file":                     "",
+	"ari.mode":                        "inbound",
+	"ari.listen":                      "",
+	"ari.listen_cert_file":            "",
+	"ari.listen_key_file":             "",
+	"ari.rest":                        "",
+	"calls.dial_template":             transfer.DefaultDialTemplate,
+	"calls.extension_pattern":         transfer.DefaultExtensionPattern,
+	"calls.answer_timeout":            transfer.DefaultAnswerTimeout,
+	"calls.no_answer":                 transfer.NoAnswerVoicemail,
+	"transfer.no_answer":              transfer.NoAnswerVoicemail,
+	"transfer.transferer_hangup":      transfer.TransfererHangupComplete,
+	"transfer.handling":               transfer.HandlingAuto,
+	"transfer.core_extensions":        "",
+	"transfer.context":                transfer.DefaultTransferContext,
+	"voicemail.context":               transfer.DefaultVoicemailContext,
+	"voicemail.mailbox_context":       transfer.DefaultMailboxContext,
+	"voicemail.code":                  transfer.DefaultVoicemailCode,
+	"voicemail.digit_timeout":         transfer.DefaultDigitTimeout,
+	"voicemail.fallback":              transfer.VoicemailFallbackTransferer,
+	"voicemail.refer_only_extensions": "",
+	"voicemail.info_dtmf_extensions":  "",
+	"log.level":                       "info",
+	"log.format":                      "auto",
+	"http.listen":                     "127.0.0.1:9570",
+	"http.pprof":                      false,
+	"api.token":                       "",
+	"api.token_file":                  "",
 }
 
 // flagKeys maps command-line flags to configuration keys.
@@ -299,21 +306,23 @@ func (c *Config) Validate() error {
 // Engine returns the engine's part of the configuration.
 func (c *Config) Engine() transfer.Config {
 	return transfer.Config{
-		App:               c.ARI.App,
-		DialTemplate:      c.Calls.DialTemplate,
-		ExtensionPattern:  c.Calls.ExtensionPattern,
-		AnswerTimeout:     c.Calls.AnswerTimeout,
-		NoAnswer:          c.Calls.NoAnswer,
-		TransferNoAnswer:  c.Transfer.NoAnswer,
-		TransfererHangup:  c.Transfer.TransfererHangup,
-		Handling:          c.Transfer.Handling,
-		CoreExtensions:    c.Transfer.CoreExtensions,
-		TransferContext:   c.Transfer.Context,
-		VoicemailContext:  c.Voicemail.Context,
-		MailboxContext:    c.Voicemail.MailboxContext,
-		VoicemailCode:     c.Voicemail.Code,
-		DigitTimeout:      c.Voicemail.DigitTimeout,
-		VoicemailFallback: c.Voicemail.Fallback,
+		App:                 c.ARI.App,
+		DialTemplate:        c.Calls.DialTemplate,
+		ExtensionPattern:    c.Calls.ExtensionPattern,
+		AnswerTimeout:       c.Calls.AnswerTimeout,
+		NoAnswer:            c.Calls.NoAnswer,
+		TransferNoAnswer:    c.Transfer.NoAnswer,
+		TransfererHangup:    c.Transfer.TransfererHangup,
+		Handling:            c.Transfer.Handling,
+		CoreExtensions:      c.Transfer.CoreExtensions,
+		TransferContext:     c.Transfer.Context,
+		VoicemailContext:    c.Voicemail.Context,
+		MailboxContext:      c.Voicemail.MailboxContext,
+		VoicemailCode:       c.Voicemail.Code,
+		DigitTimeout:        c.Voicemail.DigitTimeout,
+		VoicemailFallback:   c.Voicemail.Fallback,
+		ReferOnlyExtensions: c.Voicemail.ReferOnlyExtensions,
+		InfoDTMFExtensions:  c.Voicemail.InfoDTMFExtensions,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,16 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 		tweak(&probe)
 	}
 	opts := sandbox.Options{PhoneContext: "transferd"}
+	// Phones transferd is told send DTMF as SIP INFO are set up so.
+	infoDTMF := func(ext string) bool {
+		re := probe.Voicemail.InfoDTMFExtensions
+		return re != "" && regexp.MustCompile(re).MatchString(ext)
+	}
+	for _, ext := range exts {
+		if infoDTMF(ext) {
+			opts.InfoDTMF = append(opts.InfoDTMF, ext)
+		}
+	}
 	listen := ""
 	if probe.ARI.Mode == "outbound" {
 		listen = freeAddr(t)
@@ -197,7 +208,8 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 	}
 
 	for _, ext := range exts {
-		p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
+		p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf,
+			InfoDTMF: infoDTMF(ext)})
 		if err != nil {
 			t.Fatalf("phone %s: %v", ext, err)
 		}

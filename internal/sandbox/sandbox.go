@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,9 @@ type Options struct {
 	PhoneContext string
 	// Phones lists the extensions to provision (DefaultPhones when empty).
 	Phones []string
+	// InfoDTMF lists the phones whose endpoints take DTMF as SIP INFO
+	// (dtmf_mode = info) instead of RFC 4733.
+	InfoDTMF []string
 	// Config replaces or adds whole configuration files (name → content),
 	// after the sandbox's own are written. Tests use it to break a file.
 	Config map[string]string
@@ -226,12 +230,15 @@ func (sb *Sandbox) VoicemailInbox(ext string) string {
 	return filepath.Join(sb.Dir, "spool", "voicemail", "default", ext, "INBOX")
 }
 
-type phoneConfig struct{ Ext, Password, VoicemailPIN string }
+type phoneConfig struct {
+	Ext, Password, VoicemailPIN string
+	InfoDTMF                    bool
+}
 
 func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
-		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones,
+		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones, InfoDTMF: opts.InfoDTMF,
 		Outbound: opts.Outbound, PingPong: sb.Installed.KnowsPingPong(), OutboundCA: opts.OutboundCA,
 	}
 	etc := filepath.Join(sb.Dir, "etc")
@@ -255,6 +262,7 @@ type ConfigSpec struct {
 	PhoneContext         string // "sandbox-direct" when empty
 	ARIPort, SIPPort     int
 	Phones               []string // extensions; password PhonePassword(ext)
+	InfoDTMF             []string // phones with dtmf_mode = info
 	// Outbound: the uri of transferd's outbound websocket listener; empty
 	// for inbound ARI only.
 	Outbound string
@@ -288,7 +296,8 @@ func RenderConfig(etc string, spec ConfigSpec) error {
 		data.PhoneContext = "sandbox-direct"
 	}
 	for _, ext := range spec.Phones {
-		data.Phones = append(data.Phones, phoneConfig{Ext: ext, Password: PhonePassword(ext), VoicemailPIN: "1" + ext})
+		data.Phones = append(data.Phones, phoneConfig{Ext: ext, Password: PhonePassword(ext), VoicemailPIN: "1" + ext,
+			InfoDTMF: slices.Contains(spec.InfoDTMF, ext)})
 	}
 	tmpls, err := fs.Glob(configTemplates, "asterisk/*.conf")
 	if err != nil {
@@ -449,12 +458,9 @@ func (sb *Sandbox) Leftovers(ctx context.Context) (string, error) {
 	if err := sb.ariGet(ctx, client, "/ari/channels", &channels); err != nil {
 		return "", fmt.Errorf("sandbox: list channels: %w", err)
 	}
-	var bridges []struct {
-		ID, Name, Technology string
-		Channels             []string
-	}
-	if err := sb.ariGet(ctx, client, "/ari/bridges", &bridges); err != nil {
-		return "", fmt.Errorf("sandbox: list bridges: %w", err)
+	bridges, err := sb.Bridges(ctx)
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	for _, c := range channels {
@@ -464,6 +470,22 @@ func (sb *Sandbox) Leftovers(ctx context.Context) (string, error) {
 		fmt.Fprintf(&b, "bridge %s %q with channels %v\n", br.ID, br.Name, br.Channels)
 	}
 	return b.String(), nil
+}
+
+// Bridge is a bridge Asterisk holds, with the technology it chose
+// (native_rtp, simple_bridge, softmix, holding_bridge, ...).
+type Bridge struct {
+	ID, Name, Technology string
+	Channels             []string
+}
+
+// Bridges lists the bridges Asterisk holds.
+func (sb *Sandbox) Bridges(ctx context.Context) ([]Bridge, error) {
+	var bridges []Bridge
+	if err := sb.ariGet(ctx, &http.Client{Timeout: 5 * time.Second}, "/ari/bridges", &bridges); err != nil {
+		return nil, fmt.Errorf("sandbox: list bridges: %w", err)
+	}
+	return bridges, nil
 }
 
 // WaitEmpty waits up to grace for Asterisk to hold no channel and no bridge

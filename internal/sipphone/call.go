@@ -455,14 +455,21 @@ func (c *Call) WaitNotify(ctx context.Context) (int, error) {
 	}
 }
 
-// SendDTMF sends digits as RFC 4733 telephone events, one after the other
-// as a person keys them (each lasts 100 ms, then a short pause), and
-// returns once the last one is completely sent.
+// SendDTMF sends digits as RFC 4733 telephone events (or SIP INFO
+// requests, Config.InfoDTMF), one after the other as a person keys them
+// (each lasts 100 ms, then a short pause), and returns once the last one
+// is completely sent.
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	for _, d := range digits {
 		code := strings.IndexRune("0123456789*#ABCD", d)
 		if code < 0 {
 			return fmt.Errorf("sipphone: DTMF digit %q", d)
+		}
+		if c.p.cfg.InfoDTMF {
+			if err := c.sendInfoDigit(ctx, d); err != nil {
+				return err
+			}
+			continue
 		}
 		c.media.dtmf(code)
 		for !c.media.dtmfSent() {
@@ -479,6 +486,31 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 			return ctx.Err()
 		case <-time.After(80 * time.Millisecond):
 		}
+	}
+	return nil
+}
+
+// sendInfoDigit sends one digit as a SIP INFO (application/dtmf-relay,
+// as desk phones set to "SIP INFO" DTMF do), then waits as long as the
+// key press and pause an RFC 4733 digit takes.
+func (c *Call) sendInfoDigit(ctx context.Context, d rune) error {
+	req, err := c.request("INFO", "")
+	if err != nil {
+		return err
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+	req.SetBody([]byte("Signal=" + string(d) + "\r\nDuration=100\r\n"))
+	res, err := c.p.do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("sipphone %s: INFO DTMF %q: %w", c.p.cfg.Ext, d, err)
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("sipphone %s: INFO DTMF %q: %d %s", c.p.cfg.Ext, d, res.StatusCode, res.Reason)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(180 * time.Millisecond):
 	}
 	return nil
 }

@@ -34,6 +34,10 @@ type Config struct {
 	Password string
 	Server   string  // Asterisk's SIP address, "127.0.0.1:5060"
 	ToneHz   float64 // the phone's voice; 0 → derived from Ext
+	// InfoDTMF: the phone sends keyed digits as SIP INFO requests
+	// (application/dtmf-relay, the endpoint's dtmf_mode = info) instead
+	// of RFC 4733 events in its RTP.
+	InfoDTMF bool
 	Logf     func(string, ...any)
 }
 
