@@ -68,7 +68,7 @@
 // (-configs, default all five): native, native-features (the same
 // dialplan with Dial(...,tT): Asterisk listens for DTMF features; context
 // sandbox-direct-features), transferd, transferd-native (transferd with
-// voicemail.in_call_extensions empty: no in-call *8, plain mixing
+// voicemail.refer_only_extensions ".": no in-call *8, plain mixing
 // bridges) and transferd-core. -ramp-up, -repeat-for, -keep-going and the
 // fault flags do not apply to it; -step-timeout, -hear, -sip-trace,
 // -transferd-log-level and -transferd-bin do.

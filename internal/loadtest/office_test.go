@@ -84,7 +84,7 @@ func TestOfficeRenderComparesEachLevelWithNative(t *testing.T) {
 		"### 60 calls at once",
 		"| native | 60 | 59.5 | 59.5 | 2 / 2 | – | 0 / 1 | 0 / 120 | 218 | 1.00 | – |",
 		"- transferd (Stasis, transferd ari-only; every phone may key `*8` in a call): did not run to the end: level 60: asterisk is not running any more",
-		"- native (context `sandbox-direct`: `Dial(PJSIP/${EXTEN},30)`, Asterisk performs the REFERs): 2 levels, 0 with failures",
+		"- native (context `sandbox-direct`: `Dial(PJSIP/${EXTEN},30)`, Asterisk performs the REFERs): levels run: 2, with failures: 0",
 		"transferd at 20 calls: 1 of 40 calls failed; failed steps \"A's message is in C's mailbox\" ×1",
 		"Logs kept for transferd: transferd /tmp/td.log, Asterisk /var/tmp/a",
 	} {

@@ -198,7 +198,7 @@ func officeConfigLines(configs []OfficeConfig) string {
 					failed++
 				}
 			}
-			fmt.Fprintf(&b, "%d levels, %d with failures\n", len(c.Levels), failed)
+			fmt.Fprintf(&b, "levels run: %d, with failures: %d\n", len(c.Levels), failed)
 		}
 	}
 	return b.String()
@@ -214,7 +214,7 @@ func configDescription(name string) string {
 	case configTransferd:
 		return "Stasis, transferd ari-only; every phone may key `*8` in a call"
 	case configTransferdNative:
-		return "as transferd with `voicemail.in_call_extensions` empty: no in-call `*8`, plain `mixing` bridges"
+		return "as transferd with `voicemail.refer_only_extensions: .`: no in-call `*8`, plain `mixing` bridges"
 	case configTransferdCore:
 		return "as transferd with every phone in the core fallback: Asterisk performs the REFERs, transferd follows"
 	}

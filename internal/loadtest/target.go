@@ -30,7 +30,7 @@ const (
 	// (issue 23 measures what that costs).
 	configNativeFeatures = "native-features"
 	// configTransferdNative: as "transferd", but no phone keys *8 during
-	// a call (voicemail.in_call_extensions empty): transferd's bridges
+	// a call (voicemail.refer_only_extensions "."): transferd's bridges
 	// need no DTMF events and Asterisk may bridge them natively. Transfers
 	// to voicemail go by REFER to *8<mailbox> instead (issue 23).
 	configTransferdNative = "transferd-native"
@@ -105,9 +105,9 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 		spec.coreExtensions = "."
 	}
 	if name == configTransferdNative {
-		// Set and empty: no extension keys *8 in a call (an unset
-		// variable would leave transferd's default, every extension).
-		spec.env = append(spec.env, "TRANSFERD_VOICEMAIL_IN_CALL_EXTENSIONS=")
+		// Every phone transfers to voicemail by REFER only, so every call
+		// gets a plain mixing bridge.
+		spec.env = append(spec.env, "TRANSFERD_VOICEMAIL_REFER_ONLY_EXTENSIONS=.")
 	}
 	if name == configTransferdHA {
 		spec.env = append(spec.env, "TRANSFERD_ARI_REST="+haREST)
