@@ -45,11 +45,11 @@
 // mostly untransferred calls that last minutes.
 //
 //	go run ./internal/loadtest -mix office        # levels 20,60,120, 60 s calls, every configuration below
-//	go run ./internal/loadtest -mix office -configs native,transferd -levels 4 -call-duration 20s -out /tmp/office.md
+//	go run ./internal/loadtest -mix office -configs native,transferd -levels 4 -call-duration 30s -out /tmp/office.md
 //
 // At each level it keeps that many calls up (A calls B, both send their
 // tones, they check they hear each other), each lasting -call-duration
-// (default 1m) from its answer; the first calls start spread over one
+// (default 1m, at least 30s with star8 transfers) from its answer; the first calls start spread over one
 // call duration so the ends are spread too, and a slot places its next
 // call when one ends. -transfer-share of the calls (default 0.1) are
 // transferred by B a third of the way in, taking -transfer-kinds in turn

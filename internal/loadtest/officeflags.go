@@ -37,6 +37,13 @@ var officeOut = filepath.Join("internal", "loadtest", "office-mix.md")
 // seconds, up to a step timeout each when something is slow).
 const minCallDuration = 10 * time.Second
 
+// minVoicemailCall leaves a caller sent to voicemail a third of the way
+// into the call time for the greeting ("the person at extension ... is
+// unavailable", instructions, beep: about 12 s after a *8 keyed in ~2 s)
+// and a message of a few seconds: with 20 s calls the caller hung up
+// during the greeting and no message was left to check.
+const minVoicemailCall = 30 * time.Second
+
 // officeSettings are the office mix's flags.
 type officeSettings struct {
 	callDuration time.Duration // each call, from its answer to the caller's BYE
@@ -66,6 +73,9 @@ func newOfficeSettings(callDuration, window time.Duration, share float64, kinds 
 	var err error
 	if o.kinds, err = ParseKinds(kinds); err != nil {
 		return o, err
+	}
+	if share > 0 && slices.Contains(o.kinds, kindStar8) && callDuration < minVoicemailCall {
+		return o, fmt.Errorf("-call-duration %s: at least %s with %s transfers (the caller must outlast the voicemail greeting and leave a message)", callDuration, minVoicemailCall, kindStar8)
 	}
 	return o, nil
 }

@@ -87,7 +87,20 @@ func TestOfficeFlags(t *testing.T) {
 		{"unknown mix", []string{"-mix", "shop"}, nil, "-mix \"shop\""},
 		{"office flag without office", []string{"-call-duration", "2m"}, nil, "only with -mix office"},
 		{"short window", []string{"-mix", "office", "-call-duration", "2m", "-window", "1m"}, nil, "at least one call duration"},
-		{"short call", []string{"-mix", "office", "-call-duration", "5s"}, nil, "-call-duration 5s"},
+		{"short call", []string{"-mix", "office", "-call-duration", "5s"}, nil, "-call-duration 5s: at least 10s"},
+		{"too short for voicemail", []string{"-mix", "office", "-call-duration", "20s"}, nil, "at least 30s with star8"},
+		{"short calls without star8", []string{"-mix", "office", "-call-duration", "20s", "-transfer-kinds", "blind,attended"}, func(f flags) string {
+			if f.office.callDuration != 20*time.Second {
+				return fmt.Sprintf("office %+v", f.office)
+			}
+			return ""
+		}, ""},
+		{"short calls without transfers", []string{"-mix", "office", "-call-duration", "20s", "-transfer-share", "0"}, func(f flags) string {
+			if f.office.share != 0 {
+				return fmt.Sprintf("office %+v", f.office)
+			}
+			return ""
+		}, ""},
 		{"share above 1", []string{"-mix", "office", "-transfer-share", "1.5"}, nil, "between 0 and 1"},
 		{"unknown kind", []string{"-mix", "office", "-transfer-kinds", "blind,park"}, nil, `unknown kind "park"`},
 		{"no soak in the office", []string{"-mix", "office", "-repeat-for", "5m"}, nil, "-repeat-for: not with -mix office"},
