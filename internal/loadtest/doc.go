@@ -65,10 +65,12 @@
 // internal/loadtest/office-mix.md) has a table per level: Asterisk ms CPU
 // per call-minute and its ratio to native's, transferd ms CPU per
 // call-minute, transfers, failures and bridges. Its configurations
-// (-configs, default all five): native, native-features (the same
+// (-configs, default all six): native, native-features (the same
 // dialplan with Dial(...,tT): Asterisk listens for DTMF features; context
 // sandbox-direct-features), transferd, transferd-native (transferd with
 // voicemail.refer_only_extensions ".": no in-call *8, plain mixing
+// bridges), transferd-info (every phone sends DTMF as SIP INFO,
+// voicemail.info_dtmf_extensions ".": in-call *8 over plain mixing
 // bridges) and transferd-core. -ramp-up, -repeat-for, -keep-going and the
 // fault flags do not apply to it; -step-timeout, -hear, -sip-trace,
 // -transferd-log-level and -transferd-bin do.

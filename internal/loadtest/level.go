@@ -328,7 +328,8 @@ func phonesOf(quartets []quartet) []*sipphone.Phone {
 }
 
 func newPhone(ctx context.Context, sb *sandbox.Sandbox, ext string, tone float64) (*sipphone.Phone, error) {
-	p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, ToneHz: tone})
+	p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, ToneHz: tone,
+		InfoDTMF: sb.InfoDTMF(ext)})
 	if err != nil {
 		return nil, err
 	}

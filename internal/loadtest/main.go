@@ -93,8 +93,8 @@ func parseFlags(args []string) (flags, error) {
 	}
 	for _, c := range strings.Split(*configs, ",") {
 		if !knownConfig(c) {
-			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s, %s, %s or %s)", c,
-				configTransferd, configTransferdCore, configTransferdNative, configTransferdHA, configNative, configNativeFeatures)
+			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s, %s, %s, %s or %s)", c,
+				configTransferd, configTransferdCore, configTransferdNative, configTransferdInfo, configTransferdHA, configNative, configNativeFeatures)
 		}
 		f.configs = append(f.configs, c)
 	}

@@ -27,7 +27,7 @@ var transferKinds = []string{kindBlind, kindAttended, kindStar8}
 // Defaults of the office mix where they differ from the ramp's.
 const (
 	officeLevels  = "20,60,120"
-	officeConfigs = configNative + "," + configNativeFeatures + "," + configTransferd + "," + configTransferdNative + "," + configTransferdCore
+	officeConfigs = configNative + "," + configNativeFeatures + "," + configTransferd + "," + configTransferdNative + "," + configTransferdInfo + "," + configTransferdCore
 )
 
 var officeOut = filepath.Join("internal", "loadtest", "office-mix.md")

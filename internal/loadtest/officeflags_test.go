@@ -50,7 +50,7 @@ func TestOfficeFlags(t *testing.T) {
 			if !slices.Equal(f.levels, []int{20, 60, 120}) {
 				return fmt.Sprintf("levels %v", f.levels)
 			}
-			if want := []string{"native", "native-features", "transferd", "transferd-native", "transferd-core"}; !slices.Equal(f.configs, want) {
+			if want := []string{"native", "native-features", "transferd", "transferd-native", "transferd-info", "transferd-core"}; !slices.Equal(f.configs, want) {
 				return fmt.Sprintf("configs %v", f.configs)
 			}
 			if f.out != "internal/loadtest/office-mix.md" {

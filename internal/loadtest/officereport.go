@@ -215,6 +215,8 @@ func configDescription(name string) string {
 		return "Stasis, transferd ari-only; every phone may key `*8` in a call"
 	case configTransferdNative:
 		return "as transferd with `voicemail.refer_only_extensions: .`: no in-call `*8`, plain `mixing` bridges"
+	case configTransferdInfo:
+		return "as transferd with every phone sending DTMF as SIP INFO (`dtmf_mode = info`, `voicemail.info_dtmf_extensions: .`): in-call `*8` over plain `mixing` bridges"
 	case configTransferdCore:
 		return "as transferd with every phone in the core fallback: Asterisk performs the REFERs, transferd follows"
 	}

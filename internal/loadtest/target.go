@@ -34,6 +34,11 @@ const (
 	// need no DTMF events and Asterisk may bridge them natively. Transfers
 	// to voicemail go by REFER to *8<mailbox> instead (issue 23).
 	configTransferdNative = "transferd-native"
+	// configTransferdInfo: as "transferd", but every phone sends DTMF as
+	// SIP INFO (endpoints' dtmf_mode = info, voicemail.info_dtmf_extensions
+	// "."): users key *8 during calls, Asterisk reports the digits in any
+	// bridge, so transferd's bridges are plain and may be native (issue 23).
+	configTransferdInfo = "transferd-info"
 	// configTransferdHA: as "transferd", but Asterisk connects out (outbound
 	// ARI WebSocket) through HAProxy to two transferd replicas (issue 20).
 	configTransferdHA = "transferd-ha"
@@ -42,7 +47,8 @@ const (
 // throughTransferd reports whether a configuration's calls go through
 // the transferd daemon.
 func throughTransferd(config string) bool {
-	return config == configTransferd || config == configTransferdCore || config == configTransferdHA || config == configTransferdNative
+	return config == configTransferd || config == configTransferdCore || config == configTransferdHA || config == configTransferdNative ||
+		config == configTransferdInfo
 }
 
 // knownConfig reports whether the harness knows how to start config.
@@ -77,6 +83,9 @@ type target struct {
 // for the transferd configuration, the daemon built at bin.
 func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, haREST, workDir string, logf func(string, ...any)) (*target, error) {
 	sbOpts := sandbox.Options{PhoneContext: phoneContext(name), Phones: exts, Logf: logf}
+	if name == configTransferdInfo {
+		sbOpts.InfoDTMF = exts
+	}
 	front := ""
 	if name == configTransferdHA {
 		// Asterisk connects out to HAProxy's front, started below.
@@ -108,6 +117,9 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 		// Every phone transfers to voicemail by REFER only, so every call
 		// gets a plain mixing bridge.
 		spec.env = append(spec.env, "TRANSFERD_VOICEMAIL_REFER_ONLY_EXTENSIONS=.")
+	}
+	if name == configTransferdInfo {
+		spec.env = append(spec.env, "TRANSFERD_VOICEMAIL_INFO_DTMF_EXTENSIONS=.")
 	}
 	if name == configTransferdHA {
 		spec.env = append(spec.env, "TRANSFERD_ARI_REST="+haREST)

@@ -92,6 +92,7 @@ type Sandbox struct {
 	logf      func(string, ...any)
 	timeout   time.Duration
 	phones    []string
+	infoDTMF  []string
 
 	mu      sync.Mutex
 	proc    *exec.Cmd
@@ -174,6 +175,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		logf:        logf,
 		timeout:     opts.StartTimeout,
 		phones:      opts.Phones,
+		infoDTMF:    opts.InfoDTMF,
 	}
 	if sb.timeout == 0 {
 		sb.timeout = defaultStartTimeout
@@ -220,6 +222,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 
 // PhonePassword is the SIP digest password of a provisioned extension.
 func (sb *Sandbox) PhonePassword(ext string) string { return PhonePassword(ext) }
+
+// InfoDTMF reports whether a phone's endpoint takes DTMF as SIP INFO
+// (Options.InfoDTMF).
+func (sb *Sandbox) InfoDTMF(ext string) bool { return slices.Contains(sb.infoDTMF, ext) }
 
 // PhonePassword is the SIP password of a sandbox phone.
 func PhonePassword(ext string) string { return "pw-" + ext }
