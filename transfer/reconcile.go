@@ -16,8 +16,10 @@ import (
 // Reconcile compares what the engine believes with what Asterisk holds,
 // after the event stream was broken (Asterisk sends no missed event): a
 // channel that is gone is reported to its call as hung up, so the call
-// ends or carries on as if the hangup had been seen. After an Asterisk
-// restart every call is gone and is forgotten this way.
+// ends or carries on as if the hangup had been seen; a channel Asterisk
+// shows answered is reported as answered (a call that saw it ring takes
+// the answer it missed; for the others it changes nothing). After an
+// Asterisk restart every call is gone and is forgotten this way.
 func (e *Engine) Reconcile(ctx context.Context) error {
 	snap, err := e.ast.Snapshot(ctx)
 	if err != nil {
@@ -31,10 +33,15 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		present[b.ID] = true
 	}
 	e.mu.Lock()
-	var missing []string
+	var missing, up []string
 	for id := range e.owners {
 		if !present[id] {
 			missing = append(missing, id)
+		}
+	}
+	for _, ch := range snap.Channels {
+		if ch.State == "Up" && e.owners[ch.ID] != nil {
+			up = append(up, ch.ID)
 		}
 	}
 	// A call that ended while Asterisk could not be reached may have left
@@ -59,6 +66,11 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	e.mu.Unlock()
 	for _, id := range missing {
 		e.deliver([]string{id}, legGone{channelID: id, destroyed: true})
+	}
+	// (A transfer target that answered in the gap left its call ringing
+	// for nobody: e2e, a cut while the target rang, on a loaded machine.)
+	for _, id := range up {
+		e.deliver([]string{id}, legAnswered{channelID: id})
 	}
 	for _, id := range leftChannels {
 		e.hangUpLeftover(ctx, id)

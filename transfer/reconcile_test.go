@@ -60,3 +60,24 @@ func TestReconcileEndsWhatACallLeftWhenAsteriskWasUnreachable(t *testing.T) {
 		t.Errorf("the unmarked waiting caller was hung up:\n%s", f.snapshot())
 	}
 }
+
+// Given a blind transfer's target ringing, when it answers while the
+// event stream is broken (the answer never reaches transferd), then
+// reconciling on reconnect takes the answer: the caller talks to the
+// target instead of hearing ringback for nobody.
+func TestReconcileTakesAnAnswerTheBrokenStreamLost(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	defer stop()
+	caller, callee := talking(t, f)
+	f.refers(callee, caller, "103")
+	f.eventually("target rings", func() bool { return f.ringingLocked("PJSIP/103") })
+	target := f.createdChannel("PJSIP/103")
+	f.mu.Lock()
+	f.channels[target].state = "Up" // answered; the events are lost
+	f.mu.Unlock()
+	f.events <- &ari.Reconnected{}
+	f.eventually("caller and target talk, ringback stopped", func() bool {
+		return bridgedLocked(f, caller, target) && !f.ringing[caller]
+	})
+}
