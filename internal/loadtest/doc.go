@@ -71,9 +71,12 @@
 // voicemail.refer_only_extensions ".": no in-call *8, plain mixing
 // bridges), transferd-info (every phone sends DTMF as SIP INFO,
 // voicemail.info_dtmf_extensions ".": in-call *8 over plain mixing
-// bridges) and transferd-core. -ramp-up, -repeat-for, -keep-going and the
-// fault flags do not apply to it; -step-timeout, -hear, -sip-trace,
-// -transferd-log-level and -transferd-bin do.
+// bridges) and transferd-core. -perf-asterisk samples Asterisk with Linux
+// perf over each window and lists its hottest functions in the report
+// (it costs Asterisk a little CPU: profile in a run of its own).
+// -ramp-up, -repeat-for, -keep-going and the fault flags do not apply to
+// it; -step-timeout, -hear, -sip-trace, -transferd-log-level and
+// -transferd-bin do.
 //
 // Logs
 // (transferd's, the phones' sipgo errors) stay in a temporary directory

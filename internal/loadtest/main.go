@@ -68,6 +68,7 @@ func parseFlags(args []string) (flags, error) {
 	window := fs.Duration("window", 0, mixOffice+": the measured steady window of each level (default and minimum: -call-duration)")
 	share := fs.Float64("transfer-share", 0.1, mixOffice+": share of the calls transferred during the call")
 	kinds := fs.String("transfer-kinds", strings.Join(transferKinds, ","), mixOffice+": the transfers' kinds, taken in turn")
+	perf := fs.Bool("perf-asterisk", false, mixOffice+": sample Asterisk with Linux perf over each window and list its hottest functions (costs Asterisk a little CPU: profile in a run of its own)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -79,8 +80,9 @@ func parseFlags(args []string) (flags, error) {
 		if f.office, err = officeFlags(&f, set, levels, configs, *callDuration, *window, *share, *kinds); err != nil {
 			return f, err
 		}
+		f.office.perf = *perf
 	case mixRamp:
-		for _, name := range []string{"call-duration", "window", "transfer-share", "transfer-kinds"} {
+		for _, name := range []string{"call-duration", "window", "transfer-share", "transfer-kinds", "perf-asterisk"} {
 			if set[name] {
 				return f, fmt.Errorf("-%s: only with -mix %s", name, mixOffice)
 			}

@@ -81,6 +81,9 @@ func runOfficeConfig(ctx context.Context, name string, f flags, dir string, logf
 		c.TransferdLog = t.td.logPath
 	}
 	opts := officeOptions{officeSettings: f.office, star8ByREFER: star8ByREFER(name), stepTimeout: f.stepTimeout, hear: f.hear, logf: logf}
+	if f.office.perf {
+		opts.perfDir = dir
+	}
 	failed := false
 	for _, n := range f.levels {
 		logf("%s: level %d: calls of %s start over %s, then a %s window", name, n, f.office.callDuration, f.office.callDuration, f.office.window)

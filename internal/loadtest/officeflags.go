@@ -50,6 +50,7 @@ type officeSettings struct {
 	window       time.Duration // the measured steady window of each level
 	share        float64       // of the calls, transferred during the call
 	kinds        []string      // the transfers' kinds, in turn
+	perf         bool          // profile Asterisk over each window (-perf-asterisk)
 }
 
 // newOfficeSettings checks the office flags; window 0 means one call

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ type officeOptions struct {
 	stepTimeout  time.Duration
 	hear         time.Duration
 	logf         func(string, ...any)
+	perfDir      string // with -perf-asterisk: where the recordings go
 }
 
 // OfficeLevel is what one level of the office mix measured in one
@@ -36,6 +38,9 @@ type OfficeLevel struct {
 	MachineBusy, MachineTotal             time.Duration  // all cores
 	Bridges                               map[string]int // by technology, at mid-window
 	BridgesErr                            string
+	// AsteriskProfile: Asterisk's hottest functions over the window
+	// (-perf-asterisk), one "share dso [.] function" per line.
+	AsteriskProfile string
 
 	// Over the whole level.
 	Calls       int // calls that ended before the level did
@@ -87,7 +92,11 @@ func runOfficeLevel(ctx context.Context, t *target, n int, o officeOptions) (Off
 			quartets[i] = o.keepCalling(callsCtx, t.sb, quartets[i], start.Add(time.Duration(i)*gap), &order, &log)
 		})
 	}
-	w, err := t.measureWindow(ctx, start.Add(o.callDuration), o.window)
+	perfData := ""
+	if o.perfDir != "" {
+		perfData = filepath.Join(o.perfDir, fmt.Sprintf("%s-%d.perf.data", t.name, n))
+	}
+	w, err := t.measureWindow(ctx, start.Add(o.callDuration), o.window, perfData)
 	stopCalls()
 	wg.Wait()
 	phones = phonesOf(quartets) // (renewed ones included)
@@ -163,11 +172,14 @@ type windowSample struct {
 	busy, total   time.Duration // all cores, over the window
 	bridges       map[string]int
 	bridgesErr    error
+	profile       string // perfTop's lines, or why there are none
 }
 
 // measureWindow waits until from, then measures for length. The CLI
-// command at mid-window costs Asterisk a few milliseconds.
-func (t *target) measureWindow(ctx context.Context, from time.Time, length time.Duration) (windowSample, error) {
+// command at mid-window costs Asterisk a few milliseconds. With perfData,
+// perf samples Asterisk over the window into that file (sampling costs
+// Asterisk a little CPU: profile in a run of its own).
+func (t *target) measureWindow(ctx context.Context, from time.Time, length time.Duration, perfData string) (windowSample, error) {
 	var w windowSample
 	if !sleepUntil(ctx, from) {
 		return w, ctx.Err()
@@ -180,6 +192,12 @@ func (t *target) measureWindow(ctx context.Context, from time.Time, length time.
 		return w, err
 	}
 	w.from = time.Now()
+	var rec *perfRecording
+	if perfData != "" {
+		if rec, err = startPerf(ctx, t.sb.PID(), perfData, length); err != nil {
+			w.profile = err.Error()
+		}
+	}
 	if !sleepUntil(ctx, w.from.Add(length/2)) {
 		return w, ctx.Err()
 	}
@@ -201,6 +219,13 @@ func (t *target) measureWindow(ctx context.Context, from time.Time, length time.
 	}
 	w.to = time.Now()
 	w.busy, w.total = busy1-busy0, total1-total0
+	if rec != nil {
+		if err := rec.wait(); err != nil {
+			w.profile = err.Error()
+		} else if w.profile, err = perfTop(ctx, perfData, t.sb.RootFS); err != nil {
+			w.profile = err.Error()
+		}
+	}
 	return w, nil
 }
 
@@ -215,6 +240,7 @@ func (l *OfficeLevel) measured(w windowSample) {
 	l.HarnessCPU = w.after.harnessCPU - w.before.harnessCPU
 	l.MachineBusy, l.MachineTotal = w.busy, w.total
 	l.Bridges = w.bridges
+	l.AsteriskProfile = w.profile
 	if w.bridgesErr != nil {
 		l.BridgesErr = w.bridgesErr.Error()
 	}

@@ -47,6 +47,7 @@ func (r OfficeReport) Render() string {
 	}
 	b.WriteString(officeConfigLines(r.Configs))
 	b.WriteString(officeFailures(r.Configs))
+	b.WriteString(officeProfiles(r.Configs))
 	return b.String()
 }
 
@@ -273,4 +274,24 @@ func formatTransfers(ts map[string]TransferCount) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// officeProfiles lists, per configuration and level profiled
+// (-perf-asterisk), Asterisk's hottest functions over the window.
+func officeProfiles(configs []OfficeConfig) string {
+	var b strings.Builder
+	for _, c := range configs {
+		for _, l := range c.Levels {
+			if l.AsteriskProfile == "" {
+				continue
+			}
+			if b.Len() == 0 {
+				b.WriteString("\n## Where Asterisk's CPU goes\n\n")
+				b.WriteString("`perf record -F 499 -p <asterisk>` over each window, `perf report --no-children --sort dso,sym`: " +
+					"share of Asterisk's samples, file, function (functions under 0.8 % left out; `[k]` is the kernel).\n")
+			}
+			fmt.Fprintf(&b, "\n%s at %d calls:\n\n```\n%s```\n", c.Name, l.Level, l.AsteriskProfile)
+		}
+	}
+	return b.String()
 }
