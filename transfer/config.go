@@ -171,26 +171,25 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("calls.extension_pattern %q: %w", c.ExtensionPattern, err)
 	}
 	c.extensionRE = re
-	if c.CoreExtensions != "" {
-		re, err := regexp.Compile(c.CoreExtensions)
-		if err != nil {
-			return fmt.Errorf("transfer.core_extensions %q: %w", c.CoreExtensions, err)
+	// Per-phone choices: a regular expression of extensions, "" for none.
+	for _, choice := range []struct {
+		key  string
+		expr string
+		re   **regexp.Regexp
+	}{
+		{"transfer.core_extensions", c.CoreExtensions, &c.coreRE},
+		{"voicemail.refer_only_extensions", c.ReferOnlyExtensions, &c.referOnlyRE},
+		{"voicemail.info_dtmf_extensions", c.InfoDTMFExtensions, &c.infoDTMFRE},
+	} {
+		*choice.re = nil
+		if choice.expr == "" {
+			continue
 		}
-		c.coreRE = re
-	}
-	if c.ReferOnlyExtensions != "" {
-		re, err := regexp.Compile(c.ReferOnlyExtensions)
+		re, err := regexp.Compile(choice.expr)
 		if err != nil {
-			return fmt.Errorf("voicemail.refer_only_extensions %q: %w", c.ReferOnlyExtensions, err)
+			return fmt.Errorf("%s %q: %w", choice.key, choice.expr, err)
 		}
-		c.referOnlyRE = re
-	}
-	if c.InfoDTMFExtensions != "" {
-		re, err := regexp.Compile(c.InfoDTMFExtensions)
-		if err != nil {
-			return fmt.Errorf("voicemail.info_dtmf_extensions %q: %w", c.InfoDTMFExtensions, err)
-		}
-		c.infoDTMFRE = re
+		*choice.re = re
 	}
 	switch c.Handling {
 	case "":
