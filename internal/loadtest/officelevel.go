@@ -222,7 +222,7 @@ func (t *target) measureWindow(ctx context.Context, from time.Time, length time.
 	if rec != nil {
 		if err := rec.wait(); err != nil {
 			w.profile = err.Error()
-		} else if w.profile, err = perfTop(ctx, perfData, t.sb.RootFS); err != nil {
+		} else if w.profile, err = perfTop(ctx, perfData); err != nil {
 			w.profile = err.Error()
 		}
 	}

@@ -287,8 +287,9 @@ func officeProfiles(configs []OfficeConfig) string {
 			}
 			if b.Len() == 0 {
 				b.WriteString("\n## Where Asterisk's CPU goes\n\n")
-				b.WriteString("`perf record -F 499 -p <asterisk>` over each window, `perf report --no-children --sort dso,sym`: " +
-					"share of Asterisk's samples, file, function (functions under 0.8 % left out; `[k]` is the kernel).\n")
+				b.WriteString("`perf record -F 499 -p <asterisk>` over each window; `perf report --no-children --sort dso`, then " +
+					"`--sort dso,sym`: share of Asterisk's samples by file, then by function (under 0.8 % left out; `[k]` is " +
+					"the kernel, where the samples of a system call land on this VM's `pvm_irq_enable`).\n")
 			}
 			fmt.Fprintf(&b, "\n%s at %d calls:\n\n```\n%s```\n", c.Name, l.Level, l.AsteriskProfile)
 		}
