@@ -120,7 +120,8 @@ func (c *call) hangup(ctx context.Context, l *leg, reason string) {
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
 	if err := c.e.ast.Hangup(cctx, l.id, reason); err != nil && !isGone(err) {
-		c.log.Warn("hangup failed", zap.String("channel", l.id), zap.Error(err))
+		c.log.Warn("hangup failed; owed until Asterisk is reached again", zap.String("channel", l.id), zap.Error(err))
+		c.e.oweHangup(l.id)
 	}
 	l.gone = true
 	l.inBridge = false

@@ -61,7 +61,10 @@ type Engine struct {
 	// routing them. The engine's, not the call's: the dispatcher and a
 	// merging call write it, never the call's owner alone.
 	routed map[*call][]string
-	calls  map[*call]struct{}
+	// owedHangups: channels a call gave up on because Asterisk could not
+	// be reached to hang them up; Reconcile hangs up those still there.
+	owedHangups map[string]bool
+	calls       map[*call]struct{}
 	// byExten lists the calls that have a leg of an extension, oldest
 	// first (owners add, retire and merge remove).
 	byExten map[string][]*call
@@ -88,7 +91,7 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
-		owners: make(map[string]*call), routed: make(map[*call][]string), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
+		owners: make(map[string]*call), routed: make(map[*call][]string), owedHangups: make(map[string]bool), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
 	}
 	// The start time, and a random part: replicas started in the same
 	// second (systemd, compose, a load test) would otherwise number their

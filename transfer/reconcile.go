@@ -54,10 +54,14 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	// be replayed.)
 	var leftChannels, leftBridges []string
 	for _, ch := range snap.Channels {
-		if e.owners[ch.ID] == nil && ch.Call != "" && ch.Call != departedCall {
+		if (e.owners[ch.ID] == nil && ch.Call != "" && ch.Call != departedCall) || e.owedHangups[ch.ID] {
 			leftChannels = append(leftChannels, ch.ID)
 		}
 	}
+	// (A call whose hangup of a channel failed took the channel for gone
+	// and may end only after this reconcile, when the channel is still
+	// its own: e2e, the caller left alone after a cut during its answer.)
+	clear(e.owedHangups)
 	for _, b := range snap.Bridges {
 		if e.owners[b.ID] == nil && strings.HasPrefix(b.ID, e.cfg.App+"-") && strings.HasPrefix(b.Name, e.cfg.App+"/") {
 			leftBridges = append(leftBridges, b.ID)
@@ -85,4 +89,12 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	e.log.Info("reconciled with Asterisk", zap.Strings("gone", missing), zap.Int("channels", len(snap.Channels)),
 		zap.Strings("left_by_ended_calls", append(leftChannels, leftBridges...)))
 	return nil
+}
+
+// oweHangup notes a channel a call gave up on because its hangup could not
+// reach Asterisk (Reconcile hangs it up).
+func (e *Engine) oweHangup(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owedHangups[id] = true
 }
