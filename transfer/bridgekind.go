@@ -13,9 +13,9 @@ import (
 // SIP INFO (Config.InfoDTMFExtensions), which Asterisk reports in any
 // bridge. A plain bridge is bridged natively by Asterisk when the
 // channels allow it (native_rtp; an INFO phone with an RFC 4733 one stays
-// simple_bridge: res_rtp_asterisk's dtmf_compatible). Its id says which, so a call adopted after a restart, or
-// merged from a consultation, knows without asking (ARI does not show a
-// bridge's dtmf_events).
+// simple_bridge: res_rtp_asterisk's dtmf_compatible). Its id says which,
+// so a call adopted after a restart, or merged from a consultation, knows
+// without asking (ARI does not show a bridge's dtmf_events).
 
 // bridgeKind is the kind part of a bridge's id (newID).
 func bridgeKind(plain bool) string {
@@ -32,8 +32,8 @@ func (c *call) bridgeIsPlain() bool {
 
 // hearPartiesDigits replaces a plain bridge with one that hears DTMF once
 // a party who keys the voicemail code in RFC 4733 talks in it (a transfer
-// brought them in). It runs after every input, so every way a party changes is
-// covered; it does nothing in the default configuration.
+// brought them in). It runs after every input, so every way a party
+// changes is covered; it does nothing in the default configuration.
 func (c *call) hearPartiesDigits(ctx context.Context) {
 	if (c.e.cfg.referOnlyRE == nil && c.e.cfg.infoDTMFRE == nil) || c.state != stateTalking || c.digitsGivenUp || !c.bridgeIsPlain() {
 		return
