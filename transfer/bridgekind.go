@@ -73,12 +73,11 @@ func (c *call) replaceBridge(ctx context.Context) {
 		if !l.live() || !l.inBridge {
 			continue
 		}
-		cctx, cancel := c.cmdCtx(ctx)
-		err := c.e.ast.AddToBridge(cctx, id, l.id) // (moves it out of the old bridge)
-		cancel()
-		if err != nil {
+		if err := c.addToBridge(ctx, id, l); err != nil {
 			for _, m := range moved {
-				c.joinBridgeID(ctx, old, m)
+				if err := c.addToBridge(ctx, old, m); err != nil && !isGone(err) {
+					c.log.Warn("moving a party back into its bridge failed", zap.String("bridge", old), zap.String("channel", m.id), zap.Error(err))
+				}
 			}
 			c.destroyBridge(ctx, id)
 			giveUp("moving a party into a bridge that hears DTMF failed", err)
@@ -91,13 +90,4 @@ func (c *call) replaceBridge(ctx context.Context) {
 	c.e.release(old)
 	c.log.Info("bridge replaced by one that hears DTMF: a party keys the voicemail code during calls",
 		zap.String("old_bridge", old), zap.String("bridge", id))
-}
-
-// joinBridgeID adds a leg to a given bridge, warning when it fails.
-func (c *call) joinBridgeID(ctx context.Context, bridge string, l *leg) {
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	if err := c.e.ast.AddToBridge(cctx, bridge, l.id); err != nil && !isGone(err) {
-		c.log.Warn("moving a party back into its bridge failed", zap.String("bridge", bridge), zap.String("channel", l.id), zap.Error(err))
-	}
 }

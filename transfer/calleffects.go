@@ -75,14 +75,19 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 
 // join adds a leg to the call's bridge.
 func (c *call) join(ctx context.Context, l *leg) bool {
-	cctx, cancel := c.cmdCtx(ctx)
-	defer cancel()
-	if err := c.e.ast.AddToBridge(cctx, c.bridge, l.id); err != nil {
+	if err := c.addToBridge(ctx, c.bridge, l); err != nil {
 		c.log.Warn("add to bridge failed", zap.String("channel", l.id), zap.Error(err))
 		return false
 	}
 	l.inBridge = true
 	return true
+}
+
+// addToBridge adds a leg to a bridge (moving it out of any other).
+func (c *call) addToBridge(ctx context.Context, bridge string, l *leg) error {
+	cctx, cancel := c.cmdCtx(ctx)
+	defer cancel()
+	return c.e.ast.AddToBridge(cctx, bridge, l.id)
 }
 
 // fail ends the call, hanging the caller up with an ARI hangup reason so

@@ -147,10 +147,11 @@ func newBed(t *testing.T, tweak func(*Config), exts ...string) *bed {
 	}
 	opts := sandbox.Options{PhoneContext: "transferd"}
 	// Phones transferd is told send DTMF as SIP INFO are set up so.
-	infoDTMF := func(ext string) bool {
-		re := probe.Voicemail.InfoDTMFExtensions
-		return re != "" && regexp.MustCompile(re).MatchString(ext)
+	var infoRE *regexp.Regexp
+	if probe.Voicemail.InfoDTMFExtensions != "" {
+		infoRE = regexp.MustCompile(probe.Voicemail.InfoDTMFExtensions)
 	}
+	infoDTMF := func(ext string) bool { return infoRE != nil && infoRE.MatchString(ext) }
 	for _, ext := range exts {
 		if infoDTMF(ext) {
 			opts.InfoDTMF = append(opts.InfoDTMF, ext)
