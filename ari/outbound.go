@@ -228,12 +228,20 @@ func (l *outboundLink) pump() {
 	}
 }
 
+// Authorized reports whether r carries Basic auth with username and
+// password, as Asterisk's outbound WebSocket does (websocket_client.conf):
+// a server that must know before it hands r to an OutboundHandler.
+func Authorized(r *http.Request, username, password string) bool {
+	user, pass, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(user), []byte(username)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(pass), []byte(password)) == 1
+}
+
 // ServeHTTP accepts Asterisk's outbound WebSocket: Basic auth with the
 // client's Username and Password, the "ari" subprotocol when offered.
 func (l *outboundLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(l.cfg.Username)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(pass), []byte(l.cfg.Password)) != 1 {
+	if !Authorized(r, l.cfg.Username, l.cfg.Password) {
+		user, _, _ := r.BasicAuth()
 		l.log.Warn("ari: outbound websocket refused: wrong or missing credentials (websocket_client.conf username/password must match ari.username/ari.password)",
 			zap.String("remote", r.RemoteAddr), zap.String("user", user))
 		w.Header().Set("WWW-Authenticate", `Basic realm="transferd"`)

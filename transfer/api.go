@@ -22,7 +22,9 @@ var (
 
 // CallInfo describes a call.
 type CallInfo struct {
-	ID    string      `json:"id"`
+	ID string `json:"id"`
+	// Node is the Asterisk the call is on (Config.Node).
+	Node  string      `json:"node,omitempty"`
 	State string      `json:"state"`
 	Legs  []PartyInfo `json:"parties"`
 	// Transfer is the kind of the transfer under way, if any.
@@ -60,6 +62,18 @@ type apiReply struct {
 }
 
 func (apiRequest) inputName() string { return "api" }
+
+// HasCall reports whether the engine handles the call callID.
+func (e *Engine) HasCall(callID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for c := range e.calls {
+		if c.id == callID {
+			return true
+		}
+	}
+	return false
+}
 
 // Calls lists the calls the engine handles.
 func (e *Engine) Calls(ctx context.Context) ([]CallInfo, error) {
@@ -171,7 +185,7 @@ func (c *call) onAPI(ctx context.Context, req apiRequest) {
 }
 
 func (c *call) describe() CallInfo {
-	info := CallInfo{ID: c.id, State: c.state.String()}
+	info := CallInfo{ID: c.id, Node: c.e.cfg.Node, State: c.state.String()}
 	held := c.consult.heldParty()
 	for _, l := range []*leg{c.caller, c.callee, c.target} {
 		if l.live() {

@@ -33,8 +33,14 @@ func (a *ARIAsterisk) EndpointExists(ctx context.Context, dialString string) (bo
 	if !ok {
 		return false, nil
 	}
-	// "PJSIP/102@provider" or "PJSIP/102/sip:..." name endpoint 102.
-	if i := strings.IndexAny(resource, "@/"); i >= 0 {
+	// chan_pjsip: "PJSIP/102@node2" dials user 102 through endpoint
+	// node2 (a trunk: the extension lives on the other side, which says
+	// itself whether it exists); "PJSIP/node2/sip:102@host" names
+	// endpoint node2 too.
+	if user, endpoint, ok := strings.Cut(resource, "@"); ok && !strings.Contains(user, "/") {
+		resource = endpoint
+	}
+	if i := strings.IndexByte(resource, '/'); i >= 0 {
 		resource = resource[:i]
 	}
 	_, err := a.c.Endpoint(ctx, tech, resource)

@@ -65,6 +65,16 @@ const (
 type Config struct {
 	// App is the Stasis application transferd registers (ari.app).
 	App string
+	// Node names the Asterisk this engine serves, when a transferd serves
+	// several (one engine each): API objects and transfer events carry it.
+	Node string
+	// Routes reach extensions hosted on other Asterisk nodes: the first
+	// route whose pattern matches an extension and whose node is not
+	// this engine's gives the dial string, e.g. "PJSIP/{exten}@node2"
+	// over a trunk between the nodes. Extensions no route takes are
+	// dialled with DialTemplate. Every node's engine can be given the
+	// same table.
+	Routes []Route
 	// DialTemplate turns an extension into an Asterisk dial string;
 	// "{exten}" is replaced by the extension.
 	DialTemplate string
@@ -171,6 +181,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("calls.extension_pattern %q: %w", c.ExtensionPattern, err)
 	}
 	c.extensionRE = re
+	for i := range c.Routes {
+		if err := c.Routes[i].compile(); err != nil {
+			return fmt.Errorf("routes[%d]: %w", i, err)
+		}
+	}
 	// Per-phone choices: a regular expression of extensions, "" for none.
 	for _, choice := range []struct {
 		key  string
@@ -254,5 +269,35 @@ func (c *Config) Validate() error {
 	if c.CommandTimeout < 0 {
 		return errors.New("ari.command_timeout: must be positive")
 	}
+	return nil
+}
+
+// Route sends the extensions matching a pattern to the Asterisk node that
+// hosts them (Config.Routes).
+type Route struct {
+	// Extensions is a regular expression of the node's extensions.
+	Extensions string
+	// Node is the node that hosts them (as transferd names it: the path
+	// of its outbound websocket, or ari.node).
+	Node string
+	// Dial turns an extension into the dial string that reaches the node
+	// from the others; "{exten}" is replaced by the extension.
+	Dial string
+
+	extensionsRE *regexp.Regexp
+}
+
+func (r *Route) compile() error {
+	if r.Node == "" {
+		return errors.New("node: missing (the node that hosts the extensions)")
+	}
+	if !strings.Contains(r.Dial, "{exten}") {
+		return fmt.Errorf("dial %q: must contain {exten} (e.g. PJSIP/{exten}@%s over a trunk to the node)", r.Dial, r.Node)
+	}
+	re, err := regexp.Compile(r.Extensions)
+	if err != nil || r.Extensions == "" {
+		return fmt.Errorf("extensions %q: want a regular expression of node %s's extensions: %v", r.Extensions, r.Node, err)
+	}
+	r.extensionsRE = re
 	return nil
 }

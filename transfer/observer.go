@@ -21,6 +21,8 @@ type Observer interface {
 
 // TransferEvent is one step of a transfer.
 type TransferEvent struct {
+	// Node is the Asterisk the call is on (Config.Node).
+	Node       string
 	Step       Step
 	Kind       Kind
 	CallID     string // transferd's id of the call ("c7")
@@ -72,7 +74,7 @@ type transferRecord struct {
 func (c *call) transferStarted(kind Kind, req Request) {
 	c.xferSeq++
 	c.xfer = &transferRecord{started: time.Now(), ev: TransferEvent{
-		Kind: kind, CallID: c.id, TransferID: c.id + "-t" + strconv.Itoa(c.xferSeq),
+		Node: c.e.cfg.Node, Kind: kind, CallID: c.id, TransferID: c.id + "-t" + strconv.Itoa(c.xferSeq),
 		Transferer: req.Transferer, Transferee: req.Transferee, Destination: req.Destination,
 	}}
 	c.emit(StepStarted, "", "")

@@ -84,12 +84,20 @@ var ErrUnavailable = errors.New("destination unavailable")
 type PatternRouter struct {
 	pattern  *regexp.Regexp
 	template string
+	// routes: Config.Routes to other nodes than this engine's.
+	routes []Route
 }
 
 // NewPatternRouter returns the default Router and Policy for a validated
 // Config.
 func NewPatternRouter(cfg Config) *PatternRouter {
-	return &PatternRouter{pattern: cfg.extensionRE, template: cfg.DialTemplate}
+	r := &PatternRouter{pattern: cfg.extensionRE, template: cfg.DialTemplate}
+	for _, route := range cfg.Routes {
+		if route.Node != cfg.Node {
+			r.routes = append(r.routes, route)
+		}
+	}
+	return r
 }
 
 // Route implements Router.
@@ -97,7 +105,14 @@ func (r *PatternRouter) Route(_ context.Context, exten string) (string, error) {
 	if !r.pattern.MatchString(exten) {
 		return "", fmt.Errorf("extension %q does not match %s: %w", exten, r.pattern, ErrNoSuchExtension)
 	}
-	return strings.ReplaceAll(r.template, "{exten}", exten), nil
+	template := r.template
+	for _, route := range r.routes {
+		if route.extensionsRE.MatchString(exten) {
+			template = route.Dial
+			break
+		}
+	}
+	return strings.ReplaceAll(template, "{exten}", exten), nil
 }
 
 // AllowTransfer implements Policy: internal extensions only.

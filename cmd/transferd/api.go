@@ -21,7 +21,7 @@ import (
 // events. It is described by openapi.yaml; every request needs the bearer
 // token (api.token).
 type api struct {
-	engine *transfer.Engine
+	nodes  *nodeSet
 	token  string
 	events *broadcaster
 	log    *zap.Logger
@@ -53,13 +53,14 @@ func (a *api) auth(next http.HandlerFunc) http.Handler {
 }
 
 func (a *api) listCalls(w http.ResponseWriter, r *http.Request) {
-	calls, err := a.engine.Calls(r.Context())
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err)
-		return
-	}
-	if calls == nil {
-		calls = []transfer.CallInfo{}
+	calls := []transfer.CallInfo{}
+	for _, n := range a.nodes.all() {
+		some, err := n.engine.Calls(r.Context())
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("node %s: %w", n.name, err))
+			return
+		}
+		calls = append(calls, some...)
 	}
 	writeJSON(w, http.StatusOK, calls)
 }
@@ -76,7 +77,12 @@ func (a *api) startTransfer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("destination: missing"))
 		return
 	}
-	id, err := a.engine.StartTransfer(r.Context(), r.PathValue("id"), cmd)
+	engine, err := a.nodes.engineOf(r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	id, err := engine.StartTransfer(r.Context(), r.PathValue("id"), cmd)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -85,7 +91,11 @@ func (a *api) startTransfer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) complete(w http.ResponseWriter, r *http.Request) {
-	if err := a.engine.CompleteTransfer(r.Context(), r.PathValue("id")); err != nil {
+	engine, err := a.nodes.engineOf(r.PathValue("id"))
+	if err == nil {
+		err = engine.CompleteTransfer(r.Context(), r.PathValue("id"))
+	}
+	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
@@ -93,7 +103,11 @@ func (a *api) complete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
-	if err := a.engine.CancelTransfer(r.Context(), r.PathValue("id")); err != nil {
+	engine, err := a.nodes.engineOf(r.PathValue("id"))
+	if err == nil {
+		err = engine.CancelTransfer(r.Context(), r.PathValue("id"))
+	}
+	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
@@ -137,7 +151,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request) {
 // eventJSON is a transfer event as the API shows it.
 func eventJSON(ev transfer.TransferEvent) map[string]any {
 	out := map[string]any{
-		"step": ev.Step, "kind": ev.Kind, "call_id": ev.CallID, "transfer_id": ev.TransferID,
+		"node": ev.Node, "step": ev.Step, "kind": ev.Kind, "call_id": ev.CallID, "transfer_id": ev.TransferID,
 		"transferer": ev.Transferer, "transferee": ev.Transferee, "destination": ev.Destination,
 		"elapsed_ms": ev.Elapsed.Milliseconds(),
 	}

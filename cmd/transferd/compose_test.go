@@ -60,7 +60,7 @@ func TestComposeStackBlindTransfer(t *testing.T) {
 		t.Errorf("left in the compose Asterisk: %s %v", left, err)
 	}
 	_, after := b.get("/metrics")
-	line := `transferd_transfers_total{kind="blind",outcome="completed"}`
+	line := `transferd_transfers_total{kind="blind",node="pbx",outcome="completed"}`
 	if counter(before, line)+1 != counter(after, line) {
 		t.Errorf("the transfer is not counted: before %v, after %v", counter(before, line), counter(after, line))
 	}

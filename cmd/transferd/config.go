@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -53,6 +54,14 @@ type Config struct {
 		// needed), "http" sends them to URL, where Asterisk serves them
 		// in parallel instead of one at a time ("" is websocket).
 		REST string `mapstructure:"rest"`
+		// Node names the Asterisk of inbound mode, and (outbound mode) the
+		// one that connects to path /ari; an Asterisk connecting to
+		// /ari/<name> is the node <name>. Logs, metrics (label node),
+		// API calls and transfer events carry it.
+		Node string `mapstructure:"node"`
+		// Nodes (outbound mode), when not empty, are the only node names
+		// accepted at /ari/<name>; empty accepts any valid name.
+		Nodes []string `mapstructure:"nodes"`
 
 		tls *tls.Config
 	} `mapstructure:"ari"`
@@ -84,7 +93,11 @@ type Config struct {
 		// InfoDTMFExtensions: phones that send DTMF as SIP INFO.
 		InfoDTMFExtensions string `mapstructure:"info_dtmf_extensions"`
 	} `mapstructure:"voicemail"`
-	Log struct {
+	// Routes (several Asterisk nodes): extensions hosted on another node,
+	// and the dial string that reaches them there from the others (a
+	// trunk between the nodes). See transfer.Config.Routes.
+	Routes []RouteConfig `mapstructure:"routes"`
+	Log    struct {
 		Level string `mapstructure:"level"`
 		// Format: "json" (production, one object per line), "console"
 		// (readable) or "auto" (console on a terminal, else json).
@@ -121,6 +134,9 @@ var defaults = map[string]any{
 	"ari.listen_cert_file":            "",
 	"ari.listen_key_file":             "",
 	"ari.rest":                        "",
+	"ari.node":                        "pbx",
+	"ari.nodes":                       []string{},
+	"routes":                          []any{},
 	"calls.dial_template":             transfer.DefaultDialTemplate,
 	"calls.extension_pattern":         transfer.DefaultExtensionPattern,
 	"calls.answer_timeout":            transfer.DefaultAnswerTimeout,
@@ -236,6 +252,23 @@ func (c *Config) validateMode() error {
 	if (c.ARI.ListenCertFile == "") != (c.ARI.ListenKeyFile == "") {
 		return errors.New("ari.listen_cert_file and ari.listen_key_file: set both (wss://) or neither (ws://)")
 	}
+	for _, n := range c.ARI.Nodes {
+		if err := checkNodeName(n); err != nil {
+			return fmt.Errorf("ari.nodes: %w", err)
+		}
+	}
+	return nil
+}
+
+// nodeNamePattern: a node's name is a path segment of Asterisk's
+// websocket_client uri, a metrics label and (for a cluster) part of a
+// NATS subject, so it keeps to letters, digits, '-' and '_'.
+var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+func checkNodeName(name string) error {
+	if !nodeNamePattern.MatchString(name) {
+		return fmt.Errorf("node name %q: use 1-63 letters, digits, '-' or '_', starting with a letter or digit", name)
+	}
 	return nil
 }
 
@@ -244,6 +277,17 @@ func (c *Config) validateMode() error {
 func (c *Config) Validate() error {
 	if err := c.validateMode(); err != nil {
 		return err
+	}
+	if c.ARI.Node == "" {
+		c.ARI.Node = "pbx"
+	}
+	if err := checkNodeName(c.ARI.Node); err != nil {
+		return fmt.Errorf("ari.node: %w", err)
+	}
+	for i, r := range c.Routes {
+		if err := checkNodeName(r.Node); err != nil {
+			return fmt.Errorf("routes[%d].node: %w", i, err)
+		}
 	}
 	u, err := url.Parse(c.ARI.URL)
 	if c.ARI.REST == "http" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
@@ -307,6 +351,7 @@ func (c *Config) Validate() error {
 func (c *Config) Engine() transfer.Config {
 	return transfer.Config{
 		App:                 c.ARI.App,
+		Node:                c.ARI.Node,
 		DialTemplate:        c.Calls.DialTemplate,
 		ExtensionPattern:    c.Calls.ExtensionPattern,
 		AnswerTimeout:       c.Calls.AnswerTimeout,
@@ -323,7 +368,25 @@ func (c *Config) Engine() transfer.Config {
 		VoicemailFallback:   c.Voicemail.Fallback,
 		ReferOnlyExtensions: c.Voicemail.ReferOnlyExtensions,
 		InfoDTMFExtensions:  c.Voicemail.InfoDTMFExtensions,
+		Routes:              c.routes(),
 	}
+}
+
+// RouteConfig is one entry of routes: extensions (a regular expression)
+// hosted on node, reached from the other nodes with dial ("{exten}" is
+// replaced by the extension).
+type RouteConfig struct {
+	Extensions string `mapstructure:"extensions"`
+	Node       string `mapstructure:"node"`
+	Dial       string `mapstructure:"dial"`
+}
+
+func (c *Config) routes() []transfer.Route {
+	var out []transfer.Route
+	for _, r := range c.Routes {
+		out = append(out, transfer.Route{Extensions: r.Extensions, Node: r.Node, Dial: r.Dial})
+	}
+	return out
 }
 
 // secretFromFile fills the secret key from file (key+"_file"), when one is

@@ -50,6 +50,9 @@ func TestLoadConfigRejectsBadInputWithTheKeyItConcerns(t *testing.T) {
 		{name: "bad digit timeout", file: good + "voicemail:\n  digit_timeout: 5m\n", wantErr: "voicemail.digit_timeout 5m0s"},
 		{name: "bad transferer hangup", file: good + "transfer:\n  transferer_hangup: drop\n", wantErr: `transfer.transferer_hangup "drop"`},
 		{name: "missing CA file", file: good + "  ca_file: /nonexistent/ca.pem\n", wantErr: "ari.ca_file: open /nonexistent/ca.pem"},
+		{name: "bad node name", file: good + "  node: \"pbx/1\"\n", wantErr: `ari.node: node name "pbx/1": use 1-63 letters, digits, '-' or '_'`},
+		{name: "bad name in nodes", file: good + "  mode: outbound\n  listen: \":8099\"\n  nodes: [node1, \"node.2\"]\n", wantErr: `ari.nodes: node name "node.2"`},
+		{name: "route without exten", file: good + "routes:\n  - {extensions: \"^2..$\", node: node2, dial: PJSIP/node2}\n", wantErr: `routes[0]: dial "PJSIP/node2": must contain {exten}`},
 		{name: "missing file", args: []string{"--config", "/nonexistent/transferd.yaml"}, wantErr: "config file /nonexistent/transferd.yaml"},
 	}
 	for _, tt := range tests {
@@ -129,8 +132,8 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	}
 	text := string(data)
 	for key := range defaults {
-		section, name, _ := strings.Cut(key, ".")
-		if !strings.Contains(text, "\n"+section+":") || !strings.Contains(text, "\n  "+name+":") {
+		section, name, nested := strings.Cut(key, ".")
+		if !strings.Contains(text, "\n"+section+":") || (nested && !strings.Contains(text, "\n  "+name+":")) {
 			t.Errorf("key %s is not documented in transferd.example.yaml", key)
 		}
 	}

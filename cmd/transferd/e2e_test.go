@@ -1100,7 +1100,7 @@ func TestMetricsCountATransferTheTestPerformed(t *testing.T) {
 
 func testMetricsCountATransferTheTestPerformed(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, nil), "101", "102", "103")
-	const completed = `transferd_transfers_total{kind="blind",outcome="completed"} 1`
+	const completed = `transferd_transfers_total{kind="blind",node="pbx",outcome="completed"} 1`
 	if _, body := b.get("/metrics"); strings.Contains(body, completed) {
 		t.Fatal("a transfer is counted before any happened")
 	}

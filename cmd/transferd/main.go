@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 
 	"github.com/transferd/transferd/ari"
 	"github.com/transferd/transferd/internal/sandbox"
-	"github.com/transferd/transferd/transfer"
 )
 
 func main() {
@@ -152,57 +150,19 @@ Flags:
 	return demoErr
 }
 
-// serve connects to ARI and runs the engine until ctx is cancelled. Calls
-// in progress are left in Asterisk (SIGTERM never drops a call). If
-// Asterisk is not up yet, serve waits for it, unready, rather than exit.
+// serve runs the engines of the Asterisk nodes until ctx is cancelled
+// (SIGTERM): in inbound mode one, connecting to ari.url; in outbound mode
+// one per Asterisk that connects. Calls in progress are left in Asterisk
+// (SIGTERM never drops a call). If Asterisk is not up yet, serve waits for
+// it, unready, rather than exit.
 func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	var engine *transfer.Engine
-	o := newOps(log.Named("ops"), func() int { return engine.ActiveCalls() }, func() transfer.HandlingDecision { return engine.Handling() })
-	client, err := ari.New(ari.Config{
-		URL:      cfg.ARI.URL,
-		Username: cfg.ARI.Username,
-		Password: cfg.ARI.Password,
-		App:      cfg.ARI.App,
-		Logger:   log.Named("ari"),
-		TLS:      cfg.ARI.tls,
-		Events:   transfer.EventTypes(),
-		// (Here rather than a goroutine relaying the stream to the
-		// engine: one hand-off fewer per event.)
-		OnEvent:      o.observe,
-		Outbound:     cfg.ARI.Mode == "outbound",
-		RESTOverHTTP: cfg.ARI.Mode == "outbound" && cfg.ARI.REST == "http",
-	})
-	if err != nil {
-		return fmt.Errorf("ari client: %w", err)
-	}
-	defer client.Close()
-	unready := func() {}
-	if cfg.ARI.Mode == "outbound" {
-		// Any replica that runs can take Asterisk's connection: ready
-		// does not wait for it.
-		o.outbound = true
-		stopListen, err := listenForAsterisk(cfg, client, log.Named("ari"))
-		if err != nil {
-			return err
-		}
-		o.listening.Store(true)
-		// Unready, then closed: Asterisk's next connection goes to
-		// another replica.
-		unready = sync.OnceFunc(func() {
-			o.listening.Store(false)
-			stopListen()
-		})
-		defer unready()
-	}
+	o := newOps(log.Named("ops"))
 	events := newBroadcaster(log.Named("api"))
-	engine, err = transfer.New(cfg.Engine(), transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{
-		Logger:   log.Named("transfer"),
-		Observer: observers{o, events},
-	})
-	if err != nil {
-		return err
-	}
-	rest := &api{engine: engine, token: cfg.API.Token, events: events, log: log.Named("api")}
+	// (The nodes' streams and engines outlive ctx, SIGTERM, until their
+	// hand-over is done.)
+	nodes := newNodeSet(ctx, cfg, log, o, events)
+	defer nodes.stop()
+	rest := &api{nodes: nodes, token: cfg.API.Token, events: events, log: log.Named("api")}
 	routes := rest.routes
 	if cfg.HTTP.Pprof {
 		routes = func(mux *http.ServeMux) {
@@ -215,48 +175,46 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	defer stopHTTP()
-
-	// The stream and the engine outlive ctx (SIGTERM) until the hand-over
-	// is done.
-	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopEngine()
-	stream, err := subscribe(ctx, engineCtx, client, cfg, log)
+	if cfg.ARI.Mode == "outbound" {
+		return serveOutbound(ctx, cfg, nodes, o, log)
+	}
+	n, err := nodes.start(cfg.ARI.Node)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
 		return err
 	}
-	if err := awaitAsterisk(ctx, client, log); err != nil {
-		return nil
-	}
-	// Which transfer handling this Asterisk gets (logged), before any
-	// call is adopted or arrives.
-	engine.CheckAsterisk(ctx)
-	// Calls a previous transferd left (restart, crash) are taken over
-	// before new events are handled.
-	if n, err := engine.Adopt(ctx); err != nil {
-		log.Error("adopting calls in progress failed; they are left as they are", zap.Error(err))
-	} else if n > 0 {
-		log.Info("adopted calls in progress", zap.Int("calls", n))
-	}
-	o.running.Store(true)
-	log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("mode", cfg.ARI.Mode), zap.String("app", cfg.ARI.App))
-	ran := make(chan error, 1)
-	go func() { ran <- engine.Run(engineCtx, stream) }()
 	select {
-	case err = <-ran:
+	case <-n.done:
 	case <-ctx.Done():
-		unready()
-		handOver(engineCtx, engine, client, log)
-		stopEngine()
-		err = <-ran
+		nodes.handOver()
+		nodes.stop()
 	}
-	if errors.Is(err, context.Canceled) || err == nil {
-		log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", engine.ActiveCalls()))
-		return nil
+	if n.err == nil {
+		log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", n.engine.ActiveCalls()))
 	}
-	return err
+	return n.err
+}
+
+// serveOutbound listens for Asterisk nodes (outbound mode) until ctx is
+// cancelled, then makes the replica unready, hands every node's connection
+// over and stops.
+func serveOutbound(ctx context.Context, cfg *Config, nodes *nodeSet, o *ops, log *zap.Logger) error {
+	// Any replica that runs can take an Asterisk's connection: ready
+	// does not wait for one.
+	o.outbound = true
+	stopListen, err := listenForAsterisk(cfg, nodes.serveAsterisk, log.Named("ari"))
+	if err != nil {
+		return err
+	}
+	o.listening.Store(true)
+	<-ctx.Done()
+	// Unready, then closed: each Asterisk's next connection goes to
+	// another replica.
+	o.listening.Store(false)
+	stopListen()
+	nodes.handOver()
+	nodes.stop()
+	log.Info("transferd stopping; calls in progress stay in Asterisk", zap.Int("active_calls", nodes.activeCalls()))
+	return nil
 }
 
 // subscribe connects the event stream, retrying while Asterisk is down

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -26,65 +27,48 @@ type ops struct {
 	reg        *prometheus.Registry
 	transfers  *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
-	reconnects prometheus.Counter
+	reconnects *prometheus.CounterVec
 	lag        prometheus.Histogram
-	// running: the engine handles events (set once calls in progress
-	// were adopted); streamDown: the ARI event stream broke and is not
-	// back yet. Ready is the one without the other: new calls reach us.
-	running, streamDown atomic.Bool
+	// nodes lists the Asterisk nodes served (nodeSet.all), read at
+	// scrape and /readyz time.
+	nodes func() []*node
 	// outbound: Asterisk connects to transferd (ari.mode outbound). A
 	// replica is ready while it listens for that connection (listening),
 	// whether or not Asterisk is connected to it: any ready replica can
 	// take it (a load balancer's health check).
 	outbound  bool
 	listening atomic.Bool
-	// handling is the engine's transfer handling decision (read at scrape
-	// and /readyz time).
-	handling func() transfer.HandlingDecision
 }
 
-// newOps registers transferd's metrics; activeCalls and handling are read
-// at scrape time.
-func newOps(log *zap.Logger, activeCalls func() int, handling func() transfer.HandlingDecision) *ops {
+// newOps registers transferd's metrics. The nodes' gauges are read at
+// scrape time, once newNodeSet has set o.nodes.
+func newOps(log *zap.Logger) *ops {
 	o := &ops{
-		log:      log,
-		handling: handling,
-		reg:      prometheus.NewRegistry(),
+		log:   log,
+		reg:   prometheus.NewRegistry(),
+		nodes: func() []*node { return nil },
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transferd_transfers_total",
-			Help: "Transfers that ended, by kind (blind, attended, voicemail) and outcome (completed, voicemail, recalled, refused, failed, cancelled).",
-		}, []string{"kind", "outcome"}),
+			Help: "Transfers that ended, by node, kind (blind, attended, voicemail) and outcome (completed, voicemail, recalled, refused, failed, cancelled).",
+		}, []string{"node", "kind", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "transferd_transfer_duration_seconds",
-			Help: "Time from a transfer's start (REFER, *8) to its end, by kind.",
+			Help: "Time from a transfer's start (REFER, *8) to its end, by node and kind.",
 			// From a REFER answered in milliseconds to a target ringing
 			// out after tens of seconds.
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60},
-		}, []string{"kind"}),
-		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"node", "kind"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transferd_ari_reconnects_total",
-			Help: "Times the ARI event stream was re-established after breaking.",
-		}),
+			Help: "Times a node's ARI event stream was re-established after breaking.",
+		}, []string{"node"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "transferd_event_lag_seconds",
 			Help:    "Delay between Asterisk raising an event and transferd reading it.",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 		}),
 	}
-	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "transferd_active_calls",
-		Help: "Calls transferd is handling now.",
-	}, func() float64 { return float64(activeCalls()) })
-	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "transferd_ari_connected",
-		Help: "1 while the ARI event stream is connected (outbound mode: while Asterisk's connection is this replica's).",
-	}, func() float64 {
-		if o.running.Load() && !o.streamDown.Load() {
-			return 1
-		}
-		return 0
-	})
-	o.reg.MustRegister(o.transfers, o.duration, o.reconnects, o.lag, active, connected, handlingCollector{o.handling},
+	o.reg.MustRegister(o.transfers, o.duration, o.reconnects, o.lag, nodesCollector{o},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
 }
@@ -94,30 +78,35 @@ func (o *ops) TransferEvent(ev transfer.TransferEvent) {
 	if ev.Step != transfer.StepEnded {
 		return
 	}
-	o.transfers.WithLabelValues(string(ev.Kind), string(ev.Outcome)).Inc()
-	o.duration.WithLabelValues(string(ev.Kind)).Observe(ev.Elapsed.Seconds())
+	o.transfers.WithLabelValues(ev.Node, string(ev.Kind), string(ev.Outcome)).Inc()
+	o.duration.WithLabelValues(ev.Node, string(ev.Kind)).Observe(ev.Elapsed.Seconds())
 }
 
-// observe tracks readiness, reconnects and lag from the ARI event stream
+// observe tracks a node's stream, reconnects and lag from its ARI events
 // (ari.Config.OnEvent: on the stream's goroutine, in order).
-func (o *ops) observe(ev ari.Event) {
+func (o *ops) observe(n *node, ev ari.Event) {
 	switch ev.(type) {
 	case *ari.Disconnected:
-		o.streamDown.Store(true)
+		n.streamDown.Store(true)
 	case *ari.Reconnected:
-		o.reconnects.Inc()
-		o.streamDown.Store(false)
+		o.reconnects.WithLabelValues(n.name).Inc()
+		n.streamDown.Store(false)
 	default:
 		o.observeLag(ev)
 	}
 }
 
-// ready: the ARI event stream is connected and the engine handles it.
+// connected: the node's event stream is up and its engine handles it.
+func (n *node) connected() bool { return n.running.Load() && !n.streamDown.Load() }
+
+// ready: in outbound mode, listening for Asterisk; in inbound mode, the
+// node's event stream is connected and its engine handles it.
 func (o *ops) ready() bool {
 	if o.outbound {
 		return o.listening.Load()
 	}
-	return o.running.Load() && !o.streamDown.Load()
+	nodes := o.nodes()
+	return len(nodes) > 0 && !slices.ContainsFunc(nodes, func(n *node) bool { return !n.connected() })
 }
 
 func (o *ops) observeLag(ev ari.Event) {
@@ -143,8 +132,10 @@ func (o *ops) handler(extra func(*http.ServeMux)) http.Handler {
 		// The body also says how phones' transfers are handled and why:
 		// what an operator checks after upgrading Asterisk.
 		handling := ""
-		if d := o.handling(); d.Mode != "" {
-			handling = d.String() + "\n"
+		for _, n := range o.nodes() {
+			if d := n.engine.Handling(); d.Mode != "" {
+				handling += "node " + n.name + ": " + d.String() + "\n"
+			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !o.ready() {
@@ -157,25 +148,49 @@ func (o *ops) handler(extra func(*http.ServeMux)) http.Handler {
 	return mux
 }
 
-// handlingCollector exposes the transfer handling in use as
-// transferd_transfer_handling{mode,configured,asterisk} 1: a label, so an
-// alert can fire when a PBX runs on the core fallback.
-type handlingCollector struct {
-	decision func() transfer.HandlingDecision
+// nodesCollector exposes, read at scrape time, the calls in progress and
+// whether Asterisk is connected, for the whole transferd (the series a
+// single-node deployment watches) and per node, and each node's transfer
+// handling as transferd_transfer_handling{node,mode,configured,asterisk}
+// 1: a label, so an alert can fire when a PBX runs on the core fallback.
+type nodesCollector struct{ o *ops }
+
+var (
+	activeCallsDesc = prometheus.NewDesc("transferd_active_calls",
+		"Calls transferd is handling now, on every node.", nil, nil)
+	connectedDesc = prometheus.NewDesc("transferd_ari_connected",
+		"1 while an ARI event stream is connected (outbound mode: while an Asterisk's connection is this replica's).", nil, nil)
+	nodeActiveCallsDesc = prometheus.NewDesc("transferd_node_active_calls",
+		"Calls transferd is handling now on the node.", []string{"node"}, nil)
+	nodeConnectedDesc = prometheus.NewDesc("transferd_node_connected",
+		"1 while the node's ARI event stream is connected to this transferd.", []string{"node"}, nil)
+	handlingDesc = prometheus.NewDesc("transferd_transfer_handling",
+		"Transfer handling in use (1) on the node: mode (ari-only or core), as configured (auto, ari-only, core), for the Asterisk version connected.",
+		[]string{"node", "mode", "configured", "asterisk"}, nil)
+)
+
+func (nodesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{activeCallsDesc, connectedDesc, nodeActiveCallsDesc, nodeConnectedDesc, handlingDesc} {
+		ch <- d
+	}
 }
 
-var handlingDesc = prometheus.NewDesc("transferd_transfer_handling",
-	"Transfer handling in use (1): mode (ari-only or core), as configured (auto, ari-only, core), for the Asterisk version connected.",
-	[]string{"mode", "configured", "asterisk"}, nil)
-
-func (handlingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- handlingDesc }
-
-func (c handlingCollector) Collect(ch chan<- prometheus.Metric) {
-	d := c.decision()
-	if d.Mode == "" {
-		return // not connected yet
+func (c nodesCollector) Collect(ch chan<- prometheus.Metric) {
+	total, anyConnected := 0, 0.0
+	for _, n := range c.o.nodes() {
+		active, connected := n.engine.ActiveCalls(), 0.0
+		if n.connected() {
+			connected, anyConnected = 1, 1
+		}
+		total += active
+		ch <- prometheus.MustNewConstMetric(nodeActiveCallsDesc, prometheus.GaugeValue, float64(active), n.name)
+		ch <- prometheus.MustNewConstMetric(nodeConnectedDesc, prometheus.GaugeValue, connected, n.name)
+		if d := n.engine.Handling(); d.Mode != "" { // ("": not connected yet)
+			ch <- prometheus.MustNewConstMetric(handlingDesc, prometheus.GaugeValue, 1, n.name, d.Mode, d.Configured, d.Asterisk)
+		}
 	}
-	ch <- prometheus.MustNewConstMetric(handlingDesc, prometheus.GaugeValue, 1, d.Mode, d.Configured, d.Asterisk)
+	ch <- prometheus.MustNewConstMetric(activeCallsDesc, prometheus.GaugeValue, float64(total))
+	ch <- prometheus.MustNewConstMetric(connectedDesc, prometheus.GaugeValue, anyConnected)
 }
 
 // servePprof adds Go's profiler (http.pprof): CPU, heap, goroutines.

@@ -12,17 +12,18 @@ import (
 	"github.com/transferd/transferd/ari"
 )
 
-// listenForAsterisk serves the address Asterisk's outbound websocket
-// connects to (ari.mode outbound), path /ari, over TLS when a certificate
-// is configured. stop closes the listener; the connection itself ends with
-// the client.
-func listenForAsterisk(cfg *Config, client *ari.Client, log *zap.Logger) (stop func(), err error) {
+// listenForAsterisk serves the address Asterisk's outbound websockets
+// connect to (ari.mode outbound), paths /ari and /ari/<node>, over TLS
+// when a certificate is configured. stop closes the listener; the
+// connections themselves end with their clients.
+func listenForAsterisk(cfg *Config, serveAsterisk http.HandlerFunc, log *zap.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", cfg.ARI.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("ari.listen %s: %w", cfg.ARI.Listen, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/ari", client.OutboundHandler())
+	mux.HandleFunc("/ari", serveAsterisk)
+	mux.HandleFunc("/ari/{node}", serveAsterisk)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	serve, scheme := func() error { return srv.Serve(ln) }, "ws"
 	if cfg.ARI.ListenCertFile != "" {
@@ -31,7 +32,8 @@ func listenForAsterisk(cfg *Config, client *ari.Client, log *zap.Logger) (stop f
 	stop = runServer(srv, serve, func(err error) {
 		log.Error("listener for Asterisk's outbound websocket failed", zap.Error(err))
 	})
-	log.Info("waiting for Asterisk's outbound websocket", zap.String("uri", scheme+"://"+ln.Addr().String()+"/ari"))
+	log.Info("waiting for Asterisks' outbound websockets", zap.String("uri", scheme+"://"+ln.Addr().String()+"/ari"),
+		zap.String("node", cfg.ARI.Node), zap.String("other_nodes", scheme+"://"+ln.Addr().String()+"/ari/<node>"))
 	return stop, nil
 }
 

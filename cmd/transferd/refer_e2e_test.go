@@ -54,7 +54,7 @@ func TestAutoHandlingFollowsTheAsteriskVersion(t *testing.T) {
 	// (The label is what Asterisk reports: Debian's package version.)
 	got := grepLines(metrics, "transferd_transfer_handling{")
 	if !strings.HasPrefix(got, `transferd_transfer_handling{asterisk="`+version) ||
-		!strings.HasSuffix(got, `",configured="auto",mode="`+want.Mode+`"} 1`) {
+		!strings.HasSuffix(got, `",configured="auto",mode="`+want.Mode+`",node="pbx"} 1`) {
 		t.Errorf("/metrics: %q, want transferd_transfer_handling for Asterisk %s, auto, %s", got, version, want.Mode)
 	}
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -59,6 +60,9 @@ type Options struct {
 	// Outbound, when set, is the uri Asterisk's outbound ARI websocket
 	// connects to (ws://host:port/ari): transferd in outbound mode.
 	Outbound string
+	// ARIPassword is the ARI user's password (and the outbound
+	// websocket's): random when empty. Nodes of one transferd share one.
+	ARIPassword string
 	// OutboundCA, with a wss:// Outbound, is the PEM of the CA that signed
 	// transferd's certificate: Asterisk verifies it (and the host name).
 	OutboundCA string
@@ -167,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	id := randomID()
 	sb := &Sandbox{
 		ARIUser:     "transferd",
-		ARIPassword: "sandbox-" + randomID(),
+		ARIPassword: cmp.Or(opts.ARIPassword, "sandbox-"+randomID()),
 		App:         "transferd",
 		RootFS:      root,
 		Installed:   installed,
@@ -452,6 +456,63 @@ func (sb *Sandbox) CLI(ctx context.Context, command string) (string, error) {
 		return string(out), fmt.Errorf("sandbox: cli %q: %w", command, err)
 	}
 	return string(out), nil
+}
+
+// AddTrunk joins this Asterisk to another node's over SIP: endpoint name
+// (context from-nodes) reaches sipAddr, and calls from sipAddr are that
+// endpoint's (identified by address and port: every sandbox listens on
+// 127.0.0.1). Dial "PJSIP/<ext>@<name>" to call an extension there. Caller
+// id and connected line cross both ways (P-Asserted-Identity, trusted).
+func (sb *Sandbox) AddTrunk(ctx context.Context, name, sipAddr string) error {
+	trunk := fmt.Sprintf(`
+[%[1]s]
+type = endpoint
+transport = transport-udp
+context = from-nodes
+aors = %[1]s
+disallow = all
+allow = ulaw,alaw
+dtmf_mode = rfc4733
+direct_media = no
+send_pai = yes
+trust_id_inbound = yes
+trust_id_outbound = yes
+
+[%[1]s]
+type = aor
+contact = sip:%[2]s
+
+[%[1]s-identify]
+type = identify
+endpoint = %[1]s
+match = %[2]s
+`, name, sipAddr)
+	f, err := os.OpenFile(filepath.Join(sb.Dir, "etc", "pjsip_trunks.conf"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("sandbox: trunk %s: %w", name, err)
+	}
+	_, err = f.WriteString(trunk)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox: trunk %s: %w", name, err)
+	}
+	if out, err := sb.CLI(ctx, "module reload res_pjsip.so"); err != nil {
+		return fmt.Errorf("sandbox: trunk %s: reloading pjsip: %w: %s", name, err, out)
+	}
+	// (The reload is asynchronous: wait until the endpoint is there.)
+	for {
+		out, err := sb.CLI(ctx, "pjsip show endpoint "+name)
+		if err == nil && strings.Contains(out, "Endpoint:  "+name) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox: trunk %s never appeared after the reload: %w: %s", name, ctx.Err(), out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Leftovers lists the channels and bridges Asterisk holds, one per line, or

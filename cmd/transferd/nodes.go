@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/transferd/transferd/ari"
+	"github.com/transferd/transferd/transfer"
+)
+
+// node is one Asterisk this transferd serves: its ARI client, its engine
+// and what the operator endpoints report of it. Inbound mode serves one
+// (ari.node); in outbound mode every Asterisk that connects is a node of
+// its own (path /ari/<name>), with an engine of its own: nodes share
+// nothing, so one Asterisk's trouble never reaches another's calls.
+type node struct {
+	name   string
+	log    *zap.Logger
+	client *ari.Client
+	engine *transfer.Engine
+	// running: the engine handles events (set once calls in progress
+	// were adopted); streamDown: the event stream broke and is not back
+	// yet.
+	running, streamDown atomic.Bool
+	done                chan struct{} // closed when run has returned
+	err                 error         // run's result, once done
+}
+
+// newNode builds a node's client and engine; run starts them.
+func newNode(cfg *Config, name string, log *zap.Logger, o *ops, events transfer.Observer) (*node, error) {
+	n := &node{name: name, log: log.With(zap.String("node", name)), done: make(chan struct{})}
+	client, err := ari.New(ari.Config{
+		URL:      cfg.ARI.URL,
+		Username: cfg.ARI.Username,
+		Password: cfg.ARI.Password,
+		App:      cfg.ARI.App,
+		Logger:   n.log.Named("ari"),
+		TLS:      cfg.ARI.tls,
+		Events:   transfer.EventTypes(),
+		// (Here rather than a goroutine relaying the stream to the
+		// engine: one hand-off fewer per event.)
+		OnEvent:      func(ev ari.Event) { o.observe(n, ev) },
+		Outbound:     cfg.ARI.Mode == "outbound",
+		RESTOverHTTP: cfg.ARI.Mode == "outbound" && cfg.ARI.REST == "http",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ari client of node %s: %w", name, err)
+	}
+	engineCfg := cfg.Engine()
+	engineCfg.Node = name
+	n.engine, err = transfer.New(engineCfg, transfer.NewARIAsterisk(client, cfg.ARI.App), transfer.Options{
+		Logger:   n.log.Named("transfer"),
+		Observer: observers{o, events},
+	})
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	n.client = client
+	return n, nil
+}
+
+// run connects the node's event stream, waits for its Asterisk, adopts
+// the calls in progress and handles events until engineCtx ends. If ctx
+// (the daemon's) ends before the engine runs, run returns nil.
+func (n *node) run(ctx, engineCtx context.Context, cfg *Config) (err error) {
+	defer func() {
+		n.err = err
+		close(n.done)
+	}()
+	stream, err := subscribe(ctx, engineCtx, n.client, cfg, n.log.Named("ari"))
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	if err := awaitAsterisk(ctx, n.client, n.log.Named("ari")); err != nil {
+		return nil
+	}
+	// Which transfer handling this Asterisk gets (logged), before any
+	// call is adopted or arrives.
+	n.engine.CheckAsterisk(ctx)
+	// Calls a previous transferd left (restart, crash) are taken over
+	// before new events are handled.
+	if adopted, err := n.engine.Adopt(ctx); err != nil {
+		n.log.Error("adopting calls in progress failed; they are left as they are", zap.Error(err))
+	} else if adopted > 0 {
+		n.log.Info("adopted calls in progress", zap.Int("calls", adopted))
+	}
+	n.running.Store(true)
+	n.log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("mode", cfg.ARI.Mode), zap.String("app", cfg.ARI.App))
+	err = n.engine.Run(engineCtx, stream)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// nodeSet is the nodes a transferd serves, by name. In outbound mode a
+// node starts when its Asterisk first connects and lives as long as the
+// process: Asterisk may come back to this replica, and the engine then
+// reconciles its calls with what Asterisk holds.
+type nodeSet struct {
+	cfg    *Config
+	log    *zap.Logger
+	ops    *ops
+	events transfer.Observer
+	// ctx is the daemon's (SIGTERM ends it, and so does stop), engineCtx
+	// the engines' (they outlive ctx until their hand-over; stop ends
+	// them).
+	ctx, engineCtx         context.Context
+	cancelCtx, stopEngines context.CancelFunc
+
+	mu    sync.Mutex
+	nodes map[string]*node
+	wg    sync.WaitGroup
+}
+
+func newNodeSet(ctx context.Context, cfg *Config, log *zap.Logger, o *ops, events transfer.Observer) *nodeSet {
+	engineCtx, stopEngines := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancelCtx := context.WithCancel(ctx)
+	s := &nodeSet{cfg: cfg, log: log, ops: o, events: events, ctx: ctx, engineCtx: engineCtx,
+		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}}
+	o.nodes = s.all
+	return s
+}
+
+// start returns the node called name, starting it if it is new.
+func (s *nodeSet) start(name string) (*node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nodes[name]; n != nil {
+		return n, nil
+	}
+	n, err := newNode(s.cfg, name, s.log, s.ops, s.events)
+	if err != nil {
+		return nil, err
+	}
+	s.nodes[name] = n
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := n.run(s.ctx, s.engineCtx, s.cfg); err != nil {
+			n.log.Error("node stopped", zap.Error(err))
+		}
+	}()
+	return n, nil
+}
+
+// all returns the nodes, by name.
+func (s *nodeSet) all() []*node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *node) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// activeCalls is the number of calls every node handles.
+func (s *nodeSet) activeCalls() int {
+	total := 0
+	for _, n := range s.all() {
+		total += n.engine.ActiveCalls()
+	}
+	return total
+}
+
+// serveAsterisk takes an Asterisk's outbound WebSocket (outbound mode):
+// /ari is the node named ari.node, /ari/<name> the node <name>. A node's
+// first connection starts its engine; credentials are checked first, so
+// nobody without them makes transferd start one.
+func (s *nodeSet) serveAsterisk(w http.ResponseWriter, r *http.Request) {
+	if s.ctx.Err() != nil {
+		http.Error(w, "transferd is stopping", http.StatusServiceUnavailable)
+		return
+	}
+	name := r.PathValue("node")
+	if name == "" {
+		name = s.cfg.ARI.Node
+	}
+	if err := s.admits(name); err != nil {
+		s.log.Warn("refused an Asterisk's outbound websocket: fix the path of websocket_client.conf's uri or ari.nodes",
+			zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr), zap.Error(err))
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if !ari.Authorized(r, s.cfg.ARI.Username, s.cfg.ARI.Password) {
+		user, _, _ := r.BasicAuth()
+		s.log.Warn("refused an Asterisk's outbound websocket: wrong or missing credentials (websocket_client.conf username/password must match ari.username/ari.password)",
+			zap.String("node", name), zap.String("remote", r.RemoteAddr), zap.String("user", user))
+		w.Header().Set("WWW-Authenticate", `Basic realm="transferd"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	n, err := s.start(name)
+	if err != nil {
+		s.log.Error("cannot serve node", zap.String("node", name), zap.Error(err))
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	n.client.OutboundHandler().ServeHTTP(w, r)
+}
+
+// admits says why a node name is refused, if it is.
+func (s *nodeSet) admits(name string) error {
+	if err := checkNodeName(name); err != nil {
+		return err
+	}
+	if len(s.cfg.ARI.Nodes) > 0 && !slices.Contains(s.cfg.ARI.Nodes, name) && name != s.cfg.ARI.Node {
+		return fmt.Errorf("node %q is not in ari.nodes %q", name, s.cfg.ARI.Nodes)
+	}
+	if s.cfg.ARI.REST == "http" && name != s.cfg.ARI.Node {
+		// (ari.url is one Asterisk's HTTP server.)
+		return fmt.Errorf("node %q: with ari.rest http only the node of ari.url (ari.node %q) can be served; use ari.rest websocket for several nodes", name, s.cfg.ARI.Node)
+	}
+	return nil
+}
+
+// handOver hands every running node's connection over (SIGTERM), all at
+// once, and returns when each is done.
+func (s *nodeSet) handOver() {
+	var wg sync.WaitGroup
+	for _, n := range s.all() {
+		if !n.running.Load() {
+			continue
+		}
+		wg.Go(func() { handOver(s.engineCtx, n.engine, n.client, n.log) })
+	}
+	wg.Wait()
+}
+
+// stop stops every node's engine, waits until each has returned and
+// closes their clients. Calls in progress stay in Asterisk.
+func (s *nodeSet) stop() {
+	s.cancelCtx()
+	s.stopEngines()
+	s.wg.Wait()
+	for _, n := range s.all() {
+		n.client.Close()
+	}
+}
+
+// engineOf returns the engine handling callID, or ErrNoSuchCall.
+func (s *nodeSet) engineOf(callID string) (*transfer.Engine, error) {
+	for _, n := range s.all() {
+		if n.engine.HasCall(callID) {
+			return n.engine, nil
+		}
+	}
+	return nil, fmt.Errorf("call %q: %w", callID, transfer.ErrNoSuchCall)
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transferd/transferd/internal/sandbox"
+	"github.com/transferd/transferd/internal/sipphone"
+)
+
+// addNode starts another Asterisk (a sandbox of its own, phones exts)
+// whose outbound websocket connects to the bed's transferd as node name
+// (path /ari/<name>), and returns a bed for its phones that shares the
+// bed's transferd. The bed must be in outbound mode.
+func (b *bed) addNode(name string, exts ...string) *bed {
+	b.t.Helper()
+	t := b.t
+	sb := sandbox.Start(t, sandbox.Options{PhoneContext: "transferd", Phones: exts,
+		Outbound: "ws://" + b.cfg.ARI.Listen + "/ari/" + name, ARIPassword: b.sb.ARIPassword})
+	other := &bed{t: t, ctx: b.ctx, sb: sb, phones: map[string]*sipphone.Phone{}, ops: b.ops, cfg: b.cfg, stopDaemon: func() {}}
+	t.Cleanup(func() {
+		// (As newBed's: the application outlives the connection, so a
+		// call still ending must be given its time.)
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		sb.WaitEmpty(wctx, 5*time.Second)
+	})
+	b.waitMetric(`transferd_node_connected{node="`+name+`"} 1`, 15*time.Second)
+	for _, ext := range exts {
+		p, err := sipphone.New(b.ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
+		if err != nil {
+			t.Fatalf("node %s, phone %s: %v", name, ext, err)
+		}
+		t.Cleanup(func() { p.Close() })
+		if err := p.Register(b.ctx); err != nil {
+			t.Fatalf("node %s, phone %s registers: %v", name, ext, err)
+		}
+		other.phones[ext] = p
+	}
+	return other
+}
+
+// waitMetric waits until /metrics shows line.
+func (b *bed) waitMetric(line string, within time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_, body := b.get("/metrics")
+		if strings.Contains(body, line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("/metrics never showed %q:\n%s", line, grepLines(body, "transferd_node"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// One transferd serves two Asterisk nodes at once (outbound mode, each
+// connecting to a path of its own), an engine for each: the same
+// extensions on both nodes call and transfer independently, the API lists
+// both nodes' calls by node and transfers one through the node that holds
+// it, and the metrics count per node.
+func TestOneTransferdServesTwoAsteriskNodes(t *testing.T) {
+	one := newBed(t, inMode("ari-only", func(c *Config) { outbound(c); withAPI(c) }), "101", "102", "103")
+	two := one.addNode("node2", "101", "102", "103")
+	events := one.events()
+
+	// 101 calls 102 on each node; each pair hears each other only.
+	a1, c1 := one.call("101", "102")
+	a2, c2 := two.call("101", "102")
+	one.hears("101 on pbx", a1, "102")
+	two.hears("101 on node2", a2, "102")
+	two.hears("102 on node2", c2, "101")
+
+	var calls []struct {
+		ID, Node string
+	}
+	if code := one.rest("GET", "/v1/calls", "", &calls); code != 200 || len(calls) != 2 {
+		t.Fatalf("GET /v1/calls: %d %+v, want a call on each node", code, calls)
+	}
+	nodeCall := map[string]string{}
+	for _, c := range calls {
+		nodeCall[c.Node] = c.ID
+	}
+	if nodeCall["pbx"] == "" || nodeCall["node2"] == "" {
+		t.Fatalf("GET /v1/calls: %+v, want one call on pbx and one on node2", calls)
+	}
+
+	// A phone's blind transfer on node2: node2's engine performs it.
+	tr := two.blindTransferOn(a2, c2, "103")
+	in := two.toldThenRings(tr, c2, "103")
+	if err := in.Answer(two.ctx); err != nil {
+		t.Fatal(err)
+	}
+	two.talkThenHangUp("101", a2, "103", in)
+	one.expectEvents(events, "started blind", "ringing blind", "answered blind", "ended blind completed")
+	one.waitMetric(`transferd_transfers_total{kind="blind",node="node2",outcome="completed"} 1`, 5*time.Second)
+
+	// The API's blind transfer of pbx's call reaches pbx's engine.
+	var started struct {
+		TransferID string `json:"transfer_id"`
+	}
+	if code := one.rest("POST", "/v1/calls/"+nodeCall["pbx"]+"/transfers", `{"kind":"blind","destination":"103"}`, &started); code != 202 || started.TransferID == "" {
+		t.Fatalf("POST transfers on pbx's call: %d %+v", code, started)
+	}
+	if err := c1.WaitEnded(one.ctx); err != nil {
+		t.Fatalf("102 on pbx (the transferer) is not released: %v", err)
+	}
+	in1 := one.rings("103")
+	if err := in1.Answer(one.ctx); err != nil {
+		t.Fatal(err)
+	}
+	one.talkThenHangUp("101", a1, "103", in1)
+	one.expectEvents(events, "started blind", "ringing blind", "answered blind", "ended blind completed")
+	one.waitMetric(`transferd_transfers_total{kind="blind",node="pbx",outcome="completed"} 1`, 5*time.Second)
+	one.waitMetric("transferd_active_calls 0", 10*time.Second)
+}
+
+// crossNodeRoutes: node1 hosts the 1XX extensions, node2 the 2XX; each
+// node reaches the other over a SIP trunk named after it. Both nodes'
+// engines get the same table.
+func crossNodeRoutes(c *Config) {
+	outbound(c)
+	c.ARI.Node = "node1"
+	c.Routes = append(c.Routes,
+		RouteConfig{`^1[0-9][0-9]$`, "node1", "PJSIP/{exten}@node1"},
+		RouteConfig{`^2[0-9][0-9]$`, "node2", "PJSIP/{exten}@node2"})
+}
+
+// twoNodes starts node1 (phones 101-102) and node2 (201-202) joined by a
+// trunk, served by one transferd with crossNodeRoutes; the returned bed
+// dials and hears every phone of both nodes.
+func twoNodes(t *testing.T) (cluster, two *bed) {
+	one := newBed(t, inMode("ari-only", crossNodeRoutes), "101", "102")
+	two = one.addNode("node2", "201", "202")
+	if err := one.sb.AddTrunk(one.ctx, "node2", two.sb.SIPAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.sb.AddTrunk(one.ctx, "node1", one.sb.SIPAddr); err != nil {
+		t.Fatal(err)
+	}
+	for ext, p := range two.phones {
+		one.phones[ext] = p
+	}
+	return one, two
+}
+
+// A phone on node1 blind-transfers its caller to an extension on node2,
+// with the same keys as within a node: the caller talks to the target
+// across the trunk and each sees the other on its display.
+func TestBlindTransferToAnotherNode(t *testing.T) {
+	b, _ := twoNodes(t)
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	tr := b.blindTransferOn(a, c, "201")
+	in := b.toldThenRings(tr, c, "201")
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.hears("101", a, "201")
+	b.hears("201", in, "101")
+	b.displays("101", a, "201")
+	b.displays("201", in, "101")
+	a.Hangup(b.ctx)
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("201's call does not end after 101 hung up: %v", err)
+	}
+}
+
+// A phone on node1 consults a colleague on node2 (Tran, number, Send) and
+// either hands the caller over (Tran again) or takes the caller back
+// (Resume after the colleague hangs up).
+func TestAttendedTransferToAnotherNode(t *testing.T) {
+	t.Run("completed", func(t *testing.T) {
+		b, _ := twoNodes(t)
+		a, first, second, colleague := consultAcrossNodes(b)
+		tr, err := first.AttendedTransfer(b.ctx, second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.toldThenHangsUp(tr, first)
+		if err := second.WaitEnded(b.ctx); err != nil {
+			t.Fatalf("102's consultation call is not hung up after the transfer: %v", err)
+		}
+		b.hears("101", a, "201")
+		b.hears("201", colleague, "101")
+		b.displays("101", a, "201")
+		a.Hangup(b.ctx)
+		if err := colleague.WaitEnded(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("resumed", func(t *testing.T) {
+		b, _ := twoNodes(t)
+		a, first, second, colleague := consultAcrossNodes(b)
+		colleague.Hangup(b.ctx) // the colleague declines
+		if err := second.WaitEnded(b.ctx); err != nil {
+			t.Fatalf("102's consultation call does not end when 201 hangs up: %v", err)
+		}
+		b.hearsMusic("101 (still held)", a)
+		if err := first.Unhold(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.talkThenHangUp("101", a, "102", first)
+	})
+}
+
+// consultAcrossNodes: 101 calls 102 on node1; 102 holds 101 and calls 201
+// on node2, who answers; 102 and 201 hear each other.
+func consultAcrossNodes(b *bed) (a, first, second, colleague *sipphone.Call) {
+	b.t.Helper()
+	a, first = b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := first.Hold(b.ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	b.hearsMusic("101 (held)", a)
+	second, colleague = b.call("102", "201")
+	b.hears("102", second, "201")
+	b.hears("201", colleague, "102")
+	return a, first, second, colleague
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zaptest"
+)
+
+// An Asterisk's outbound websocket names its node by its path; a name the
+// configuration does not admit, or wrong credentials, are refused before
+// any node starts, and say what to fix.
+func TestAsteriskConnectionsNameTheirNode(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.ARI.App, cfg.ARI.Mode, cfg.ARI.Listen, cfg.ARI.Username, cfg.ARI.Password = "transferd", "outbound", "127.0.0.1:0", "transferd", "s3cret"
+	cfg.ARI.REST, cfg.ARI.Nodes = "", []string{"node1", "node2"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := zaptest.NewLogger(t)
+	o := newOps(log)
+	nodes := newNodeSet(ctx, cfg, log, o, newBroadcaster(log))
+	defer nodes.stop()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ari", nodes.serveAsterisk)
+	mux.HandleFunc("/ari/{node}", nodes.serveAsterisk)
+
+	connect := func(path, password string) int {
+		req := httptest.NewRequest("GET", path, nil)
+		req.SetBasicAuth("transferd", password)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w.Code
+	}
+	for _, tt := range []struct {
+		path, password string
+		want           int
+	}{
+		{"/ari/node9", "s3cret", http.StatusNotFound},    // not in ari.nodes
+		{"/ari/node.1", "s3cret", http.StatusNotFound},   // not a node name
+		{"/ari/node1", "wrong", http.StatusUnauthorized}, // wrong password
+	} {
+		if got := connect(tt.path, tt.password); got != tt.want {
+			t.Errorf("%s with password %q: %d, want %d", tt.path, tt.password, got, tt.want)
+		}
+	}
+	if n := len(nodes.all()); n != 0 {
+		t.Fatalf("refused connections started %d nodes", n)
+	}
+	// Admitted (not a websocket upgrade here, so the handshake itself
+	// fails): node1 and, at /ari, the node of ari.node.
+	connect("/ari/node1", "s3cret")
+	connect("/ari", "s3cret")
+	var names []string
+	for _, n := range nodes.all() {
+		names = append(names, n.name)
+	}
+	if len(names) != 2 || names[0] != "node1" || names[1] != "pbx" {
+		t.Fatalf("nodes started: %v, want [node1 pbx]", names)
+	}
+}
+
+// exampleConfig is transferd.example.yaml's configuration.
+func exampleConfig(t *testing.T) *Config {
+	t.Helper()
+	fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	if err := fs.Parse([]string{"--config", "transferd.example.yaml"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TRANSFERD_ARI_USERNAME", "transferd")
+	t.Setenv("TRANSFERD_ARI_PASSWORD", "s3cret")
+	cfg, err := loadConfig(fs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

@@ -1,0 +1,50 @@
+package transfer
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// Each node's engine takes the same routes table: an extension hosted on
+// another node is dialled through that node's route, one hosted here (or
+// by no route) with the dial template.
+func TestRoutesSendOtherNodesExtensionsThere(t *testing.T) {
+	routes := []Route{
+		{Extensions: `^1\d\d$`, Node: "node1", Dial: "PJSIP/{exten}@node1"},
+		{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/{exten}@node2"},
+	}
+	for _, tt := range []struct{ node, exten, want string }{
+		{"node1", "101", "PJSIP/101"},
+		{"node1", "201", "PJSIP/201@node2"},
+		{"node2", "201", "PJSIP/201"},
+		{"node2", "102", "PJSIP/102@node1"},
+		{"node1", "301", "PJSIP/301"}, // no route: here
+	} {
+		cfg := Config{Node: tt.node, Routes: routes}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewPatternRouter(cfg).Route(context.Background(), tt.exten)
+		if err != nil || got != tt.want {
+			t.Errorf("on %s, %s: %q %v, want %q", tt.node, tt.exten, got, err, tt.want)
+		}
+	}
+}
+
+func TestRoutesAreCheckedWithWhatToFix(t *testing.T) {
+	for _, tt := range []struct {
+		route Route
+		want  string
+	}{
+		{Route{Extensions: `^2\d\d$`, Dial: "PJSIP/{exten}@node2"}, "routes[0]: node: missing"},
+		{Route{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/node2"}, `routes[0]: dial "PJSIP/node2": must contain {exten}`},
+		{Route{Extensions: `^2(`, Node: "node2", Dial: "PJSIP/{exten}@node2"}, `routes[0]: extensions "^2("`},
+		{Route{Node: "node2", Dial: "PJSIP/{exten}@node2"}, `routes[0]: extensions ""`},
+	} {
+		cfg := Config{Routes: []Route{tt.route}}
+		if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want %q", tt.route, err, tt.want)
+		}
+	}
+}
