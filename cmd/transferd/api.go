@@ -21,10 +21,20 @@ import (
 // events. It is described by openapi.yaml; every request needs the bearer
 // token (api.token).
 type api struct {
-	nodes  *nodeSet
+	calls  callsBackend
 	token  string
 	events *broadcaster
 	log    *zap.Logger
+}
+
+// callsBackend is what the API lists and transfers: the calls of the
+// nodes this transferd serves (nodeSet) or, in a cluster, of every node
+// any replica serves (cluster).
+type callsBackend interface {
+	Calls(ctx context.Context) ([]transfer.CallInfo, error)
+	StartTransfer(ctx context.Context, callID string, cmd transfer.TransferCommand) (string, error)
+	CompleteTransfer(ctx context.Context, callID string) error
+	CancelTransfer(ctx context.Context, callID string) error
 }
 
 func (a *api) routes(mux *http.ServeMux) {
@@ -53,14 +63,10 @@ func (a *api) auth(next http.HandlerFunc) http.Handler {
 }
 
 func (a *api) listCalls(w http.ResponseWriter, r *http.Request) {
-	calls := []transfer.CallInfo{}
-	for _, n := range a.nodes.all() {
-		some, err := n.engine.Calls(r.Context())
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("node %s: %w", n.name, err))
-			return
-		}
-		calls = append(calls, some...)
+	calls, err := a.calls.Calls(r.Context())
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
 	}
 	writeJSON(w, http.StatusOK, calls)
 }
@@ -77,12 +83,7 @@ func (a *api) startTransfer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("destination: missing"))
 		return
 	}
-	engine, err := a.nodes.engineOf(r.PathValue("id"))
-	if err != nil {
-		writeError(w, statusOf(err), err)
-		return
-	}
-	id, err := engine.StartTransfer(r.Context(), r.PathValue("id"), cmd)
+	id, err := a.calls.StartTransfer(r.Context(), r.PathValue("id"), cmd)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -91,11 +92,7 @@ func (a *api) startTransfer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) complete(w http.ResponseWriter, r *http.Request) {
-	engine, err := a.nodes.engineOf(r.PathValue("id"))
-	if err == nil {
-		err = engine.CompleteTransfer(r.Context(), r.PathValue("id"))
-	}
-	if err != nil {
+	if err := a.calls.CompleteTransfer(r.Context(), r.PathValue("id")); err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
@@ -103,11 +100,7 @@ func (a *api) complete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
-	engine, err := a.nodes.engineOf(r.PathValue("id"))
-	if err == nil {
-		err = engine.CancelTransfer(r.Context(), r.PathValue("id"))
-	}
-	if err != nil {
+	if err := a.calls.CancelTransfer(r.Context(), r.PathValue("id")); err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
@@ -137,11 +130,10 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
-		case ev, open := <-events:
+		case data, open := <-events:
 			if !open {
 				return // too slow a reader: dropped rather than stall calls
 			}
-			data, _ := json.Marshal(eventJSON(ev))
 			fmt.Fprintf(w, "event: transfer\ndata: %s\n\n", data)
 		}
 		flusher.Flush()
@@ -164,9 +156,13 @@ func eventJSON(ev transfer.TransferEvent) map[string]any {
 	return out
 }
 
-// statusOf maps the engine's errors to HTTP statuses.
+// statusOf maps the engine's errors (and a remote replica's) to HTTP
+// statuses.
 func statusOf(err error) int {
+	var remote *remoteError
 	switch {
+	case errors.As(err, &remote):
+		return remote.status
 	case errors.Is(err, transfer.ErrNoSuchCall):
 		return http.StatusNotFound
 	case errors.Is(err, transfer.ErrTransferInProgress), errors.Is(err, transfer.ErrNoConsultation):
@@ -192,20 +188,21 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
 
-// broadcaster fans transfer events out to API streams. Owners must never
-// block on a reader: a stream that falls behind is closed.
+// broadcaster fans transfer events (as the API shows them, JSON) out to
+// API streams. Owners must never block on a reader: a stream that falls
+// behind is closed.
 type broadcaster struct {
 	log  *zap.Logger
 	mu   sync.Mutex
-	subs map[chan transfer.TransferEvent]struct{}
+	subs map[chan []byte]struct{}
 }
 
 func newBroadcaster(log *zap.Logger) *broadcaster {
-	return &broadcaster{log: log, subs: map[chan transfer.TransferEvent]struct{}{}}
+	return &broadcaster{log: log, subs: map[chan []byte]struct{}{}}
 }
 
-func (b *broadcaster) subscribe() (<-chan transfer.TransferEvent, func()) {
-	ch := make(chan transfer.TransferEvent, 256)
+func (b *broadcaster) subscribe() (<-chan []byte, func()) {
+	ch := make(chan []byte, 256)
 	b.mu.Lock()
 	b.subs[ch] = struct{}{}
 	b.mu.Unlock()
@@ -221,11 +218,17 @@ func (b *broadcaster) subscribe() (<-chan transfer.TransferEvent, func()) {
 
 // TransferEvent implements transfer.Observer.
 func (b *broadcaster) TransferEvent(ev transfer.TransferEvent) {
+	data, _ := json.Marshal(eventJSON(ev))
+	b.publish(data)
+}
+
+// publish sends an event's JSON to every stream.
+func (b *broadcaster) publish(data []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {
 		select {
-		case ch <- ev:
+		case ch <- data:
 		default:
 			b.log.Warn("event stream reader too slow; closing its stream")
 			delete(b.subs, ch)

@@ -53,7 +53,13 @@ func (b *bed) callID() string {
 }
 
 // events follows /v1/events and returns the events' "step kind outcome".
-func (b *bed) events() <-chan string {
+func (b *bed) events() <-chan string { return b.followEvents(false) }
+
+// eventsWithNode follows /v1/events and returns the events' "node step
+// kind outcome".
+func (b *bed) eventsWithNode() <-chan string { return b.followEvents(true) }
+
+func (b *bed) followEvents(withNode bool) <-chan string {
 	b.t.Helper()
 	req, _ := http.NewRequestWithContext(b.ctx, "GET", b.ops+"/v1/events", nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
@@ -70,9 +76,13 @@ func (b *bed) events() <-chan string {
 			if !ok {
 				continue
 			}
-			var ev struct{ Step, Kind, Outcome string }
+			var ev struct{ Node, Step, Kind, Outcome string }
 			json.Unmarshal([]byte(data), &ev)
-			out <- strings.TrimSpace(ev.Step + " " + ev.Kind + " " + ev.Outcome)
+			line := ev.Step + " " + ev.Kind + " " + ev.Outcome
+			if withNode {
+				line = ev.Node + " " + line
+			}
+			out <- strings.TrimSpace(line)
 		}
 	}()
 	return out

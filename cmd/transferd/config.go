@@ -93,6 +93,17 @@ type Config struct {
 		// InfoDTMFExtensions: phones that send DTMF as SIP INFO.
 		InfoDTMFExtensions string `mapstructure:"info_dtmf_extensions"`
 	} `mapstructure:"voicemail"`
+	// Cluster joins transferd replicas into one API and event stream
+	// over NATS (see cluster.go); off without a URL.
+	Cluster struct {
+		// NATSURL: e.g. nats://nats:4222 (several: comma-separated).
+		NATSURL string `mapstructure:"nats_url"`
+		// Replica names this transferd in the cluster (default: host
+		// name and process id).
+		Replica string `mapstructure:"replica"`
+		// RequestTimeout bounds a request to another replica.
+		RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	} `mapstructure:"cluster"`
 	// Routes (several Asterisk nodes): extensions hosted on another node,
 	// and the dial string that reaches them there from the others (a
 	// trunk between the nodes). See transfer.Config.Routes.
@@ -137,6 +148,9 @@ var defaults = map[string]any{
 	"ari.node":                        "pbx",
 	"ari.nodes":                       []string{},
 	"routes":                          []any{},
+	"cluster.nats_url":                "",
+	"cluster.replica":                 "",
+	"cluster.request_timeout":         "2s",
 	"calls.dial_template":             transfer.DefaultDialTemplate,
 	"calls.extension_pattern":         transfer.DefaultExtensionPattern,
 	"calls.answer_timeout":            transfer.DefaultAnswerTimeout,
@@ -283,6 +297,19 @@ func (c *Config) Validate() error {
 	}
 	if err := checkNodeName(c.ARI.Node); err != nil {
 		return fmt.Errorf("ari.node: %w", err)
+	}
+	if c.Cluster.Replica == "" {
+		host, _ := os.Hostname()
+		c.Cluster.Replica = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Cluster.RequestTimeout == 0 {
+		c.Cluster.RequestTimeout = 2 * time.Second
+	}
+	if c.Cluster.RequestTimeout < 100*time.Millisecond || c.Cluster.RequestTimeout > time.Minute {
+		return fmt.Errorf("cluster.request_timeout %s: between 100ms and 1m", c.Cluster.RequestTimeout)
+	}
+	if u := c.Cluster.NATSURL; u != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+		return fmt.Errorf("cluster.nats_url %q: want nats://host:port (or tls://), comma-separated for several servers", u)
 	}
 	for i, r := range c.Routes {
 		if err := checkNodeName(r.Node); err != nil {

@@ -1175,7 +1175,7 @@ func TestReadyOnlyWhileAsteriskIsConnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus("/readyz", 200)
-	if _, body := b.get("/metrics"); !strings.Contains(body, "transferd_ari_reconnects_total 1") {
+	if _, body := b.get("/metrics"); !strings.Contains(body, `transferd_ari_reconnects_total{node="pbx"} 1`) {
 		t.Errorf("reconnect not counted:\n%s", grepLines(body, "transferd_ari"))
 	}
 }

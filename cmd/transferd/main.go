@@ -28,6 +28,7 @@ import (
 
 	"github.com/transferd/transferd/ari"
 	"github.com/transferd/transferd/internal/sandbox"
+	"github.com/transferd/transferd/transfer"
 )
 
 func main() {
@@ -158,11 +159,32 @@ Flags:
 func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	o := newOps(log.Named("ops"))
 	events := newBroadcaster(log.Named("api"))
+	// Transfer events go to the API's streams, through the cluster when
+	// there is one (every replica streams every node's).
+	var (
+		publish transfer.Observer = events
+		calls   callsBackend
+		cl      *cluster
+	)
+	if cfg.Cluster.NATSURL != "" {
+		var err error
+		if cl, err = joinCluster(cfg, events, log.Named("cluster")); err != nil {
+			return err
+		}
+		defer cl.close()
+		publish = cl
+	}
 	// (The nodes' streams and engines outlive ctx, SIGTERM, until their
 	// hand-over is done.)
-	nodes := newNodeSet(ctx, cfg, log, o, events)
+	nodes := newNodeSet(ctx, cfg, log, o, publish)
 	defer nodes.stop()
-	rest := &api{nodes: nodes, token: cfg.API.Token, events: events, log: log.Named("api")}
+	calls = nodes
+	if cl != nil {
+		cl.local = nodes
+		go cl.run(ctx)
+		calls = cl
+	}
+	rest := &api{calls: calls, token: cfg.API.Token, events: events, log: log.Named("api")}
 	routes := rest.routes
 	if cfg.HTTP.Pprof {
 		routes = func(mux *http.ServeMux) {

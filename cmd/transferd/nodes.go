@@ -261,3 +261,43 @@ func (s *nodeSet) engineOf(callID string) (*transfer.Engine, error) {
 	}
 	return nil, fmt.Errorf("call %q: %w", callID, transfer.ErrNoSuchCall)
 }
+
+// Calls lists every node's calls (callsBackend).
+func (s *nodeSet) Calls(ctx context.Context) ([]transfer.CallInfo, error) {
+	calls := []transfer.CallInfo{}
+	for _, n := range s.all() {
+		some, err := n.engine.Calls(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.name, err)
+		}
+		calls = append(calls, some...)
+	}
+	return calls, nil
+}
+
+// StartTransfer transfers a call of any node (callsBackend).
+func (s *nodeSet) StartTransfer(ctx context.Context, callID string, cmd transfer.TransferCommand) (string, error) {
+	engine, err := s.engineOf(callID)
+	if err != nil {
+		return "", err
+	}
+	return engine.StartTransfer(ctx, callID, cmd)
+}
+
+// CompleteTransfer completes an attended transfer of any node's call.
+func (s *nodeSet) CompleteTransfer(ctx context.Context, callID string) error {
+	engine, err := s.engineOf(callID)
+	if err != nil {
+		return err
+	}
+	return engine.CompleteTransfer(ctx, callID)
+}
+
+// CancelTransfer cancels an attended transfer of any node's call.
+func (s *nodeSet) CancelTransfer(ctx context.Context, callID string) error {
+	engine, err := s.engineOf(callID)
+	if err != nil {
+		return err
+	}
+	return engine.CancelTransfer(ctx, callID)
+}

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap/zaptest"
+
 	"github.com/transferd/transferd/internal/sandbox"
 	"github.com/transferd/transferd/internal/sipphone"
 )
@@ -16,10 +19,17 @@ import (
 // bed's transferd. The bed must be in outbound mode.
 func (b *bed) addNode(name string, exts ...string) *bed {
 	b.t.Helper()
+	return b.addNodeAt(b.cfg.ARI.Listen, b.ops, name, exts...)
+}
+
+// addNodeAt is addNode for a transferd listening at listen for Asterisk,
+// whose operator endpoints are at ops.
+func (b *bed) addNodeAt(listen, ops, name string, exts ...string) *bed {
+	b.t.Helper()
 	t := b.t
 	sb := sandbox.Start(t, sandbox.Options{PhoneContext: "transferd", Phones: exts,
-		Outbound: "ws://" + b.cfg.ARI.Listen + "/ari/" + name, ARIPassword: b.sb.ARIPassword})
-	other := &bed{t: t, ctx: b.ctx, sb: sb, phones: map[string]*sipphone.Phone{}, ops: b.ops, cfg: b.cfg, stopDaemon: func() {}}
+		Outbound: "ws://" + listen + "/ari/" + name, ARIPassword: b.sb.ARIPassword})
+	other := &bed{t: t, ctx: b.ctx, sb: sb, phones: map[string]*sipphone.Phone{}, ops: ops, cfg: b.cfg, stopDaemon: func() {}}
 	t.Cleanup(func() {
 		// (As newBed's: the application outlives the connection, so a
 		// call still ending must be given its time.)
@@ -27,7 +37,7 @@ func (b *bed) addNode(name string, exts ...string) *bed {
 		defer cancel()
 		sb.WaitEmpty(wctx, 5*time.Second)
 	})
-	b.waitMetric(`transferd_node_connected{node="`+name+`"} 1`, 15*time.Second)
+	other.waitMetric(`transferd_node_connected{node="`+name+`"} 1`, 15*time.Second)
 	for _, ext := range exts {
 		p, err := sipphone.New(b.ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
 		if err != nil {
@@ -222,4 +232,112 @@ func consultAcrossNodes(b *bed) (a, first, second, colleague *sipphone.Call) {
 	b.hears("102", second, "201")
 	b.hears("201", colleague, "102")
 	return a, first, second, colleague
+}
+
+// startNATS runs a NATS server (the real one, embedded) for a test and
+// returns its client URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+// Two replicas, each serving one Asterisk node, joined over NATS: the API
+// of either lists both nodes' calls, a transfer asked of the replica that
+// does not serve the call's node is carried out by the one that does, and
+// either's event stream shows every node's transfers. Once the other
+// replica is gone, its node is reported as unserved (503), not as empty.
+func TestClusterAPIReachesEveryNode(t *testing.T) {
+	natsURL := startNATS(t)
+	inCluster := func(c *Config) {
+		outbound(c)
+		withAPI(c)
+		c.ARI.Node = "node1"
+		c.Cluster.NATSURL, c.Cluster.Replica = natsURL, "replica-a"
+	}
+	a := newBed(t, inMode("ari-only", inCluster), "101", "102", "103")
+	// Replica B: the same configuration, its own listeners.
+	cfgB := a.cfg
+	cfgB.ARI.Listen, cfgB.HTTP.Listen, cfgB.Cluster.Replica = freeAddr(t), freeAddr(t), "replica-b"
+	ctxB, stopB := context.WithCancel(context.Background())
+	doneB := make(chan error, 1)
+	go func() { doneB <- serve(ctxB, &cfgB, zaptest.NewLogger(t).Named("replica-b")) }()
+	stoppedB := false
+	stopReplicaB := func() {
+		if !stoppedB {
+			stoppedB = true
+			stopB()
+			if err := <-doneB; err != nil {
+				t.Errorf("replica B: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stopReplicaB)
+	b := a.addNodeAt(cfgB.ARI.Listen, "http://"+cfgB.HTTP.Listen, "node2", "201", "202", "203")
+	events := a.eventsWithNode()
+
+	a1, _ := a.call("101", "102")
+	b1, b2 := b.call("201", "202")
+	a.hears("101", a1, "102")
+	b.hears("201", b1, "202")
+
+	var calls []struct{ ID, Node string }
+	var node2Call string
+	deadline := time.Now().Add(5 * time.Second) // (replica B announces itself every second)
+	for node2Call == "" {
+		calls = nil
+		if code := a.rest("GET", "/v1/calls", "", &calls); code != 200 {
+			t.Fatalf("GET /v1/calls on replica A: %d", code)
+		}
+		for _, c := range calls {
+			if c.Node == "node2" {
+				node2Call = c.ID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica A's GET /v1/calls never listed node2's call: %+v", calls)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("GET /v1/calls on replica A: %+v, want node1's and node2's calls", calls)
+	}
+
+	// Replica A is asked to transfer node2's call: replica B does it.
+	var started struct {
+		TransferID string `json:"transfer_id"`
+	}
+	if code := a.rest("POST", "/v1/calls/"+node2Call+"/transfers", `{"kind":"blind","destination":"203"}`, &started); code != 202 || started.TransferID == "" {
+		t.Fatalf("POST transfers on replica A for node2's call: %d %+v", code, started)
+	}
+	if err := b2.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("202 (the transferer) is not released: %v", err)
+	}
+	in := b.rings("203")
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.talkThenHangUp("201", b1, "203", in)
+	a.expectEvents(events, "node2 started blind", "node2 ringing blind", "node2 answered blind", "node2 ended blind completed")
+
+	// Replica B gone: node2 has no replica (its Asterisk waits to
+	// reconnect), and replica A says so until B's announcement expires.
+	stopReplicaB()
+	var failure struct{ Error string }
+	code := a.rest("GET", "/v1/calls", "", &failure)
+	t.Logf("GET /v1/calls with node2 unserved: %d %q", code, failure.Error)
+	if code == 503 && !strings.Contains(failure.Error, "node2") {
+		t.Errorf("GET /v1/calls with node2 unserved: 503 %q, want node2 named", failure.Error)
+	} else if code != 503 && code != 200 {
+		t.Errorf("GET /v1/calls with node2 unserved: %d %q", code, failure.Error)
+	}
+	a1.Hangup(a.ctx)
 }
