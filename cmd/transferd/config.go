@@ -199,8 +199,9 @@ func addConfigFlags(fs *pflag.FlagSet) {
 // variables and flags, then validates the result.
 //
 // overrides (may be nil) win over everything: the sandbox's ARI address
-// and credentials when transferd starts one.
-func loadConfig(fs *pflag.FlagSet, overrides map[string]string) (*Config, error) {
+// and credentials when transferd starts one (with --nodes, its listener
+// and routes too).
+func loadConfig(fs *pflag.FlagSet, overrides map[string]any) (*Config, error) {
 	v := viper.New()
 	for key, value := range defaults {
 		v.SetDefault(key, value)

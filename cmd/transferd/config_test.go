@@ -180,7 +180,7 @@ func TestHelpListsTheCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, &out); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"config check", "version", "--sandbox", "--replicas", "--ari-url", "TRANSFERD_ARI_URL"} {
+	for _, want := range []string{"config check", "version", "--sandbox", "--replicas", "--nodes", "--ari-url", "TRANSFERD_ARI_URL"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %q:\n%s", want, out.String())
 		}

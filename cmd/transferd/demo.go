@@ -20,8 +20,8 @@ var demoPhones = []string{"101", "102", "103"}
 // announceSandbox tells a newcomer how to call through the sandbox.
 func announceSandbox(w io.Writer, sb *sandbox.Sandbox) {
 	fmt.Fprintf(w, "sandbox: Asterisk 22 is up. Register a softphone (e.g. Linphone, MicroSIP) as\n"+
-		"  server %s (UDP), user 101, 102 or 103, password pw-<user>\n"+
-		"and call between them; Tran/Resume and *8<extension> transfer through transferd.\n", sb.SIPAddr)
+		"  %s\n"+
+		"and call between them; Tran/Resume and *8<extension> transfer through transferd.\n", softphoneLogin(sb.SIPAddr, demoPhones))
 }
 
 // demo walks simulated desk phones through the three transfers of the user

@@ -5,6 +5,7 @@
 //	transferd [--config FILE] [flags]   run against a PBX
 //	transferd --sandbox                 run against a local Asterisk sandbox
 //	transferd --sandbox --replicas 2    the same through HAProxy to 2 replicas
+//	transferd --sandbox --nodes 2       2 sandbox Asterisk nodes joined by a trunk, one transferd
 //	transferd config check [--config FILE]
 //	transferd version
 package main
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	withSandbox := fs.Bool("sandbox", false, "start a local Asterisk 22 sandbox with demo phones 101-103 (with mailboxes) and run against it")
 	demo := fs.Bool("demo", false, "with --sandbox: walk simulated phones through a blind, an attended (with Resume) and a *8 voicemail transfer, narrating, then exit")
 	replicas := fs.Int("replicas", 0, "with --sandbox: run N (2 or more) transferd replicas in outbound mode behind HAProxy, restarting any that dies (see a takeover with kill -9)")
+	nodeCount := fs.Int("nodes", 0, fmt.Sprintf("with --sandbox: start N (2 to %d) sandbox Asterisk nodes, every pair joined by a SIP trunk, node<i> with phones i01-i03, all served by this transferd in outbound mode with routes between them", maxSandboxNodes))
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, `transferd: call transfers for an Asterisk 22 PBX, as an ARI controller.
@@ -73,6 +75,7 @@ Usage:
   transferd [--config FILE] [flags]          run against a PBX (config: transferd.example.yaml)
   transferd --sandbox [--demo]               run against a local Asterisk sandbox
   transferd --sandbox --replicas 2           the same through HAProxy to 2 replicas
+  transferd --sandbox --nodes 2              2 sandbox Asterisk nodes joined by a trunk, one transferd serving both
   transferd config check [--config FILE]     check a configuration and say what it means
   transferd version                          the version, and the Asterisk versions it was tested with
 
@@ -105,6 +108,16 @@ Flags:
 	if *demo && !*withSandbox {
 		return errors.New("--demo needs --sandbox (the demo phones register with the sandbox)")
 	}
+	if fs.Changed("nodes") {
+		switch {
+		case !*withSandbox:
+			return errors.New("--nodes needs --sandbox (it starts the sandbox's Asterisk nodes and joins them by trunks); for real Asterisk nodes see the README's \"Scale out: many Asterisk nodes\"")
+		case fs.Changed("replicas"):
+			return errors.New("--nodes with --replicas: not yet (issue 24); --sandbox --nodes N runs one transferd for N nodes, --sandbox --replicas N replicas for one node")
+		case *demo:
+			return errors.New("--nodes with --demo: not yet; the demo's phones are one node's")
+		}
+	}
 	if fs.Changed("replicas") {
 		if !*withSandbox {
 			return errors.New("--replicas needs --sandbox (it runs the sandbox's Asterisk in outbound mode through HAProxy to the replicas); for a real PBX see the README's \"High availability\"")
@@ -112,25 +125,38 @@ Flags:
 		return runReplicated(ctx, fs, *replicas, *demo, stdout)
 	}
 
-	var overrides map[string]string
+	var overrides map[string]any
 	var sb *sandbox.Sandbox
-	if *withSandbox {
+	var nodes *sandboxNodes
+	logf := func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) }
+	switch {
+	case fs.Changed("nodes"):
+		var err error
+		if nodes, err = startSandboxNodes(ctx, *nodeCount, logf); err != nil {
+			return err
+		}
+		defer nodes.stop()
+		overrides = nodes.overrides()
+	case *withSandbox:
 		var err error
 		sb, err = sandbox.New(ctx, sandbox.Options{
 			PhoneContext: "transferd",
 			Phones:       demoPhones,
-			Logf:         func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) },
+			Logf:         logf,
 		})
 		if err != nil {
 			return err
 		}
 		defer sb.Stop(context.Background())
 		announceSandbox(stdout, sb)
-		overrides = map[string]string{"ari.url": sb.ARIURL, "ari.username": sb.ARIUser, "ari.password": sb.ARIPassword}
+		overrides = map[string]any{"ari.url": sb.ARIURL, "ari.username": sb.ARIUser, "ari.password": sb.ARIPassword}
 	}
 	cfg, err := loadConfig(fs, overrides)
 	if err != nil {
 		return err
+	}
+	if nodes != nil {
+		nodes.announce(stdout, cfg.HTTP.Listen)
 	}
 	log, flushLog, err := newLogger(cfg.Log.Level, cfg.Log.Format, os.Stderr)
 	if err != nil {

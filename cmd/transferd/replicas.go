@@ -65,7 +65,7 @@ func runReplicated(ctx context.Context, fs *pflag.FlagSet, n int, withDemo bool,
 	announceSandbox(stdout, sb)
 	// The parent's configuration (file, log flags) is the replicas' too;
 	// the sandbox decides how they meet Asterisk.
-	overrides := map[string]string{"ari.mode": "outbound", "ari.listen": replicas[0].listen,
+	overrides := map[string]any{"ari.mode": "outbound", "ari.listen": replicas[0].listen,
 		"ari.url": sb.ARIURL, "ari.username": sb.ARIUser, "ari.password": sb.ARIPassword}
 	cfg, err := loadConfig(fs, overrides)
 	if err != nil {

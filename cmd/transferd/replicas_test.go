@@ -30,19 +30,7 @@ func TestRunCommandSandboxReplicasTakeOver(t *testing.T) {
 	t.Setenv("TRANSFERD_E2E_RUN_MAIN", "1")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out := &watchedOutput{}
-	runCtx, stopRun := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(runCtx, []string{"--sandbox", "--replicas", "2", "--log-level", "warn"}, out) }()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		stopRun()
-		return <-done
-	}
+	out, stop := runInBackground(ctx, "--sandbox", "--replicas", "2", "--log-level", "warn")
 	defer stop()
 
 	// What the output says, read as a newcomer would.
@@ -61,14 +49,8 @@ func TestRunCommandSandboxReplicasTakeOver(t *testing.T) {
 
 	b := &bed{t: t, ctx: ctx, sb: &sandbox.Sandbox{SIPAddr: sipAddr}, phones: map[string]*sipphone.Phone{}}
 	for _, ext := range []string{"101", "102"} {
-		p, err := sipphone.New(ctx, sipphone.Config{Ext: ext, Password: sandbox.PhonePassword(ext), Server: sipAddr, Logf: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := registerPhone(ctx, t, ext, sipAddr)
 		defer p.Close()
-		if err := p.Register(ctx); err != nil {
-			t.Fatalf("phone %s registers: %v", ext, err)
-		}
 		b.phones[ext] = p
 	}
 	a, c := b.call("101", "102")
@@ -109,6 +91,19 @@ func TestRunCommandSandboxReplicasTakeOver(t *testing.T) {
 	if t.Failed() {
 		t.Logf("output:\n%s", out.String())
 	}
+}
+
+// runInBackground runs transferd (run) with args until stop is called or
+// ctx ends; stop returns run's result (the same at every call).
+func runInBackground(ctx context.Context, args ...string) (out *watchedOutput, stop func() error) {
+	out = &watchedOutput{}
+	runCtx, stopRun := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, args, out) }()
+	return out, sync.OnceValue(func() error {
+		stopRun()
+		return <-done
+	})
 }
 
 // watchedOutput is a run's stdout that a test can wait on.
