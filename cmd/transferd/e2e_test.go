@@ -738,13 +738,19 @@ func testBlindTransferCallerHangsUpWhileTargetRings(t *testing.T, mode string) {
 // calls 103. With answer, 103 answers and 102 and 103 hear each other.
 func (b *bed) consult(answer bool) (a, first, second *sipphone.Call, colleague *ringing) {
 	b.t.Helper()
+	return b.consultWith("103", answer)
+}
+
+// consultWith is consult with the colleague at ext.
+func (b *bed) consultWith(ext string, answer bool) (a, first, second *sipphone.Call, colleague *ringing) {
+	b.t.Helper()
 	a, first = b.call("101", "102")
 	b.hears("101", a, "102")
 	if err := first.Hold(b.ctx); err != nil {
 		b.t.Fatal(err)
 	}
 	b.hearsMusic("101 (held)", a)
-	r := b.ring("102", "103")
+	r := b.ring("102", ext)
 	if !answer {
 		return a, first, nil, &r
 	}
@@ -752,8 +758,8 @@ func (b *bed) consult(answer bool) (a, first, second *sipphone.Call, colleague *
 		b.t.Fatal(err)
 	}
 	second = r.wait()
-	b.hears("102", second, "103")
-	b.hears("103", r.incoming, "102")
+	b.hears("102", second, ext)
+	b.hears(ext, r.incoming, "102")
 	return a, first, second, &r
 }
 
@@ -769,7 +775,15 @@ func testAttendedTransferCompletedCallerTalksToColleague(t *testing.T, mode stri
 // completes; 101 and 103 talk and see each other. tweak sets the bed up.
 func attendedTransferCompletedCallerTalksToColleague(t *testing.T, tweak func(*Config)) {
 	b := newBed(t, tweak, "101", "102", "103")
-	a, first, second, colleague := b.consult(true)
+	b.completeAttended("103")
+}
+
+// completeAttended: 102 consults the colleague at ext and completes; 101
+// and the colleague talk and see each other.
+func (b *bed) completeAttended(ext string) {
+	b.t.Helper()
+	t := b.t
+	a, first, second, colleague := b.consultWith(ext, true)
 	tr, err := first.AttendedTransfer(b.ctx, second)
 	if err != nil {
 		t.Fatal(err)
@@ -781,13 +795,13 @@ func attendedTransferCompletedCallerTalksToColleague(t *testing.T, tweak func(*C
 		t.Fatalf("102's consultation call is not hung up after the transfer: %v", err)
 	}
 	c := colleague.incoming
-	b.hears("101", a, "103")
-	b.hears("103", c, "101")
-	b.displays("101", a, "103")
+	b.hears("101", a, ext)
+	b.hears(ext, c, "101")
+	b.displays("101", a, ext)
 	if peer, err := c.WaitPeer(b.ctx, "101"); err != nil {
-		t.Fatalf("103's display is not updated to the caller: %v", err)
+		t.Fatalf("%s's display is not updated to the caller: %v", ext, err)
 	} else {
-		t.Logf("103 displays %s", peer)
+		t.Logf("%s displays %s", ext, peer)
 	}
 	a.Hangup(b.ctx)
 	if err := c.WaitEnded(b.ctx); err != nil {

@@ -110,19 +110,7 @@ func TestOneTransferdServesTwoAsteriskNodes(t *testing.T) {
 	one.waitMetric(`transferd_transfers_total{kind="blind",node="node2",outcome="completed"} 1`, 5*time.Second)
 
 	// The API's blind transfer of pbx's call reaches pbx's engine.
-	var started struct {
-		TransferID string `json:"transfer_id"`
-	}
-	if code := one.rest("POST", "/v1/calls/"+nodeCall["pbx"]+"/transfers", `{"kind":"blind","destination":"103"}`, &started); code != 202 || started.TransferID == "" {
-		t.Fatalf("POST transfers on pbx's call: %d %+v", code, started)
-	}
-	if err := c1.WaitEnded(one.ctx); err != nil {
-		t.Fatalf("102 on pbx (the transferer) is not released: %v", err)
-	}
-	in1 := one.rings("103")
-	if err := in1.Answer(one.ctx); err != nil {
-		t.Fatal(err)
-	}
+	in1 := one.apiBlindTransfer(one, nodeCall["pbx"], c1, "103")
 	one.talkThenHangUp("101", a1, "103", in1)
 	one.expectEvents(events, "started blind", "ringing blind", "answered blind", "ended blind completed")
 	one.waitMetric(`transferd_transfers_total{kind="blind",node="pbx",outcome="completed"} 1`, 5*time.Second)
@@ -186,27 +174,12 @@ func TestBlindTransferToAnotherNode(t *testing.T) {
 func TestAttendedTransferToAnotherNode(t *testing.T) {
 	t.Run("completed", func(t *testing.T) {
 		b, _ := twoNodes(t)
-		a, first, second, colleague := consultAcrossNodes(b)
-		tr, err := first.AttendedTransfer(b.ctx, second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.toldThenHangsUp(tr, first)
-		if err := second.WaitEnded(b.ctx); err != nil {
-			t.Fatalf("102's consultation call is not hung up after the transfer: %v", err)
-		}
-		b.hears("101", a, "201")
-		b.hears("201", colleague, "101")
-		b.displays("101", a, "201")
-		a.Hangup(b.ctx)
-		if err := colleague.WaitEnded(b.ctx); err != nil {
-			t.Fatal(err)
-		}
+		b.completeAttended("201")
 	})
 	t.Run("resumed", func(t *testing.T) {
 		b, _ := twoNodes(t)
-		a, first, second, colleague := consultAcrossNodes(b)
-		colleague.Hangup(b.ctx) // the colleague declines
+		a, first, second, colleague := b.consultWith("201", true)
+		colleague.incoming.Hangup(b.ctx) // the colleague declines
 		if err := second.WaitEnded(b.ctx); err != nil {
 			t.Fatalf("102's consultation call does not end when 201 hangs up: %v", err)
 		}
@@ -216,22 +189,6 @@ func TestAttendedTransferToAnotherNode(t *testing.T) {
 		}
 		b.talkThenHangUp("101", a, "102", first)
 	})
-}
-
-// consultAcrossNodes: 101 calls 102 on node1; 102 holds 101 and calls 201
-// on node2, who answers; 102 and 201 hear each other.
-func consultAcrossNodes(b *bed) (a, first, second, colleague *sipphone.Call) {
-	b.t.Helper()
-	a, first = b.call("101", "102")
-	b.hears("101", a, "102")
-	if err := first.Hold(b.ctx); err != nil {
-		b.t.Fatal(err)
-	}
-	b.hearsMusic("101 (held)", a)
-	second, colleague = b.call("102", "201")
-	b.hears("102", second, "201")
-	b.hears("201", colleague, "102")
-	return a, first, second, colleague
 }
 
 // startNATS runs a NATS server (the real one, embedded) for a test and
@@ -312,19 +269,7 @@ func TestClusterAPIReachesEveryNode(t *testing.T) {
 	}
 
 	// Replica A is asked to transfer node2's call: replica B does it.
-	var started struct {
-		TransferID string `json:"transfer_id"`
-	}
-	if code := a.rest("POST", "/v1/calls/"+node2Call+"/transfers", `{"kind":"blind","destination":"203"}`, &started); code != 202 || started.TransferID == "" {
-		t.Fatalf("POST transfers on replica A for node2's call: %d %+v", code, started)
-	}
-	if err := b2.WaitEnded(b.ctx); err != nil {
-		t.Fatalf("202 (the transferer) is not released: %v", err)
-	}
-	in := b.rings("203")
-	if err := in.Answer(b.ctx); err != nil {
-		t.Fatal(err)
-	}
+	in := a.apiBlindTransfer(b, node2Call, b2, "203")
 	b.talkThenHangUp("201", b1, "203", in)
 	a.expectEvents(events, "node2 started blind", "node2 ringing blind", "node2 answered blind", "node2 ended blind completed")
 
@@ -340,4 +285,25 @@ func TestClusterAPIReachesEveryNode(t *testing.T) {
 		t.Errorf("GET /v1/calls with node2 unserved: %d %q", code, failure.Error)
 	}
 	a1.Hangup(a.ctx)
+}
+
+// apiBlindTransfer asks b's API for a blind transfer of the call callID
+// (its caller, to dest), checks that the transferer's phone is released,
+// and answers dest's phone, a phone of on (the bed of the call's node).
+func (b *bed) apiBlindTransfer(on *bed, callID string, transferer *sipphone.Call, dest string) *sipphone.Call {
+	b.t.Helper()
+	var started struct {
+		TransferID string `json:"transfer_id"`
+	}
+	if code := b.rest("POST", "/v1/calls/"+callID+"/transfers", `{"kind":"blind","destination":"`+dest+`"}`, &started); code != 202 || started.TransferID == "" {
+		b.t.Fatalf("POST /v1/calls/%s/transfers: %d %+v", callID, code, started)
+	}
+	if err := transferer.WaitEnded(b.ctx); err != nil {
+		b.t.Fatalf("the transferer is not released: %v", err)
+	}
+	in := on.rings(dest)
+	if err := in.Answer(b.ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	return in
 }
