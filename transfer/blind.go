@@ -161,6 +161,12 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 		return targetDialled{target: ringing.target, destination: ringing.destination}
 	case checkMailbox:
 		return c.checkVoicemailTransfer(ctx, cmd)
+	case dialMailbox:
+		target, err := c.dialMailboxElsewhere(ctx, c.legNamed(cmd.transferee), cmd.mailbox, cmd.dial)
+		if err != nil {
+			return targetNotDialled{reason: err.Error()}
+		}
+		return targetDialled{target: target.id, destination: cmd.mailbox}
 	case startRingback:
 		cctx, cancel := c.cmdCtx(ctx)
 		defer cancel()
@@ -202,14 +208,14 @@ func (c *call) execBlind(ctx context.Context, cmd blindCommand) blindInput {
 func (c *call) checkVoicemailTransfer(ctx context.Context, cmd checkMailbox) blindInput {
 	transferee := c.legNamed(cmd.transferee)
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: cmd.transferer.exten, Transferee: transferee.exten, Destination: cmd.mailbox}
-	mailbox, err := c.checkMailbox(ctx, req, transferee)
+	mailbox, dial, err := c.checkMailbox(ctx, req, transferee)
 	if err != nil {
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		return mailboxChecked{reason: err.Error()}
 	}
 	req.Destination = mailbox
 	c.transferStarted(KindVoicemail, req)
-	return mailboxChecked{mailbox: mailbox}
+	return mailboxChecked{mailbox: mailbox, dial: dial}
 }
 
 // reportOutcome tells the Observer how the call's transfer ended.

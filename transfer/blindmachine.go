@@ -18,6 +18,17 @@ import (
 // rung back (a recall) or the transferee goes to the target's voicemail
 // (to the transferer's after a recall that failed too).
 //
+// A voicemail transfer to a mailbox another Asterisk node hosts
+// (Config.Routes) cannot hand the transferee to this node's dialplan: the
+// owner dials that node's voicemail over the trunk (dialMailbox) and the
+// transfer goes on as a blind transfer whose target is the voicemail
+// (elsewhere). The other node says whether the mailbox exists: its
+// voicemail answers, or the dial fails. A failure does not drop the
+// transferee: the transferer is rung back (whatever TransferNoAnswer
+// says: the transferee was not meant to ring anyone, and the mailbox
+// asked for is the one that failed), then the fallback mailbox takes the
+// transferee.
+//
 // blindMachine is a blind transfer as a pure state machine, (state,
 // input) → (next state, commands), like the voicemail entry (vmentry.go):
 // no I/O, no clock, no timer, no goroutine. The call's owner feeds it what
@@ -25,13 +36,14 @@ import (
 // the results of the requests it asked for (the target dialled, a join, a
 // recall dialled, ringback started), logs each transition and executes
 // the commands (call.stepBlind in blind.go). A command whose result the
-// machine waits for (dialTarget, joinBridge, dialRecall, startRingback)
-// is always the last of its batch; the owner feeds the result back before
+// machine waits for (dialTarget, dialMailbox, joinBridge, dialRecall,
+// startRingback) is always the last of its batch; the owner feeds the result back before
 // anything else. A phone's REFER starts the machine with blindReferred;
 // the other ways a transfer gets to its ringing (the API, a transfer
 // Asterisk started itself, an attended transfer completed while the
 // colleague rings, a recall the owner starts, an adopted call) start it
-// with targetRinging. Its inputs and commands are in blindwords.go.
+// with targetRinging (another node's voicemail for a *8 entry or the API:
+// mailboxElsewhere). Its inputs and commands are in blindwords.go.
 // transferMachineFiles (machines_test.go) keeps both files free of I/O,
 // and the transcripts in testdata/blind_transfer tell its behaviour as
 // stories.
@@ -103,10 +115,13 @@ type blindMachine struct {
 	// reported: the transfer's outcome is already reported (a transfer
 	// Asterisk accepted that transferd could not carry out).
 	reported bool
-	recall   bool   // the phone ringing is the transferer's, rung back
-	ringback bool   // the transferee hears ringback (to be stopped)
-	held     bool   // the transferee waits out of the bridge with music
-	status   string // why the target failed (a Dial status), once it did
+	// elsewhere: the target is the voicemail of another node's mailbox;
+	// destination is then the mailbox a failure falls back to.
+	elsewhere bool
+	recall    bool   // the phone ringing is the transferer's, rung back
+	ringback  bool   // the transferee hears ringback (to be stopped)
+	held      bool   // the transferee waits out of the bridge with music
+	status    string // why the target failed (a Dial status), once it did
 }
 
 // blindPolicy is what the configuration decides for blind transfers.
@@ -139,6 +154,9 @@ func (m blindMachine) String() string {
 		if m.byAsterisk {
 			s += " by-asterisk"
 		}
+		if m.elsewhere {
+			s += " voicemail-elsewhere fallback=" + m.destination
+		}
 		return s
 	}
 	target := m.target
@@ -154,6 +172,9 @@ func (m blindMachine) String() string {
 	}
 	if m.recall && m.phase != blindRecalling {
 		s += " recall"
+	}
+	if m.elsewhere {
+		s += " voicemail-elsewhere"
 	}
 	return s
 }
@@ -190,6 +211,13 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 			m.phase = blindRefused
 			return m, []blindCommand{reportProgress{channel: m.referrer, state: progressDeclined}}
 		}
+		if in.dial != "" {
+			// Another node hosts the mailbox: its voicemail is dialled
+			// like a target; the transferer's phone is told once it
+			// rings, and the transferer's own mailbox is the fallback.
+			m.phase, m.elsewhere, m.destination = blindDiallingTarget, true, m.transferer
+			return m, []blindCommand{dialMailbox{transferee: m.transferee, mailbox: in.mailbox, dial: in.dial}}
+		}
 		m.phase, m.destination = blindVoicemail, in.mailbox
 		cmds := []blindCommand{reportOutcome{outcome: OutcomeCompleted}}
 		if !m.byAsterisk {
@@ -200,12 +228,17 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		if m.phase != blindDiallingTarget {
 			return m, nil // no target being dialled
 		}
-		if m.byAsterisk {
-			// The phone was told it worked and has left: rather than
+		if m.byAsterisk || m.referrer == "" {
+			// The phone was told it worked and has left (or no phone
+			// asked: the voicemail of another node's mailbox for an
+			// entry or the API, whose transferer is gone): rather than
 			// drop the transferee, ring the transferer back, or else
-			// send the transferee to the transferer's voicemail. (The
-			// refusal is already reported.)
-			m.phase, m.destination, m.reported = blindDiallingRecall, m.transferer, true
+			// send the transferee to the transferer's voicemail (the
+			// fallback mailbox). (The failure is already reported.)
+			if !m.elsewhere {
+				m.destination = m.transferer
+			}
+			m.phase, m.reported = blindDiallingRecall, true
 			return m, []blindCommand{dialRecall{exten: m.transferer, transferee: m.transferee}}
 		}
 		// Nothing has changed: the transferer's phone is told, and keeps
@@ -225,8 +258,16 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		// up; its leg leaves so the transferee no longer hears it, and
 		// the transferee hears ringing (with the transferer gone from the
 		// bridge, it would hear silence).
-		m.phase, m.target, m.destination = blindRinging, in.target, in.destination
-		if m.byAsterisk {
+		m.phase, m.target = blindRinging, in.target
+		if !m.elsewhere {
+			m.destination = in.destination
+		}
+		switch {
+		case m.referrer == "" && m.held:
+			// (Another node's voicemail for an entry: the transferee
+			// keeps its music until the voicemail answers.)
+			return m, nil
+		case m.byAsterisk || m.referrer == "":
 			return m, []blindCommand{startRingback{channel: m.transferee}}
 		}
 		return m, []blindCommand{reportProgress{channel: m.referrer, state: progressAnswered},
@@ -326,6 +367,12 @@ func (m blindMachine) Step(in blindInput) (blindMachine, []blindCommand) {
 		}
 		// The transferer hanging up is the normal end of its part.
 		return m, nil
+	case mailboxElsewhere:
+		// The owner asks only when no transfer is under way; it replaces
+		// whatever the machine held.
+		m = blindMachine{policy: m.policy, phase: blindDiallingTarget, elsewhere: true, transferee: in.transferee,
+			transferer: in.transferer, destination: in.fallback, held: in.held}
+		return m, []blindCommand{dialMailbox{transferee: in.transferee, mailbox: in.mailbox, dial: in.dial}}
 	case recallRequested:
 		// The owner asks only when no transfer is under way; it replaces
 		// whatever the machine held.

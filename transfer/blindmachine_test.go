@@ -66,10 +66,21 @@ func parseBlindInput(line string) (blindInput, error) {
 		_, kv, _, err := readWords(line)
 		return recallRequested{transferee: kv["transferee"], transferer: kv["transferer"], mailbox: kv["mailbox"]}, err
 	case "mailbox-ok":
+		if len(f) == 3 {
+			dial, ok := strings.CutPrefix(f[2], "elsewhere=")
+			if !ok {
+				return nil, fmt.Errorf("want mailbox-ok MAILBOX [elsewhere=DIAL]")
+			}
+			return mailboxChecked{mailbox: f[1], dial: dial}, nil
+		}
 		if err := arity(2); err != nil {
 			return nil, err
 		}
 		return mailboxChecked{mailbox: f[1]}, nil
+	case "mailbox-elsewhere":
+		_, kv, flags, err := readWords(line)
+		return mailboxElsewhere{transferee: kv["transferee"], transferer: kv["transferer"], mailbox: kv["mailbox"],
+			dial: kv["dial"], fallback: kv["fallback"], held: flags["held"]}, err
 	case "mailbox-refused":
 		reason, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(line, "mailbox-refused")))
 		return mailboxChecked{reason: reason}, err

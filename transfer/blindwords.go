@@ -85,10 +85,27 @@ type recallDialled struct {
 }
 
 // mailboxChecked: the result of checkMailbox: the mailbox to use (the
-// policy may rewrite it), or why the transfer is refused.
+// policy may rewrite it), or why the transfer is refused. dial: another
+// node hosts the mailbox and this reaches its voicemail over the trunk
+// (Config.Routes); whether the mailbox exists is that node's to say.
 type mailboxChecked struct {
 	mailbox string
+	dial    string // "" for a mailbox of this node
 	reason  string // "" when the mailbox is there and allowed
+}
+
+// mailboxElsewhere: send transferee to the voicemail of mailbox, which
+// another node hosts, by dialling it (dial) as a blind transfer's target:
+// a voicemail entry or the API whose transferer (the extension) is gone.
+// Should that fail, the transferer is rung back, then fallback's
+// voicemail takes the transferee. held: the transferee waits out of the
+// bridge with music (else it hears ringback). It starts the machine
+// afresh.
+type mailboxElsewhere struct {
+	transferee, transferer string
+	mailbox, dial          string
+	fallback               string
+	held                   bool
 }
 
 // recallRequested: ring the transferer (its extension) back for the
@@ -101,6 +118,7 @@ type recallRequested struct{ transferee, transferer, mailbox string }
 
 func (recallRequested) blindInput()  {}
 func (mailboxChecked) blindInput()   {}
+func (mailboxElsewhere) blindInput() {}
 func (blindReferred) blindInput()    {}
 func (targetDialled) blindInput()    {}
 func (targetNotDialled) blindInput() {}
@@ -128,7 +146,14 @@ func (in mailboxChecked) String() string {
 	if in.reason != "" {
 		return "mailbox-refused " + strconv.Quote(in.reason)
 	}
+	if in.dial != "" {
+		return "mailbox-ok " + in.mailbox + " elsewhere=" + in.dial
+	}
 	return "mailbox-ok " + in.mailbox
+}
+func (in mailboxElsewhere) String() string {
+	return words("mailbox-elsewhere", []string{"transferee", in.transferee, "transferer", in.transferer,
+		"mailbox", in.mailbox, "dial", in.dial, "fallback", in.fallback}, flag(in.held, "held"))
 }
 func (in targetDialled) String() string {
 	return "dialled " + in.target + " dest=" + strconv.Quote(in.destination)
@@ -205,6 +230,11 @@ type checkMailbox struct {
 	mailbox    string
 }
 
+// dialMailbox: dial the voicemail of a mailbox another node hosts
+// (dial) for transferee, who is the call's caller from then on; feed
+// targetDialled or targetNotDialled (the Observer hears of a failure).
+type dialMailbox struct{ transferee, mailbox, dial string }
+
 // reportProgress: tell the phone on channel how its REFER goes
 // (transfer_progress: progressAnswered, progressDeclined,
 // progressUnavailable).
@@ -261,6 +291,7 @@ type endCall struct{}
 
 func (dialTarget) blindCommand()      {}
 func (checkMailbox) blindCommand()    {}
+func (dialMailbox) blindCommand()     {}
 func (reportProgress) blindCommand()  {}
 func (letPhoneHangUp) blindCommand()  {}
 func (stopHoldMusic) blindCommand()   {}
@@ -282,6 +313,9 @@ func (c dialTarget) String() string {
 func (c reportProgress) String() string { return "progress " + c.channel + " " + c.state }
 func (c checkMailbox) String() string {
 	return "check-mailbox " + strconv.Quote(c.mailbox) + " for " + c.transferee + " by " + c.transferer.String()
+}
+func (c dialMailbox) String() string {
+	return "dial-mailbox " + c.mailbox + " " + c.dial + " for " + c.transferee
 }
 func (c letPhoneHangUp) String() string { return "let-phone-hang-up " + c.channel }
 func (c stopHoldMusic) String() string  { return "stop-hold-music " + c.held + " held by " + c.holder }

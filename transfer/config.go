@@ -72,8 +72,11 @@ type Config struct {
 	// route whose pattern matches an extension and whose node is not
 	// this engine's gives the dial string, e.g. "PJSIP/{exten}@node2"
 	// over a trunk between the nodes. Extensions no route takes are
-	// dialled with DialTemplate. Every node's engine can be given the
-	// same table.
+	// dialled with DialTemplate. A voicemail transfer to such an
+	// extension dials the route with the voicemail code before the
+	// extension ("PJSIP/*8201@node2"), which the other node answers with
+	// that mailbox's VoiceMail. Every node's engine can be given the same
+	// table.
 	Routes []Route
 	// DialTemplate turns an extension into an Asterisk dial string;
 	// "{exten}" is replaced by the extension.
@@ -285,6 +288,25 @@ type Route struct {
 	Dial string
 
 	extensionsRE *regexp.Regexp
+}
+
+// mailboxElsewhere returns the dial string that reaches exten's voicemail
+// on the node that hosts the extension, when that is another node: the
+// Dial of the first route to another node whose pattern takes exten, with
+// "{exten}" replaced by the voicemail code and the extension
+// ("PJSIP/*8201@node2"). The other node answers it with VoiceMail in the
+// context its trunk's calls arrive in (README, "Scale out"), and says
+// itself whether the mailbox exists. ok is false for this node's
+// mailboxes. (Routes are the configuration's: a custom Router's
+// extensions elsewhere need routes too for their voicemail.)
+func (c *Config) mailboxElsewhere(exten string) (dial string, ok bool) {
+	for _, r := range c.Routes {
+		if r.Node == c.Node || r.extensionsRE == nil || !r.extensionsRE.MatchString(exten) {
+			continue
+		}
+		return strings.ReplaceAll(r.Dial, "{exten}", c.VoicemailCode+exten), true
+	}
+	return "", false
 }
 
 func (r *Route) compile() error {

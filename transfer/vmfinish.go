@@ -10,7 +10,9 @@ import (
 // a user still on the line hears "invalid" and the call resumes; a user
 // who hung up has the party sent to the fallback mailbox instead, and
 // should that not exist either, the user's phone is rung back rather
-// than the caller dropped.
+// than the caller dropped. A mailbox another node hosts is that node's
+// to check: its voicemail is dialled over the trunk and the blind
+// transfer's machine takes over (mailboxElsewhere, blindmachine.go).
 //
 // vmFinish is that decision as a pure machine, like the others: the owner
 // checks mailboxes (checkEntryMailbox) and feeds the results back
@@ -76,8 +78,9 @@ type finishStarted struct {
 }
 
 // entryMailboxChecked: the result of checkEntryMailbox: the mailbox to
-// use (a policy may rewrite it), or why it cannot be used.
-type entryMailboxChecked struct{ mailbox, reason string }
+// use (a policy may rewrite it), or why it cannot be used. dial: another
+// node hosts the mailbox, and this reaches its voicemail (Config.Routes).
+type entryMailboxChecked struct{ mailbox, dial, reason string }
 
 func (finishStarted) finishInput()       {}
 func (entryMailboxChecked) finishInput() {}
@@ -89,6 +92,9 @@ func (in finishStarted) String() string {
 func (in entryMailboxChecked) String() string {
 	if in.reason != "" {
 		return "mailbox-refused " + strconv.Quote(in.reason)
+	}
+	if in.dial != "" {
+		return "mailbox-ok " + in.mailbox + " elsewhere=" + in.dial
 	}
 	return "mailbox-ok " + in.mailbox
 }
@@ -124,16 +130,28 @@ type recallUser struct {
 	held, destination string
 }
 
-func (checkEntryMailbox) finishCommand() {}
-func (reportEntry) finishCommand()       {}
-func (playInvalid) finishCommand()       {}
-func (recallUser) finishCommand()        {}
-func (stopMusic) finishCommand()         {}
-func (hangupLeg) finishCommand()         {}
-func (sendToVoicemail) finishCommand()   {}
-func (recordEntry) finishCommand()       {}
-func (joinBridge) finishCommand()        {}
-func (endCall) finishCommand()           {}
+// voicemailElsewhere: send held to the voicemail of mailbox, which
+// another node hosts, by dialling it (dial); the blind transfer's machine
+// takes the call from there (mailboxElsewhere), with fallback's
+// voicemail should the user's phone, rung back, not answer either; the
+// Observer hears of a voicemail transfer under way.
+type voicemailElsewhere struct {
+	user                party
+	held, mailbox, dial string
+	fallback            string
+}
+
+func (checkEntryMailbox) finishCommand()  {}
+func (voicemailElsewhere) finishCommand() {}
+func (reportEntry) finishCommand()        {}
+func (playInvalid) finishCommand()        {}
+func (recallUser) finishCommand()         {}
+func (stopMusic) finishCommand()          {}
+func (hangupLeg) finishCommand()          {}
+func (sendToVoicemail) finishCommand()    {}
+func (recordEntry) finishCommand()        {}
+func (joinBridge) finishCommand()         {}
+func (endCall) finishCommand()            {}
 
 func (c checkEntryMailbox) String() string {
 	return "check-mailbox " + strconv.Quote(c.mailbox) + " for " + c.held + " by " + c.user.String()
@@ -142,7 +160,11 @@ func (c reportEntry) String() string {
 	return "report " + string(c.outcome) + " " + strconv.Quote(c.reason) + " mailbox=" + strconv.Quote(c.mailbox)
 }
 func (c playInvalid) String() string { return "play-invalid " + c.channel }
-func (c recallUser) String() string  { return "recall " + c.user.String() + " for " + c.held }
+func (c voicemailElsewhere) String() string {
+	return words("voicemail-elsewhere", []string{"held", c.held, "mailbox", c.mailbox, "dial", c.dial,
+		"user", c.user.String(), "fallback", c.fallback})
+}
+func (c recallUser) String() string { return "recall " + c.user.String() + " for " + c.held }
 
 // Step applies one input.
 func (m vmFinish) Step(in finishInput) (vmFinish, []finishCommand) {
@@ -157,6 +179,18 @@ func (m vmFinish) Step(in finishInput) (vmFinish, []finishCommand) {
 	case entryMailboxChecked:
 		switch m.phase {
 		case finishCheckingMailbox:
+			if in.reason == "" && in.dial != "" {
+				// Another node's mailbox: the held party keeps its music
+				// while that node's voicemail is dialled; its entry
+				// record goes (it stays in transferd's call).
+				m.phase = finishDone
+				cmds := []finishCommand{recordEntry{channel: m.held}}
+				if m.userPresent {
+					cmds = append(cmds, hangupLeg{channel: m.user.channel})
+				}
+				return m, append(cmds, voicemailElsewhere{user: m.user, held: m.held, mailbox: in.mailbox, dial: in.dial,
+					fallback: m.fallback})
+			}
 			if in.reason == "" {
 				m.phase = finishDone
 				cmds := []finishCommand{reportEntry{mailbox: in.mailbox, outcome: OutcomeCompleted}, stopMusic{channel: m.held}}
@@ -176,6 +210,13 @@ func (m vmFinish) Step(in finishInput) (vmFinish, []finishCommand) {
 			return m, []finishCommand{stopMusic{channel: m.held},
 				checkEntryMailbox{mailbox: m.fallback, held: m.held, user: m.user}}
 		case finishCheckingFallback:
+			if in.reason == "" && in.dial != "" {
+				// The fallback mailbox is another node's: no mailbox is
+				// left after it (the user is rung back first).
+				m.phase = finishDone
+				return m, []finishCommand{recordEntry{channel: m.held},
+					voicemailElsewhere{user: m.user, held: m.held, mailbox: in.mailbox, dial: in.dial}}
+			}
 			if in.reason == "" {
 				m.phase = finishDone
 				return m, []finishCommand{

@@ -35,7 +35,8 @@ func parseFinishInput(line string) (finishInput, error) {
 		return finishStarted{entry: finishEntry{held: kv["held"], mailbox: kv["mailbox"], user: party{channel: ch, exten: exten},
 			userPresent: flags["user-present"]}, fallback: kv["fallback"]}, nil
 	case "mailbox-ok":
-		return entryMailboxChecked{mailbox: rest}, nil
+		mailbox, dial, _ := strings.Cut(rest, " elsewhere=")
+		return entryMailboxChecked{mailbox: mailbox, dial: dial}, nil
 	case "mailbox-refused":
 		reason, err := strconv.Unquote(rest)
 		return entryMailboxChecked{reason: reason}, err

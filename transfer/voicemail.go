@@ -154,11 +154,20 @@ func (c *call) execFinish(ctx context.Context, cmd finishCommand) finishInput {
 	}
 	switch cmd := cmd.(type) {
 	case checkEntryMailbox:
-		mailbox, err := c.checkMailbox(ctx, request(cmd.mailbox), held)
+		mailbox, dial, err := c.checkMailbox(ctx, request(cmd.mailbox), held)
 		if err != nil {
 			return entryMailboxChecked{reason: err.Error()}
 		}
-		return entryMailboxChecked{mailbox: mailbox}
+		return entryMailboxChecked{mailbox: mailbox, dial: dial}
+	case voicemailElsewhere:
+		c.transferStarted(KindVoicemail, request(cmd.mailbox))
+		// (The held party is out of the bridge: it joins once the
+		// voicemail answers.)
+		c.stepBlind(ctx, mailboxElsewhere{transferee: cmd.held, transferer: cmd.user.exten, mailbox: cmd.mailbox,
+			dial: cmd.dial, fallback: cmd.fallback, held: true})
+		if c.blind.active() {
+			c.state = stateTransferRinging
+		}
 	case reportEntry:
 		c.transferEnded(KindVoicemail, request(cmd.mailbox), cmd.outcome, cmd.reason)
 	case playInvalid:
@@ -178,25 +187,51 @@ func (c *call) execFinish(ctx context.Context, cmd finishCommand) finishInput {
 
 // checkMailbox applies the transfer policy to a voicemail destination and
 // checks that the mailbox exists; it returns the mailbox to use (a policy
-// may rewrite it).
-func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (string, error) {
+// may rewrite it). A mailbox another node hosts (Config.Routes) is not
+// this Asterisk's to check: dial is then what reaches its voicemail.
+func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (mailbox, dial string, err error) {
 	if req.Destination == "" {
-		return "", errNoDigits
+		return "", "", errNoDigits
 	}
-	req, err := decide(ctx, c.e.policy, req)
+	req, err = decide(ctx, c.e.policy, req)
 	if err != nil {
-		return "", err
+		return "", "", err
+	}
+	if dial, ok := c.e.cfg.mailboxElsewhere(req.Destination); ok {
+		return req.Destination, dial, nil
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
 	ok, err := c.e.ast.MailboxExists(cctx, asker.id, req.Destination+"@"+c.e.cfg.MailboxContext)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if !ok {
-		return "", fmt.Errorf("mailbox %s@%s: %w", req.Destination, c.e.cfg.MailboxContext, ErrNoSuchMailbox)
+		return "", "", fmt.Errorf("mailbox %s@%s: %w", req.Destination, c.e.cfg.MailboxContext, ErrNoSuchMailbox)
 	}
-	return req.Destination, nil
+	return req.Destination, "", nil
+}
+
+// dialMailboxElsewhere dials the voicemail of a mailbox another node
+// hosts (dial, over the trunk) for transferee, as a blind transfer's
+// target: from then on the transferee is the call's caller and the
+// voicemail its target. A failure is reported to the Observer.
+func (c *call) dialMailboxElsewhere(ctx context.Context, transferee *leg, mailbox, dial string) (*leg, error) {
+	// (No extension for the leg: it is no phone, nobody transfers to it,
+	// and the transferee's display keeps showing whom it talked to.)
+	target, err := c.dialLeg(ctx, "target", "", dial, transferee.id)
+	if err != nil {
+		err = fmt.Errorf("voicemail of %s on another node: %w: %w", mailbox, ErrUnavailable, err)
+		c.transferEnded(KindVoicemail, Request{Kind: KindVoicemail, CallID: c.id, Transferee: transferee.exten, Destination: mailbox},
+			OutcomeFailed, err.Error())
+		return nil, err
+	}
+	if c.caller != transferee {
+		c.caller, c.callee = transferee, c.caller
+	}
+	c.target = target
+	c.transferRinging()
+	return target, nil
 }
 
 // voicemailTransfer sends transferee to mailbox's voicemail and hangs the
@@ -205,13 +240,27 @@ func (c *call) checkMailbox(ctx context.Context, req Request, asker *leg) (strin
 func (c *call) voicemailTransfer(ctx context.Context, transferer, transferee *leg, mailbox string) error {
 	req := Request{Kind: KindVoicemail, CallID: c.id, Transferer: transferer.exten, Transferee: transferee.exten, Destination: mailbox}
 	log := c.log.With(zap.String("transfer", string(KindVoicemail)), zap.String("mailbox", mailbox), zap.String("transferer", transferer.id))
-	mailbox, err := c.checkMailbox(ctx, req, transferee)
+	mailbox, dial, err := c.checkMailbox(ctx, req, transferee)
 	if err != nil {
 		log.Info("voicemail transfer refused", zap.Error(err))
 		c.transferEnded(KindVoicemail, req, OutcomeRefused, err.Error())
 		return err
 	}
 	req.Destination = mailbox
+	if dial != "" {
+		// Another node's mailbox: its voicemail is dialled as a blind
+		// transfer's target, the transferee hears ringback; should it
+		// fail, the transferer is rung back, then its own mailbox.
+		log.Info("voicemail transfer to another node's mailbox", zap.String("dial", dial))
+		c.transferStarted(KindVoicemail, req)
+		c.hangup(ctx, transferer, "normal")
+		c.stepBlind(ctx, mailboxElsewhere{transferee: transferee.id, transferer: transferer.exten, mailbox: mailbox,
+			dial: dial, fallback: transferer.exten})
+		if c.blind.active() {
+			c.state = stateTransferRinging
+		}
+		return nil
+	}
 	log.Info("voicemail transfer completed")
 	c.transferEnded(KindVoicemail, req, OutcomeCompleted, "")
 	c.leaveBridge(ctx, c.bridge, transferee)

@@ -307,3 +307,51 @@ func (b *bed) apiBlindTransfer(on *bed, callID string, transferer *sipphone.Call
 	}
 	return in
 }
+
+// A phone on node1 sends its caller to the voicemail of an extension on
+// node2 with the same keys as within a node: node1 has no such mailbox,
+// so transferd dials node2's voicemail over the trunk (*8201, which
+// node2's trunk context answers with VoiceMail); the caller hears the
+// greeting and its message lands in node2's mailbox 201.
+func TestVoicemailTransferToAnotherNode(t *testing.T) {
+	t.Run("*8 and the number keyed during the call, then hanging up", func(t *testing.T) {
+		b, two := twoNodes(t)
+		a, c := b.call("101", "102")
+		b.hears("101", a, "102")
+		if err := c.SendDTMF(b.ctx, "*8201"); err != nil {
+			t.Fatal(err)
+		}
+		b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+		c.Hangup(b.ctx)
+		two.leavesMessage(a, "201", 4*time.Second)
+		if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
+			t.Errorf("102 (the fallback) has %d messages, want none", len(msgs))
+		}
+	})
+	t.Run("*8299 keyed, no such mailbox on node2: 102 is rung back", func(t *testing.T) {
+		b, _ := twoNodes(t)
+		a, c := b.call("101", "102")
+		b.hears("101", a, "102")
+		if err := c.SendDTMF(b.ctx, "*8299"); err != nil {
+			t.Fatal(err)
+		}
+		b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+		c.Hangup(b.ctx)
+		back := b.rings("102")
+		if err := back.Answer(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.talkThenHangUp("101", a, "102", back)
+	})
+	t.Run("REFER to *8201", func(t *testing.T) {
+		b, two := twoNodes(t)
+		a, c, tr := b.blindTransfer("*8201")
+		b.toldThenHangsUp(tr, c)
+		two.leavesMessage(a, "201", 4*time.Second)
+	})
+	t.Run("REFER to *8299, no such mailbox on node2: the transferer is rung back", func(t *testing.T) {
+		b, _ := twoNodes(t)
+		a, c, tr := b.blindTransfer("*8299")
+		b.rungBack(a, c, tr)
+	})
+}
