@@ -174,7 +174,7 @@ func (c *call) dialIfUndialled(ctx context.Context, l *leg, undialled bool) {
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.AnswerTimeout); err != nil {
+	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.dialTimeout(l.exten)); err != nil {
 		c.log.Debug("adopted leg not dialled again", zap.String("channel", l.id), zap.Error(err))
 		return
 	}

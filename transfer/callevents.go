@@ -50,7 +50,7 @@ func (c *call) onLegInStasis(ctx context.Context, id string) {
 func (c *call) dial(ctx context.Context, l *leg) bool {
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
-	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.AnswerTimeout); err != nil {
+	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.dialTimeout(l.exten)); err != nil {
 		c.log.Warn("dial failed", zap.String("channel", l.id), zap.Error(err))
 		return false
 	}

@@ -300,13 +300,36 @@ type Route struct {
 // mailboxes. (Routes are the configuration's: a custom Router's
 // extensions elsewhere need routes too for their voicemail.)
 func (c *Config) mailboxElsewhere(exten string) (dial string, ok bool) {
-	for _, r := range c.Routes {
-		if r.Node == c.Node || r.extensionsRE == nil || !r.extensionsRE.MatchString(exten) {
-			continue
-		}
-		return strings.ReplaceAll(r.Dial, "{exten}", c.VoicemailCode+exten), true
+	r, ok := c.routeElsewhere(exten)
+	if !ok {
+		return "", false
 	}
-	return "", false
+	return strings.ReplaceAll(r.Dial, "{exten}", c.VoicemailCode+exten), true
+}
+
+// routeElsewhere is the route that takes exten to another node, if one
+// does (the first that matches).
+func (c *Config) routeElsewhere(exten string) (Route, bool) {
+	for _, r := range c.Routes {
+		if r.Node != c.Node && r.extensionsRE != nil && r.extensionsRE.MatchString(exten) {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
+// remoteAnswerMargin: an extension on another node rings that much longer
+// here than there, so that the node hosting it decides what its no
+// answer means (its voicemail, which holds the extension's mailbox,
+// answers the trunk call), not this one, whose voicemail does not.
+const remoteAnswerMargin = 5 * time.Second
+
+// dialTimeout is how long a leg to exten may ring.
+func (c *Config) dialTimeout(exten string) time.Duration {
+	if _, elsewhere := c.routeElsewhere(exten); elsewhere {
+		return c.AnswerTimeout + remoteAnswerMargin
+	}
+	return c.AnswerTimeout
 }
 
 func (r *Route) compile() error {

@@ -84,20 +84,15 @@ var ErrUnavailable = errors.New("destination unavailable")
 type PatternRouter struct {
 	pattern  *regexp.Regexp
 	template string
-	// routes: Config.Routes to other nodes than this engine's.
-	routes []Route
+	// elsewhere: the route to another node that takes an extension
+	// (Config.routeElsewhere).
+	elsewhere func(exten string) (Route, bool)
 }
 
 // NewPatternRouter returns the default Router and Policy for a validated
 // Config.
 func NewPatternRouter(cfg Config) *PatternRouter {
-	r := &PatternRouter{pattern: cfg.extensionRE, template: cfg.DialTemplate}
-	for _, route := range cfg.Routes {
-		if route.Node != cfg.Node {
-			r.routes = append(r.routes, route)
-		}
-	}
-	return r
+	return &PatternRouter{pattern: cfg.extensionRE, template: cfg.DialTemplate, elsewhere: cfg.routeElsewhere}
 }
 
 // Route implements Router.
@@ -106,11 +101,8 @@ func (r *PatternRouter) Route(_ context.Context, exten string) (string, error) {
 		return "", fmt.Errorf("extension %q does not match %s: %w", exten, r.pattern, ErrNoSuchExtension)
 	}
 	template := r.template
-	for _, route := range r.routes {
-		if route.extensionsRE.MatchString(exten) {
-			template = route.Dial
-			break
-		}
+	if route, ok := r.elsewhere(exten); ok {
+		template = route.Dial
 	}
 	return strings.ReplaceAll(template, "{exten}", exten), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Each node's engine takes the same routes table: an extension hosted on
@@ -46,5 +47,23 @@ func TestRoutesAreCheckedWithWhatToFix(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("%+v: %v, want %q", tt.route, err, tt.want)
 		}
+	}
+}
+
+// An extension on another node rings longer here than there: that node's
+// no-answer handling (its voicemail holds the mailbox) decides first.
+func TestOtherNodesExtensionsRingLongerHere(t *testing.T) {
+	cfg := Config{Node: "node1", AnswerTimeout: 20 * time.Second, Routes: []Route{
+		{Extensions: `^1\d\d$`, Node: "node1", Dial: "PJSIP/{exten}@node1"},
+		{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/{exten}@node2"},
+	}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.dialTimeout("102"); got != 20*time.Second {
+		t.Errorf("102 (here): %s, want the answer timeout", got)
+	}
+	if got := cfg.dialTimeout("201"); got != 20*time.Second+remoteAnswerMargin {
+		t.Errorf("201 (node2): %s, want the answer timeout and %s", got, remoteAnswerMargin)
 	}
 }

@@ -355,3 +355,21 @@ func TestVoicemailTransferToAnotherNode(t *testing.T) {
 		b.rungBack(a, c, tr)
 	})
 }
+
+// 101 on node1 calls 201 on node2, who does not answer: the caller is
+// answered by 201's voicemail on node2, where its mailbox is (node2
+// decides: node1 lets a remote extension ring longer than node2 does),
+// and leaves a message there.
+func TestUnansweredCallToAnotherNodeLeavesAMessageThere(t *testing.T) {
+	b, two := twoNodes(t)
+	result := b.dial("101", "201")
+	in := b.rings("201")
+	a := <-result
+	if a.err != nil {
+		t.Fatalf("101 is not answered by 201's voicemail: %v", a.err)
+	}
+	if err := in.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("201 keeps ringing after the timeout: %v", err)
+	}
+	two.leavesMessage(a.call, "201", 3*time.Second)
+}
