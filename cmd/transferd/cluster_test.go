@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,24 @@ func TestClusterSaysWhichNodeDidNotAnswer(t *testing.T) {
 	err = c.CancelTransfer(context.Background(), "c1-1")
 	if !errors.Is(err, transfer.ErrNoSuchCall) || statusOfErr(err) != 404 {
 		t.Errorf("a call no node holds: %d %v, want 404", statusOfErr(err), err)
+	}
+}
+
+// Given node1's Asterisk just reconnected here after its replica a was
+// killed, when this replica lists the nodes to ask other replicas about
+// before its next announcement round, then node1 is not among them (a's
+// announcement still names it) until its connection here breaks.
+func TestClusterAsksNobodyElseForANodeServedHere(t *testing.T) {
+	moved := &node{name: "node1"}
+	moved.running.Store(true)
+	c := &cluster{replica: "b", local: &nodeSet{nodes: map[string]*node{"node1": moved}},
+		replicas: map[string]announcement{"a": {Replica: "a", Nodes: []string{"node1", "node3"}, heard: time.Now()}},
+		serving:  map[string]*nats.Subscription{}}
+	if got := c.remoteNodes(); !slices.Equal(got, []string{"node3"}) {
+		t.Errorf("remote nodes with node1 connected here: %q, want [node3]", got)
+	}
+	moved.streamDown.Store(true)
+	if got := c.remoteNodes(); !slices.Equal(got, []string{"node1", "node3"}) {
+		t.Errorf("remote nodes with node1's connection here broken: %q, want [node1 node3]", got)
 	}
 }
