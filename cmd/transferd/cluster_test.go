@@ -30,7 +30,24 @@ func clusterOf(t *testing.T, nodes map[string]func(clusterRequest) *clusterReply
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.close)
+	// Closed before the test ends: the drain ends in the disconnect
+	// callback, which logs, and a log after the test panics. (The closed
+	// callback runs after it, on the same goroutine.)
+	closed := make(chan struct{})
+	c.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	t.Cleanup(func() {
+		c.close()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Error("the cluster's NATS connection is not closed 5s after close")
+		}
+	})
+	// (Its subscriptions reach the server before the one announcement
+	// below: a publish on another connection does not wait for them.)
+	if err := c.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c.local = newNodeSet(ctx, cfg, log, newOps(log), c)
