@@ -192,8 +192,16 @@ func (c *cluster) heard(m *nats.Msg) {
 }
 
 // remoteNodes are the nodes other replicas announced lately and this one
-// does not serve.
+// does not serve. A node whose Asterisk has just connected here is served
+// here even before serveNodes (each second) subscribes to its requests:
+// the announcement of the replica it left (killed) still names it for up
+// to announcedFor, and asking for it over NATS would find no responder
+// and answer 503 for calls this replica holds.
 func (c *cluster) remoteNodes() []string {
+	here := map[string]bool{}
+	for _, n := range c.local.all() {
+		here[n.name] = n.connected()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
@@ -203,7 +211,7 @@ func (c *cluster) remoteNodes() []string {
 			continue
 		}
 		for _, n := range a.Nodes {
-			if c.serving[n] == nil && !slices.Contains(out, n) {
+			if !here[n] && c.serving[n] == nil && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,24 @@ func clusterOf(t *testing.T, nodes map[string]func(clusterRequest) *clusterReply
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.close)
+	// Closed before the test ends: the drain ends in the disconnect
+	// callback, which logs, and a log after the test panics. (The closed
+	// callback runs after it, on the same goroutine.)
+	closed := make(chan struct{})
+	c.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	t.Cleanup(func() {
+		c.close()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Error("the cluster's NATS connection is not closed 5s after close")
+		}
+	})
+	// (Its subscriptions reach the server before the one announcement
+	// below: a publish on another connection does not wait for them.)
+	if err := c.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c.local = newNodeSet(ctx, cfg, log, newOps(log), c)
@@ -135,5 +153,24 @@ func TestClusterSaysWhichNodeDidNotAnswer(t *testing.T) {
 	err = c.CancelTransfer(context.Background(), "c1-1")
 	if !errors.Is(err, transfer.ErrNoSuchCall) || statusOfErr(err) != 404 {
 		t.Errorf("a call no node holds: %d %v, want 404", statusOfErr(err), err)
+	}
+}
+
+// Given node1's Asterisk just reconnected here after its replica a was
+// killed, when this replica lists the nodes to ask other replicas about
+// before its next announcement round, then node1 is not among them (a's
+// announcement still names it) until its connection here breaks.
+func TestClusterAsksNobodyElseForANodeServedHere(t *testing.T) {
+	moved := &node{name: "node1"}
+	moved.running.Store(true)
+	c := &cluster{replica: "b", local: &nodeSet{nodes: map[string]*node{"node1": moved}},
+		replicas: map[string]announcement{"a": {Replica: "a", Nodes: []string{"node1", "node3"}, heard: time.Now()}},
+		serving:  map[string]*nats.Subscription{}}
+	if got := c.remoteNodes(); !slices.Equal(got, []string{"node3"}) {
+		t.Errorf("remote nodes with node1 connected here: %q, want [node3]", got)
+	}
+	moved.streamDown.Store(true)
+	if got := c.remoteNodes(); !slices.Equal(got, []string{"node1", "node3"}) {
+		t.Errorf("remote nodes with node1's connection here broken: %q, want [node1 node3]", got)
 	}
 }

@@ -117,18 +117,20 @@ type replica struct {
 }
 
 // startReplica runs a transferd process in outbound mode with listeners of
-// its own and waits until it is ready to take Asterisk's connection.
-func (b *bed) startReplica(name string) *replica {
+// its own (and env's settings, TRANSFERD_*) and waits until it is ready to
+// take Asterisk's connection.
+func (b *bed) startReplica(name string, env ...string) *replica {
 	b.t.Helper()
-	return b.startReplicaAt(name, freeAddr(b.t), freeAddr(b.t))
+	return b.startReplicaAt(name, freeAddr(b.t), freeAddr(b.t), env...)
 }
 
 // startReplicaAt runs a replica on the given addresses (those of one it
 // replaces, as HAProxy knows them).
-func (b *bed) startReplicaAt(name, listen, ops string) *replica {
+func (b *bed) startReplicaAt(name, listen, ops string, env ...string) *replica {
 	b.t.Helper()
 	r := &replica{name: name, listen: listen, ops: ops}
-	r.process = b.spawnProcess("replica "+name, "TRANSFERD_ARI_MODE=outbound", "TRANSFERD_ARI_LISTEN="+r.listen, "TRANSFERD_HTTP_LISTEN="+r.ops)
+	env = append([]string{"TRANSFERD_ARI_MODE=outbound", "TRANSFERD_ARI_LISTEN=" + r.listen, "TRANSFERD_HTTP_LISTEN=" + r.ops}, env...)
+	r.process = b.spawnProcess("replica "+name, env...)
 	// (Cleanups run last first: this one runs before the replica is
 	// killed.)
 	b.t.Cleanup(b.nothingLeft)
@@ -177,7 +179,7 @@ func (b *bed) replicas() (serving, standby *replica) {
 	b.t.Helper()
 	b.stopDaemon()
 	serving, standby = b.startReplica("a"), b.startReplica("b")
-	b.startHAProxy(b.cfg.ARI.Listen, serving, standby)
+	b.startHAProxy(b.cfg.ARI.Listen, "first", serving, standby)
 	b.t.Cleanup(b.nothingLeft)
 	b.waitMetricAt(serving, "transferd_ari_connected", 1, 10*time.Second)
 	return serving, standby
@@ -206,10 +208,11 @@ func (b *bed) waitMetricAt(r *replica, name string, want int, within time.Durati
 
 // startHAProxy runs HAProxy on front (the address Asterisk's
 // websocket_client connects to) in front of replicas, configured as the
-// README's "High availability" section says (internal/haproxy).
-func (b *bed) startHAProxy(front string, replicas ...*replica) {
+// README's "High availability" section says (internal/haproxy), with
+// balance: "first" (one Asterisk) or "leastconn" (several nodes).
+func (b *bed) startHAProxy(front, balance string, replicas ...*replica) {
 	b.t.Helper()
-	opts := haproxy.Options{Front: front, Dir: b.t.TempDir(), Logf: b.t.Logf}
+	opts := haproxy.Options{Front: front, Balance: balance, Dir: b.t.TempDir(), Logf: b.t.Logf}
 	for _, r := range replicas {
 		opts.Replicas = append(opts.Replicas, haproxy.Replica{Name: r.name, Listen: r.listen, Ops: r.ops})
 	}

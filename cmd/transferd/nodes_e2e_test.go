@@ -26,6 +26,18 @@ func (b *bed) addNode(name string, exts ...string) *bed {
 // whose operator endpoints are at ops.
 func (b *bed) addNodeAt(listen, ops, name string, exts ...string) *bed {
 	b.t.Helper()
+	other := b.startNode(listen, ops, name, exts...)
+	other.waitMetric(`transferd_node_connected{node="`+name+`"} 1`, 15*time.Second)
+	return other
+}
+
+// startNode starts node name (a sandbox of its own, phones exts, the
+// bed's ARI password) whose outbound websocket connects to listen, path
+// /ari/<name>, and returns a bed for its phones whose operator endpoints
+// are at ops; it does not wait for the connection (behind HAProxy, which
+// replica takes it is HAProxy's choice).
+func (b *bed) startNode(listen, ops, name string, exts ...string) *bed {
+	b.t.Helper()
 	t := b.t
 	sb := sandbox.Start(t, sandbox.Options{PhoneContext: "transferd", Phones: exts,
 		Outbound: "ws://" + listen + "/ari/" + name, ARIPassword: b.sb.ARIPassword})
@@ -37,7 +49,6 @@ func (b *bed) addNodeAt(listen, ops, name string, exts ...string) *bed {
 		defer cancel()
 		sb.WaitEmpty(wctx, 5*time.Second)
 	})
-	other.waitMetric(`transferd_node_connected{node="`+name+`"} 1`, 15*time.Second)
 	for _, ext := range exts {
 		p, err := sipphone.New(b.ctx, sipphone.Config{Ext: ext, Password: sb.PhonePassword(ext), Server: sb.SIPAddr, Logf: t.Logf})
 		if err != nil {
@@ -207,6 +218,32 @@ func startNATS(t *testing.T) string {
 	return ns.ClientURL()
 }
 
+// apiCall is a call as GET /v1/calls lists it.
+type apiCall struct{ ID, Node string }
+
+// callOf waits until the API lists a call of node (another replica's node
+// is listed once its announcement is heard: within a second) and returns
+// its id and every call listed.
+func (b *bed) callOf(node string) (id string, calls []apiCall) {
+	b.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls = nil
+		if code := b.rest("GET", "/v1/calls", "", &calls); code != 200 {
+			b.t.Fatalf("GET /v1/calls at %s: %d %+v", b.ops, code, calls)
+		}
+		for _, c := range calls {
+			if c.Node == node {
+				return c.ID, calls
+			}
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("GET /v1/calls at %s never listed a call of %s: %+v", b.ops, node, calls)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Two replicas, each serving one Asterisk node, joined over NATS: the API
 // of either lists both nodes' calls, a transfer asked of the replica that
 // does not serve the call's node is carried out by the one that does, and
@@ -246,24 +283,7 @@ func TestClusterAPIReachesEveryNode(t *testing.T) {
 	a.hears("101", a1, "102")
 	b.hears("201", b1, "202")
 
-	var calls []struct{ ID, Node string }
-	var node2Call string
-	deadline := time.Now().Add(5 * time.Second) // (replica B announces itself every second)
-	for node2Call == "" {
-		calls = nil
-		if code := a.rest("GET", "/v1/calls", "", &calls); code != 200 {
-			t.Fatalf("GET /v1/calls on replica A: %d", code)
-		}
-		for _, c := range calls {
-			if c.Node == "node2" {
-				node2Call = c.ID
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica A's GET /v1/calls never listed node2's call: %+v", calls)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	node2Call, calls := a.callOf("node2")
 	if len(calls) != 2 {
 		t.Fatalf("GET /v1/calls on replica A: %+v, want node1's and node2's calls", calls)
 	}
@@ -372,4 +392,90 @@ func TestUnansweredCallToAnotherNodeLeavesAMessageThere(t *testing.T) {
 		t.Fatalf("201 keeps ringing after the timeout: %v", err)
 	}
 	two.leavesMessage(a.call, "201", 3*time.Second)
+}
+
+// Issue 24's deployment: two Asterisk nodes connect through HAProxy
+// (balance leastconn) to two transferd replicas, real processes joined
+// over NATS. The nodes spread over the replicas; a REST transfer asked of
+// the replica that does not serve the call's node is carried out; SIGKILL
+// of the replica serving node1 moves node1 to the other replica, which
+// adopts its call: it keeps talking, the survivor's API lists it, and a
+// phone's blind transfer on it works.
+func TestClusterOfReplicasBehindHAProxyServesTwoNodes(t *testing.T) {
+	natsURL := startNATS(t)
+	// node1 connects to /ari (ari.node), node2 to /ari/node2, both to
+	// HAProxy at the bed's ari.listen.
+	one := newBed(t, inMode("ari-only", func(c *Config) { outbound(c); c.ARI.Node = "node1" }), "101", "102", "103")
+	one.stopDaemon()
+	inCluster := func(name string) []string {
+		return []string{"TRANSFERD_ARI_NODE=node1", "TRANSFERD_API_TOKEN=" + testToken,
+			"TRANSFERD_CLUSTER_NATS_URL=" + natsURL, "TRANSFERD_CLUSTER_REPLICA=" + name}
+	}
+	replicas := []*replica{one.startReplica("a", inCluster("a")...), one.startReplica("b", inCluster("b")...)}
+	one.startHAProxy(one.cfg.ARI.Listen, "leastconn", replicas...)
+	node1At := one.servingReplica(replicas, "node1")
+	two := one.startNode(one.cfg.ARI.Listen, "", "node2", "201", "202", "203")
+	node2At := one.servingReplica(replicas, "node2")
+	if node1At == node2At {
+		t.Fatalf("both nodes on replica %s: HAProxy's leastconn should send node2 to the replica without a connection", node1At.name)
+	}
+	t.Logf("node1 on replica %s, node2 on replica %s", node1At.name, node2At.name)
+	api := func(r *replica) *bed { return &bed{t: t, ctx: one.ctx, ops: "http://" + r.ops} }
+	other := func(r *replica) *replica {
+		if r == replicas[0] {
+			return replicas[1]
+		}
+		return replicas[0]
+	}
+
+	a1, c1 := one.call("101", "102")
+	a2, c2 := two.call("201", "202")
+	one.hears("101", a1, "102")
+	two.hears("201", a2, "202")
+
+	// The replica that does not serve node2 is asked to transfer node2's
+	// call: node2's replica does it.
+	node2Call, calls := api(other(node2At)).callOf("node2")
+	if len(calls) != 2 {
+		t.Fatalf("GET /v1/calls on replica %s: %+v, want node1's and node2's calls", other(node2At).name, calls)
+	}
+	in := api(other(node2At)).apiBlindTransfer(two, node2Call, c2, "203")
+	two.talkThenHangUp("201", a2, "203", in)
+
+	// node1's replica dies: node1's Asterisk reconnects through HAProxy to
+	// the other, which adopts the call.
+	survivor := other(node1At)
+	one.waitMetricAt(survivor, "transferd_active_calls", 0, 5*time.Second)
+	one.failOver(node1At, survivor, 1)
+	one.waitMetricAt(survivor, `transferd_node_connected{node="node1"}`, 1, 5*time.Second)
+	one.hears("101 (after the kill)", a1, "102")
+	one.hears("102 (after the kill)", c1, "101")
+	if _, calls := api(survivor).callOf("node1"); len(calls) != 1 {
+		t.Fatalf("GET /v1/calls on replica %s after the kill: %+v, want node1's call", survivor.name, calls)
+	}
+	tr := one.blindTransferOn(a1, c1, "103")
+	in = one.toldThenRings(tr, c1, "103")
+	if err := in.Answer(one.ctx); err != nil {
+		t.Fatal(err)
+	}
+	one.talkThenHangUp("101", a1, "103", in)
+}
+
+// servingReplica waits until one of replicas serves node (its
+// transferd_node_connected is 1) and returns it.
+func (b *bed) servingReplica(replicas []*replica, node string) *replica {
+	b.t.Helper()
+	metric := `transferd_node_connected{node="` + node + `"}`
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, r := range replicas {
+			if b.metricAt(r.ops, metric) == 1 {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no replica serves %s after 15s", node)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
