@@ -83,7 +83,11 @@ type cluster struct {
 	replica string
 	timeout time.Duration
 	log     *zap.Logger
-	local   *nodeSet // set by serve before run
+	local   *nodeSet      // set by serve before run
+	closed  chan struct{} // closed once the NATS connection is
+
+	// kick asks run for a round now (a node connected or left).
+	kick chan struct{}
 
 	mu       sync.Mutex
 	replicas map[string]announcement       // other replicas, by name
@@ -94,15 +98,19 @@ type cluster struct {
 // into events. It keeps reconnecting while NATS is down; the API then
 // answers for this replica's nodes only.
 func joinCluster(cfg *Config, events *broadcaster, log *zap.Logger) (*cluster, error) {
-	c := &cluster{replica: cfg.Cluster.Replica, timeout: cfg.Cluster.RequestTimeout, log: log,
+	c := &cluster{replica: cfg.Cluster.Replica, timeout: cfg.Cluster.RequestTimeout, log: log, kick: make(chan struct{}, 1),
+		closed:   make(chan struct{}),
 		replicas: map[string]announcement{}, serving: map[string]*nats.Subscription{}}
 	nc, err := nats.Connect(cfg.Cluster.NATSURL,
 		nats.Name("transferd "+c.replica),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("cluster: NATS connection lost; the API answers for this replica's nodes until it is back", zap.Error(err))
+			if err != nil { // (nil: this replica closed it)
+				log.Warn("cluster: NATS connection lost; the API answers for this replica's nodes until it is back", zap.Error(err))
+			}
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("cluster: NATS connection back", zap.String("server", nc.ConnectedUrlRedacted()))
 		}))
@@ -142,6 +150,7 @@ func (c *cluster) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-c.kick:
 		}
 	}
 }
@@ -288,7 +297,9 @@ func (c *cluster) ask(ctx context.Context, node string, req clusterRequest) (clu
 
 // Calls lists the calls of every node of the cluster (callsBackend).
 func (c *cluster) Calls(ctx context.Context) ([]transfer.CallInfo, error) {
-	calls, err := c.local.Calls(ctx)
+	// (A node whose Asterisk moved to another replica is that one's to
+	// list: its calls here are stale.)
+	calls, err := c.local.calls(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +330,7 @@ func (c *cluster) askAll(ctx context.Context, nodes []string, req clusterRequest
 // onCall performs req on the call callID, wherever it is: here, or on the
 // node whose replica does not answer "no such call".
 func (c *cluster) onCall(ctx context.Context, callID string, req clusterRequest, here func(*transfer.Engine) (string, error)) (string, error) {
-	if engine, err := c.local.engineOf(callID); err == nil {
+	if engine, err := c.local.find(callID, true); err == nil {
 		return here(engine)
 	}
 	req.CallID = callID
@@ -366,9 +377,27 @@ func (c *cluster) CancelTransfer(ctx context.Context, callID string) error {
 	return err
 }
 
+// nodesChanged asks for a round at once: a node that connected here is
+// answered for (and announced) without waiting for the next second.
+func (c *cluster) nodesChanged() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// closeWait bounds how long leaving the cluster waits for the last
+// events to go out.
+const closeWait = 2 * time.Second
+
 // close leaves the cluster, letting what was published go out first.
 func (c *cluster) close() {
 	if err := c.nc.Drain(); err != nil {
+		c.nc.Close()
+	}
+	select {
+	case <-c.closed:
+	case <-time.After(closeWait):
 		c.nc.Close()
 	}
 }

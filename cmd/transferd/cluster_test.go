@@ -31,16 +31,15 @@ func clusterOf(t *testing.T, nodes map[string]func(clusterRequest) *clusterReply
 		t.Fatal(err)
 	}
 	// Closed before the test ends: the drain ends in the disconnect
-	// callback, which logs, and a log after the test panics. (The closed
-	// callback runs after it, on the same goroutine.)
-	closed := make(chan struct{})
-	c.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	// callback, which logs, and a log after the test panics. (close waits
+	// for the closed callback, which runs after it, on the same
+	// goroutine.)
 	t.Cleanup(func() {
 		c.close()
 		select {
-		case <-closed:
-		case <-time.After(5 * time.Second):
-			t.Error("the cluster's NATS connection is not closed 5s after close")
+		case <-c.closed:
+		default:
+			t.Error("the cluster's NATS connection is not closed after close")
 		}
 	})
 	// (Its subscriptions reach the server before the one announcement

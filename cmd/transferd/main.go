@@ -206,7 +206,7 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	defer nodes.stop()
 	calls = nodes
 	if cl != nil {
-		cl.local = nodes
+		cl.local, nodes.onChange = nodes, cl.nodesChanged
 		go cl.run(ctx)
 		calls = cl
 	}

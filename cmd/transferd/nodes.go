@@ -32,6 +32,9 @@ type node struct {
 	running, streamDown atomic.Bool
 	done                chan struct{} // closed when run has returned
 	err                 error         // run's result, once done
+	// changed is told when the node starts running, and when its stream
+	// breaks or comes back (nodeSet.onChange).
+	changed func()
 }
 
 // newNode builds a node's client and engine; run starts them.
@@ -97,6 +100,7 @@ func (n *node) run(ctx, engineCtx context.Context, cfg *Config) (err error) {
 		n.log.Info("adopted calls in progress", zap.Int("calls", adopted))
 	}
 	n.running.Store(true)
+	n.changed()
 	n.log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("mode", cfg.ARI.Mode), zap.String("app", cfg.ARI.App))
 	err = n.engine.Run(engineCtx, stream)
 	if errors.Is(err, context.Canceled) {
@@ -120,6 +124,11 @@ type nodeSet struct {
 	ctx, engineCtx         context.Context
 	cancelCtx, stopEngines context.CancelFunc
 
+	// onChange is told when a node starts running or its stream breaks
+	// or comes back (the cluster announces at once); set before the
+	// first node starts.
+	onChange func()
+
 	mu    sync.Mutex
 	nodes map[string]*node
 	wg    sync.WaitGroup
@@ -129,7 +138,7 @@ func newNodeSet(ctx context.Context, cfg *Config, log *zap.Logger, o *ops, event
 	engineCtx, stopEngines := context.WithCancel(context.WithoutCancel(ctx))
 	ctx, cancelCtx := context.WithCancel(ctx)
 	s := &nodeSet{cfg: cfg, log: log, ops: o, events: events, ctx: ctx, engineCtx: engineCtx,
-		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}}
+		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}, onChange: func() {}}
 	o.nodes = s.all
 	return s
 }
@@ -145,6 +154,7 @@ func (s *nodeSet) start(name string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.changed = s.onChange
 	s.nodes[name] = n
 	s.wg.Add(1)
 	go func() {
@@ -253,9 +263,13 @@ func (s *nodeSet) stop() {
 }
 
 // engineOf returns the engine handling callID, or ErrNoSuchCall.
-func (s *nodeSet) engineOf(callID string) (*transfer.Engine, error) {
+func (s *nodeSet) engineOf(callID string) (*transfer.Engine, error) { return s.find(callID, false) }
+
+// find returns the engine handling callID, among the nodes connected here
+// only if connectedOnly.
+func (s *nodeSet) find(callID string, connectedOnly bool) (*transfer.Engine, error) {
 	for _, n := range s.all() {
-		if n.engine.HasCall(callID) {
+		if (!connectedOnly || n.connected()) && n.engine.HasCall(callID) {
 			return n.engine, nil
 		}
 	}
@@ -263,9 +277,16 @@ func (s *nodeSet) engineOf(callID string) (*transfer.Engine, error) {
 }
 
 // Calls lists every node's calls (callsBackend).
-func (s *nodeSet) Calls(ctx context.Context) ([]transfer.CallInfo, error) {
+func (s *nodeSet) Calls(ctx context.Context) ([]transfer.CallInfo, error) { return s.calls(ctx, false) }
+
+// calls lists the calls of the nodes, only those connected here if
+// connectedOnly.
+func (s *nodeSet) calls(ctx context.Context, connectedOnly bool) ([]transfer.CallInfo, error) {
 	calls := []transfer.CallInfo{}
 	for _, n := range s.all() {
+		if connectedOnly && !n.connected() {
+			continue
+		}
 		some, err := n.engine.Calls(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.name, err)

@@ -88,9 +88,11 @@ func (o *ops) observe(n *node, ev ari.Event) {
 	switch ev.(type) {
 	case *ari.Disconnected:
 		n.streamDown.Store(true)
+		n.changed()
 	case *ari.Reconnected:
 		o.reconnects.WithLabelValues(n.name).Inc()
 		n.streamDown.Store(false)
+		n.changed()
 	default:
 		o.observeLag(ev)
 	}
