@@ -352,14 +352,7 @@ func TestAttendedTransfer(t *testing.T) {
 				f.eventually("consultation ended, 102 rung back", func() bool {
 					return f.channels[b2] == nil && f.channels[k] == nil && f.ringingLocked("PJSIP/102") && f.ringing["A"]
 				})
-				var back string
-				f.mu.Lock()
-				for id, ch := range f.channels {
-					if ch.endpoint == "PJSIP/102" {
-						back = id
-					}
-				}
-				f.mu.Unlock()
+				back := f.liveChannel("PJSIP/102")
 				f.answers(back)
 				f.eventually("A and 102 talk again", func() bool { return bridgedLocked(f, "A", back) })
 				f.hangsUp("A")

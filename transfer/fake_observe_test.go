@@ -22,6 +22,19 @@ func (f *fakeAsterisk) createdChannel(endpoint string) string {
 	return ""
 }
 
+// liveChannel returns the id of a channel to endpoint that is up or
+// ringing now (createdChannel finds the first ever created).
+func (f *fakeAsterisk) liveChannel(endpoint string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, ch := range f.channels {
+		if ch.endpoint == endpoint {
+			return id
+		}
+	}
+	return ""
+}
+
 // bridged returns the sorted channel ids of every non-empty bridge.
 func (f *fakeAsterisk) bridged() [][]string {
 	f.mu.Lock()

@@ -95,14 +95,7 @@ func TestVoicemailTransferToAnotherNode(t *testing.T) {
 		f.eventually("102 rung back for the caller", func() bool {
 			return f.ringingLocked("PJSIP/102") && f.channels["A"] != nil && len(f.continued) == 0
 		})
-		var back string
-		f.mu.Lock()
-		for id, ch := range f.channels {
-			if ch.endpoint == "PJSIP/102" {
-				back = id
-			}
-		}
-		f.mu.Unlock()
+		back := f.liveChannel("PJSIP/102")
 		f.answers(back)
 		f.eventually("the caller and 102 talk again", func() bool { return bridgedLocked(f, "A", back) })
 	})
