@@ -45,14 +45,14 @@ func haAsteriskSpec(spec sandbox.ConfigSpec, installed sandbox.RootFS) sandbox.C
 	return spec
 }
 
-// buildHAProxy builds haproxyImage in dir: Debian's HAProxy, installed on
-// the Asterisk base image (the root filesystem's Debian: only Debian's
-// mirror is needed, no registry), with internal/haproxy's configuration.
-func buildHAProxy(ctx context.Context, dir, baseImage string, logf func(string, ...any)) error {
+// buildHAProxy builds image in dir: Debian's HAProxy, installed on the
+// Asterisk base image (the root filesystem's Debian: only Debian's mirror
+// is needed, no registry), with internal/haproxy's configuration for opts.
+func buildHAProxy(ctx context.Context, dir, baseImage, image string, opts haproxy.Options, logf func(string, ...any)) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	conf := haproxy.Config(haproxy.Options{Front: haFront, Replicas: haReplicas()})
+	conf := haproxy.Config(opts)
 	if err := os.WriteFile(filepath.Join(dir, "transferd.cfg"), []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write haproxy's configuration: %w", err)
 	}
@@ -66,10 +66,10 @@ func buildHAProxy(ctx context.Context, dir, baseImage string, logf func(string, 
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	logf("compose: building %s", haproxyImage)
+	logf("compose: building %s", image)
 	// The host's network: apt reaches the mirror as the host does.
-	if err := run(ctx, dir, "docker", "build", "-q", "--network", "host", "-t", haproxyImage, "."); err != nil {
-		return fmt.Errorf("build %s: %w", haproxyImage, err)
+	if err := run(ctx, dir, "docker", "build", "-q", "--network", "host", "-t", image, "."); err != nil {
+		return fmt.Errorf("build %s: %w", image, err)
 	}
 	return nil
 }

@@ -10,9 +10,14 @@
 //     transferd) and the product dialplan;
 //   - transferd/transferd:dev — the daemon, a static binary on scratch.
 //
+// With -nodes it builds those docker-compose.nodes.yml runs (nodes.go):
+// two Asterisk nodes joined by a trunk, HAProxy, NATS and the replicas'
+// image with the routes.
+//
 // Usage: go run ./internal/compose && docker-compose up
 //
 //	go run ./internal/compose -ha && docker-compose -p transferd-ha -f docker-compose.ha.yml up
+//	go run ./internal/compose -nodes && docker-compose -p transferd-nodes -f docker-compose.nodes.yml up
 package main
 
 import (
@@ -24,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 
+	"github.com/transferd/transferd/internal/haproxy"
 	"github.com/transferd/transferd/internal/sandbox"
 )
 
@@ -43,19 +49,36 @@ func main() {
 	rebuildBase := flag.Bool("rebuild-base", false, "import the root filesystem again even if the base image exists")
 	ariPassword := flag.String("ari-password", "transferd-demo", "password of the ARI user transferd (must match TRANSFERD_ARI_PASSWORD in docker-compose.yml)")
 	ha := flag.Bool("ha", false, "build the images of docker-compose.ha.yml (Asterisk in outbound mode, HAProxy, transferd) instead")
+	nodes := flag.Bool("nodes", false, "build the images of docker-compose.nodes.yml (two Asterisk nodes joined by a trunk, HAProxy, NATS, transferd with routes) instead")
 	flag.Parse()
-	if err := build(ctx, *rebuildBase, *ariPassword, *ha); err != nil {
+	stack := "single"
+	switch {
+	case *ha && *nodes:
+		fmt.Fprintln(os.Stderr, "compose: -ha and -nodes build different stacks: choose one")
+		os.Exit(2)
+	case *ha:
+		stack = "ha"
+	case *nodes:
+		stack = "nodes"
+	}
+	if err := build(ctx, *rebuildBase, *ariPassword, stack); err != nil {
 		fmt.Fprintln(os.Stderr, "compose:", err)
 		os.Exit(1)
 	}
-	if *ha {
+	switch stack {
+	case "ha":
 		fmt.Println("compose: images ready; start the stack with: docker-compose -p transferd-ha -f docker-compose.ha.yml up")
+		return
+	case "nodes":
+		fmt.Println("compose: images ready; start the stack with: docker-compose -p transferd-nodes -f docker-compose.nodes.yml up")
 		return
 	}
 	fmt.Println("compose: images ready; start the stack with: docker-compose up")
 }
 
-func build(ctx context.Context, rebuildBase bool, ariPassword string, ha bool) error {
+// build builds the images of stack: "single" (docker-compose.yml), "ha"
+// or "nodes".
+func build(ctx context.Context, rebuildBase bool, ariPassword, stack string) error {
 	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
 	opts := sandbox.RootFSOptionsFromEnv()
 	opts.Logf = logf
@@ -85,15 +108,25 @@ func build(ctx context.Context, rebuildBase bool, ariPassword string, ha bool) e
 		Dir: pbxDir, ARIUser: "transferd", ARIPassword: ariPassword, PhoneContext: "transferd",
 		ARIPort: 8088, SIPPort: 5060, Phones: []string{"101", "102", "103"},
 	}
-	image := asteriskImage
-	if ha {
-		spec, image = haAsteriskSpec(spec, installed), haAsteriskImage
-	}
-	if err := buildAsterisk(ctx, filepath.Join(work, "asterisk"), baseImage, image, spec, logf); err != nil {
-		return err
-	}
-	if ha {
-		if err := buildHAProxy(ctx, filepath.Join(work, "haproxy"), baseImage, logf); err != nil {
+	switch stack {
+	case "nodes":
+		if err := buildNodes(ctx, work, baseImage, spec, installed, logf); err != nil {
+			return err
+		}
+		if err := buildTransferd(ctx, filepath.Join(work, "transferd"), logf); err != nil {
+			return err
+		}
+		return buildNodesTransferd(ctx, filepath.Join(work, "transferd-nodes"), logf)
+	case "ha":
+		if err := buildAsterisk(ctx, filepath.Join(work, "asterisk"), baseImage, haAsteriskImage, haAsteriskSpec(spec, installed), nil, logf); err != nil {
+			return err
+		}
+		opts := haproxy.Options{Front: haFront, Replicas: haReplicas()}
+		if err := buildHAProxy(ctx, filepath.Join(work, "haproxy"), baseImage, haproxyImage, opts, logf); err != nil {
+			return err
+		}
+	default:
+		if err := buildAsterisk(ctx, filepath.Join(work, "asterisk"), baseImage, asteriskImage, spec, nil, logf); err != nil {
 			return err
 		}
 	}
@@ -101,8 +134,9 @@ func build(ctx context.Context, rebuildBase bool, ariPassword string, ha bool) e
 }
 
 // buildAsterisk builds image: the base image and the configuration spec
-// describes (pbxDir in the image).
-func buildAsterisk(ctx context.Context, pbx, baseImage, image string, spec sandbox.ConfigSpec, logf func(string, ...any)) error {
+// describes (pbxDir in the image), with extra's files (name → text) added
+// to its etc (e.g. pjsip_trunks.conf).
+func buildAsterisk(ctx context.Context, pbx, baseImage, image string, spec sandbox.ConfigSpec, extra map[string]string, logf func(string, ...any)) error {
 	for _, d := range []string{"etc", "db", "spool", "run", "log", "cache"} {
 		if err := os.MkdirAll(filepath.Join(pbx, "pbx", d), 0o755); err != nil {
 			return err
@@ -114,6 +148,11 @@ func buildAsterisk(ctx context.Context, pbx, baseImage, image string, spec sandb
 	}
 	if err := sandbox.RenderConfig(filepath.Join(pbx, "pbx", "etc"), spec); err != nil {
 		return err
+	}
+	for name, text := range extra {
+		if err := os.WriteFile(filepath.Join(pbx, "pbx", "etc", name), []byte(text), 0o644); err != nil {
+			return err
+		}
 	}
 	dockerfile := "FROM " + baseImage + "\n" +
 		"COPY pbx " + pbxDir + "\n" +

@@ -459,34 +459,10 @@ func (sb *Sandbox) CLI(ctx context.Context, command string) (string, error) {
 }
 
 // AddTrunk joins this Asterisk to another node's over SIP: endpoint name
-// (context from-nodes) reaches sipAddr, and calls from sipAddr are that
-// endpoint's (identified by address and port: every sandbox listens on
-// 127.0.0.1). Dial "PJSIP/<ext>@<name>" to call an extension there. Caller
-// id and connected line cross both ways (P-Asserted-Identity, trusted).
+// (context from-nodes) reaches sipAddr (TrunkConfig). Dial
+// "PJSIP/<ext>@<name>" to call an extension there.
 func (sb *Sandbox) AddTrunk(ctx context.Context, name, sipAddr string) error {
-	trunk := fmt.Sprintf(`
-[%[1]s]
-type = endpoint
-transport = transport-udp
-context = from-nodes
-aors = %[1]s
-disallow = all
-allow = ulaw,alaw
-dtmf_mode = rfc4733
-direct_media = no
-send_pai = yes
-trust_id_inbound = yes
-trust_id_outbound = yes
-
-[%[1]s]
-type = aor
-contact = sip:%[2]s
-
-[%[1]s-identify]
-type = identify
-endpoint = %[1]s
-match = %[2]s
-`, name, sipAddr)
+	trunk := TrunkConfig(name, sipAddr)
 	f, err := os.OpenFile(filepath.Join(sb.Dir, "etc", "pjsip_trunks.conf"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("sandbox: trunk %s: %w", name, err)
@@ -513,6 +489,39 @@ match = %[2]s
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// TrunkConfig is the pjsip.conf text of a trunk to another Asterisk node
+// (pjsip.conf includes pjsip_trunks.conf): endpoint name (context
+// from-nodes) reaches sipAddr, and calls from sipAddr are that endpoint's
+// (identified by address and port: every sandbox, and every node of the
+// compose stack, listens on 127.0.0.1). Caller id and connected line
+// cross both ways (P-Asserted-Identity, trusted). AddTrunk and the
+// compose stack's node images (internal/compose) write it.
+func TrunkConfig(name, sipAddr string) string {
+	return fmt.Sprintf(`
+[%[1]s]
+type = endpoint
+transport = transport-udp
+context = from-nodes
+aors = %[1]s
+disallow = all
+allow = ulaw,alaw
+dtmf_mode = rfc4733
+direct_media = no
+send_pai = yes
+trust_id_inbound = yes
+trust_id_outbound = yes
+
+[%[1]s]
+type = aor
+contact = sip:%[2]s
+
+[%[1]s-identify]
+type = identify
+endpoint = %[1]s
+match = %[2]s
+`, name, sipAddr)
 }
 
 // Leftovers lists the channels and bridges Asterisk holds, one per line, or
