@@ -184,6 +184,10 @@ Flags:
 // it, unready, rather than exit.
 func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	o := newOps(log.Named("ops"))
+	// Any replica that runs can take an Asterisk's connection: in
+	// outbound mode ready does not wait for one. (Set before the
+	// operator endpoints serve: /readyz reads it.)
+	o.outbound = cfg.ARI.Mode == "outbound"
 	events := newBroadcaster(log.Named("api"))
 	// Transfer events go to the API's streams, through the cluster when
 	// there is one (every replica streams every node's).
@@ -246,9 +250,6 @@ func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
 // cancelled, then makes the replica unready, hands every node's connection
 // over and stops.
 func serveOutbound(ctx context.Context, cfg *Config, nodes *nodeSet, o *ops, log *zap.Logger) error {
-	// Any replica that runs can take an Asterisk's connection: ready
-	// does not wait for one.
-	o.outbound = true
 	stopListen, err := listenForAsterisk(cfg, nodes.serveAsterisk, log.Named("ari"))
 	if err != nil {
 		return err
