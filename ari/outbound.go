@@ -350,7 +350,17 @@ func (l *outboundLink) detach(c *outboundConn, err error) {
 	current := l.conn == c
 	if current {
 		l.conn = nil
-		l.up = make(chan struct{})
+		// A fresh "up" only if this one was open: waiters hold the
+		// channel they saw, and one replaced before it was ever closed
+		// (a connection Asterisk dropped before its first frame, as it
+		// does when it reconnects in a hurry) would keep them waiting
+		// past the next connection. Seen in CI: a standby replica sat
+		// 10 s on the flap of its first connection after a takeover.
+		select {
+		case <-l.up:
+			l.up = make(chan struct{})
+		default:
+		}
 	}
 	closed := l.closed
 	l.mu.Unlock()

@@ -320,3 +320,38 @@ func TestOutboundRESTOverHTTPGoesToTheURLWhileConnected(t *testing.T) {
 		t.Fatalf("after the connection was handed over: %v, %v; want ErrNotConnected and no request", err, posts)
 	}
 }
+
+// A connection Asterisk drops before its first frame (it does when it
+// reconnects in a hurry, as after a takeover) does not keep a waiter
+// waiting past the next connection: WaitConnected returns once that one
+// is open.
+func TestOutboundWaiterOutlivesAConnectionDroppedBeforeItsFirstFrame(t *testing.T) {
+	c, _, srv := outboundClient(t)
+	waited := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		waited <- c.WaitConnected(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond) // (the waiter holds the link's state)
+	first, _, err := dialAsAsterisk(t, srv.URL, "transferd", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.ws.CloseNow()
+	time.Sleep(50 * time.Millisecond)
+	second, _, err := dialAsAsterisk(t, srv.URL, "transferd", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.serve(204, "")
+	second.send(`{"type":"ApplicationRegistered","application":{"name":"transferd"}}`)
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("WaitConnected: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("WaitConnected still waits 2 s after the second connection opened")
+	}
+}
