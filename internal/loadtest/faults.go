@@ -58,6 +58,15 @@ func (p faultPlan) String() string {
 	return "none"
 }
 
+// describe is String for replicas whose faults follow s: transferd-nodes'
+// kills name the node whose replica is killed.
+func (p faultPlan) describe(s servingSeries) string {
+	if p.killEvery > 0 && s.node != "" {
+		return "SIGKILL the replica serving " + s.node + " every " + p.killEvery.String()
+	}
+	return p.String()
+}
+
 // FaultResult is what the faults of one level did and how fast the
 // replicas took over.
 type FaultResult struct {
@@ -182,7 +191,7 @@ func (t *target) startFaults(ctx context.Context, plan faultPlan, until time.Tim
 	}
 	r := &faultRun{stop: make(chan struct{}), done: make(chan FaultResult, 1)}
 	go func() {
-		res := FaultResult{Plan: plan.String()}
+		res := FaultResult{Plan: plan.describe(t.ha.serves[0])}
 		defer func() { r.done <- res }()
 		for next := time.Now().Add(plan.every()); next.Before(until); next = next.Add(plan.every()) {
 			select {

@@ -197,7 +197,7 @@ func run(ctx context.Context, args []string) error {
 		rep.Settings += ", " + configTransferdHA + " faults: " + f.faults.String() + ", REST over " + f.haREST
 	}
 	if slices.Contains(f.configs, configTransferdNodes) {
-		rep.Settings += ", " + configTransferdNodes + " faults: " + f.faults.String()
+		rep.Settings += ", " + configTransferdNodes + " faults: " + f.faults.describe(nodeServing(nodeName(0)))
 	}
 	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, faults: f.faults, logf: logf}
 	for _, name := range f.configs {

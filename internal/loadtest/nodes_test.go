@@ -131,3 +131,13 @@ func TestNodesTextSetsCrossBesideSameNodeAndTheSingleNode(t *testing.T) {
 		t.Error("a section without a transferd-nodes level")
 	}
 }
+
+func TestNodesKillPlanNamesTheNode(t *testing.T) {
+	p := faultPlan{killEvery: 30 * time.Second}
+	if got, want := p.describe(nodeServing("node1")), "SIGKILL the replica serving node1 every 30s"; got != want {
+		t.Errorf("describe = %q, want %q", got, want)
+	}
+	if got := p.describe(haServing); got != p.String() {
+		t.Errorf("transferd-ha's plan changed: %q", got)
+	}
+}
