@@ -212,8 +212,10 @@ on the first node, both cross the trunk (cross-node; A then talks to D through b
 Latencies are REFER sent → final NOTIFY received, p50 / p99 in ms. A kill SIGKILLs the replica
 whose /metrics says ` + "`" + nodeConnectedMetric + `{node="node1"} 1` + "`" + ` (it may serve node2 too) and starts a fresh
 process on its addresses; the takeover runs to the first scrape where a replica reports node1
-connected and has read an event since. A failed call and "near a fault" are as in the replicas
-section of ha.md: a quartet whose scenario failed registers fresh phones and carries on.
+connected and has read an event since. A failed call is a failed scenario, a failed transfer
+one tried whose final NOTIFY was not 200 in time; in a run with kills a quartet whose scenario
+failed closes its phones, waits 2 s, registers fresh ones and carries on, and a failure is "near
+a fault" when its failing step began at most 15 s before a kill or at most 2 s after.
 Each replica's CPU is that of every process in its slot during the level, per 1000 transfers
 those processes ended (` + "`" + transfersMetric + "`" + `); the single-node figure is the "transferd"
 configuration's transferd CPU per 1000 transfers at the same level in the same run (one Asterisk,
