@@ -35,40 +35,18 @@ func startSandboxNodes(ctx context.Context, n int, logf func(string, ...any)) (*
 	if err != nil {
 		return nil, err
 	}
-	c := &sandboxNodes{listen: listen, routes: sandboxRoutes(n)}
-	for i := 1; i <= n; i++ {
-		// Every node's websocket_client and transferd share one ARI
-		// password: node1's, random.
-		var password string
-		if i > 1 {
-			password = c.nodes[0].ARIPassword
-		}
-		sb, err := sandbox.New(ctx, sandbox.Options{
-			PhoneContext: "transferd",
-			Phones:       nodePhones(i),
-			Outbound:     "ws://" + listen + "/ari/" + nodeName(i),
-			ARIPassword:  password,
-			Logf:         logf,
-		})
-		if err != nil {
-			c.stop()
-			return nil, fmt.Errorf("--nodes: %s: %w", nodeName(i), err)
-		}
-		c.nodes = append(c.nodes, sb)
+	specs := make([]sandbox.Node, n)
+	for i := range specs {
+		specs[i] = sandbox.Node{Name: nodeName(i + 1), Phones: nodePhones(i + 1)}
 	}
-	// Each node reaches every other over a trunk named like the node it
-	// reaches: the routes' dial strings.
-	for i, sb := range c.nodes {
-		for j, other := range c.nodes {
-			if i == j {
-				continue
-			}
-			if err := sb.AddTrunk(ctx, nodeName(j+1), other.SIPAddr); err != nil {
-				c.stop()
-				return nil, fmt.Errorf("--nodes: %s: %w", nodeName(i+1), err)
-			}
-		}
+	// Every node's websocket_client and transferd share one ARI password
+	// (node1's, random); each node reaches every other over a trunk named
+	// like the node it reaches: the routes' dial strings.
+	nodes, err := sandbox.StartNodes(ctx, specs, "ws://"+listen+"/ari", sandbox.Options{PhoneContext: "transferd", Logf: logf})
+	if err != nil {
+		return nil, fmt.Errorf("--nodes: %w", err)
 	}
+	c := &sandboxNodes{nodes: nodes, listen: listen, routes: sandboxRoutes(n)}
 	return c, nil
 }
 

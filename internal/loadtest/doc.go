@@ -8,6 +8,7 @@
 //	go run ./internal/loadtest -levels 5,20 -out /tmp/r.md
 //	go run ./internal/loadtest -configs transferd -levels 100 -repeat-for 2m -out internal/loadtest/soak.md
 //	go run ./internal/loadtest -configs transferd-ha -levels 50 -repeat-for 5m -kill-every 30s
+//	go run ./internal/loadtest -configs transferd-nodes,transferd -levels 50 -repeat-for 60s -kill-every 30s -out internal/loadtest/nodes-kill.md
 //	go run ./internal/loadtest -chart internal/loadtest/results.md   # redraw results.svg, run nothing
 //
 // For each configuration of the ramp (-mix ramp, the default;
@@ -17,7 +18,11 @@
 // "native": phones call through plain
 // Asterisk dialplan and Asterisk performs the transfers; "transferd-ha":
 // as "transferd", but Asterisk connects out through HAProxy to two
-// transferd replicas in outbound mode, issue 20) it starts a
+// transferd replicas in outbound mode, issue 20; "transferd-nodes": two
+// Asterisk nodes joined by SIP trunks, both connecting out through
+// HAProxy, balance leastconn, to two replicas joined over NATS, a level
+// of N running N scenarios on each node, half of them transferring
+// across the trunk, issue 24, nodes.go) it starts a
 // private Asterisk sandbox (internal/sandbox; needs root and the cached
 // root filesystem), then runs the load levels in order with fresh SIP test
 // phones (internal/sipphone). A configuration's ramp stops at its first
@@ -32,7 +37,8 @@
 // logs every SIP message) and -transferd-log-level, for diagnosis;
 // -kill-every (SIGKILL the serving replica and start a fresh one, measuring
 // the takeover) or -rolling-every (replace every replica with SIGTERM and a
-// fresh process) for transferd-ha, within a -repeat-for soak (faults.go);
+// fresh process) for transferd-ha and transferd-nodes (the replica node1
+// is connected to), within a -repeat-for soak (faults.go);
 // -ha-rest websocket|http (transferd-ha's replicas' ari.rest);
 // -transferd-bin (run this transferd binary instead of building one);
 // -chart FILE reads the "Results per load level" table of a report the

@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// faultPlan is what the harness does to transferd-ha's replicas while a
-// level runs (issue 20): every interval, SIGKILL the replica Asterisk is
-// connected to and start a fresh one in its place, or replace every
+// faultPlan is what the harness does to the replicas of transferd-ha (issue
+// 20) and transferd-nodes (issue 24) while a level runs: every interval,
+// SIGKILL the replica Asterisk (transferd-nodes: node1) is connected to and
+// start a fresh one in its place, or replace every
 // replica one by one with SIGTERM and a fresh process (a rolling upgrade).
 // At most one of the two is set; zero is a level without faults.
 type faultPlan struct {
@@ -18,7 +19,8 @@ type faultPlan struct {
 }
 
 // newFaultPlan checks the fault flags against the rest of the command
-// line: faults apply to transferd-ha, and only happen within a soak.
+// line: faults apply to the configurations with replicas, and only happen
+// within a soak.
 func newFaultPlan(killEvery, rollingEvery, repeatFor time.Duration, configs []string) (faultPlan, error) {
 	p := faultPlan{killEvery: killEvery, rollingEvery: rollingEvery}
 	switch {
@@ -28,8 +30,8 @@ func newFaultPlan(killEvery, rollingEvery, repeatFor time.Duration, configs []st
 		return p, errors.New("-kill-every and -rolling-every: choose one (a kill during an upgrade measures neither)")
 	case p.every() == 0:
 		return p, nil
-	case !slices.Contains(configs, configTransferdHA):
-		return p, fmt.Errorf("%s: replicas are only killed or upgraded in the %s configuration (add it to -configs)", p.flag(), configTransferdHA)
+	case !slices.ContainsFunc(configs, withReplicas):
+		return p, fmt.Errorf("%s: replicas are only killed or upgraded in the %s and %s configurations (add one to -configs)", p.flag(), configTransferdHA, configTransferdNodes)
 	case repeatFor <= p.every():
 		return p, fmt.Errorf("%s %s: the level must last longer (-repeat-for %s), or no fault happens", p.flag(), p.every(), repeatFor)
 	}
@@ -54,6 +56,15 @@ func (p faultPlan) String() string {
 		return "rolling upgrade (SIGTERM, fresh process, one replica at a time, the serving one last) every " + p.rollingEvery.String()
 	}
 	return "none"
+}
+
+// describe is String for replicas whose faults follow s: transferd-nodes'
+// kills name the node whose replica is killed.
+func (p faultPlan) describe(s servingSeries) string {
+	if p.killEvery > 0 && s.node != "" {
+		return "SIGKILL the replica serving " + s.node + " every " + p.killEvery.String()
+	}
+	return p.String()
 }
 
 // FaultResult is what the faults of one level did and how fast the
@@ -82,15 +93,55 @@ type FaultResult struct {
 
 // The takeover observable. transferd_ari_connected is 1 on the replica
 // whose engine runs on Asterisk's connection (set after it adopted the
-// calls in progress); transferd_event_lag_seconds_count counts the events
-// it has read off that connection (ari.Config.OnEvent, in order, just
-// before the engine's queue). No metric counts events the engine has
-// handled; the engine takes them in order right after, so the first read
-// one is at most a queue hop from the first handled.
+// calls in progress), transferd_node_connected{node} the same for one
+// node of several; transferd_event_lag_seconds_count counts the events
+// it has read off its connections (ari.Config.OnEvent, in order, just
+// before the engine's queue; every node's together). No metric counts
+// events the engine has handled; the engine takes them in order right
+// after, so the first read one is at most a queue hop from the first
+// handled.
 const (
-	connectedMetric  = "transferd_ari_connected"
-	eventsReadMetric = "transferd_event_lag_seconds_count"
+	connectedMetric     = "transferd_ari_connected"
+	nodeConnectedMetric = "transferd_node_connected"
+	eventsReadMetric    = "transferd_event_lag_seconds_count"
 )
+
+// servingSeries is the gauge that is 1 on the replica an Asterisk is
+// connected to.
+type servingSeries struct {
+	metric string
+	node   string // its node label ("": none)
+}
+
+// haServing: transferd-ha's one Asterisk.
+var haServing = servingSeries{metric: connectedMetric}
+
+// nodeServing: one of transferd-nodes' Asterisk nodes.
+func nodeServing(node string) servingSeries {
+	return servingSeries{metric: nodeConnectedMetric, node: node}
+}
+
+// on reports whether m (nil: the replica is down) says the Asterisk is
+// connected to its replica.
+func (s servingSeries) on(m Samples) bool {
+	if m == nil {
+		return false
+	}
+	if s.node == "" {
+		return m.Sum(s.metric) == 1
+	}
+	return m.Sum(s.metric, s.label()) == 1
+}
+
+func (s servingSeries) label() string { return `node="` + s.node + `"` }
+
+// String names the series as /metrics writes it.
+func (s servingSeries) String() string {
+	if s.node == "" {
+		return s.metric
+	}
+	return s.metric + "{" + s.label() + "}"
+}
 
 // takeoverPoll is how often the replicas are scraped during a handover:
 // the takeover time's resolution.
@@ -100,14 +151,14 @@ const takeoverPoll = 5 * time.Millisecond
 // a p99 under 2 s).
 const takeoverTimeout = 15 * time.Second
 
-// ServingReplica returns the index of the replica whose metrics say
-// Asterisk is connected to it, and how many say so (Asterisk allows one
-// connection per application: more than one is a fault). Unreadable
+// ServingReplica returns the index of the replica whose metrics (series s)
+// say the Asterisk is connected to it, and how many say so (Asterisk allows
+// one connection per application: more than one is a fault). Unreadable
 // replicas are nil.
-func ServingReplica(pages []Samples) (index, connected int) {
+func ServingReplica(pages []Samples, s servingSeries) (index, connected int) {
 	index = -1
 	for i, m := range pages {
-		if m != nil && m.Sum(connectedMetric) == 1 {
+		if s.on(m) {
 			if index < 0 {
 				index = i
 			}
@@ -117,11 +168,11 @@ func ServingReplica(pages []Samples) (index, connected int) {
 	return index, connected
 }
 
-// TookOver reports whether a replica's metrics show it serving Asterisk
-// and having read events since baseline (its events-read count before the
-// handover; 0 for a fresh process).
-func TookOver(m Samples, baseline float64) bool {
-	return m != nil && m.Sum(connectedMetric) == 1 && m.Sum(eventsReadMetric) > baseline
+// TookOver reports whether a replica's metrics show it serving the
+// Asterisk (series s) and having read events since baseline (its
+// events-read count before the handover; 0 for a fresh process).
+func TookOver(m Samples, s servingSeries, baseline float64) bool {
+	return s.on(m) && m.Sum(eventsReadMetric) > baseline
 }
 
 // faultRun is the faults of one level, on their own goroutine.
@@ -140,7 +191,7 @@ func (t *target) startFaults(ctx context.Context, plan faultPlan, until time.Tim
 	}
 	r := &faultRun{stop: make(chan struct{}), done: make(chan FaultResult, 1)}
 	go func() {
-		res := FaultResult{Plan: plan.String()}
+		res := FaultResult{Plan: plan.describe(t.ha.serves[0])}
 		defer func() { r.done <- res }()
 		for next := time.Now().Add(plan.every()); next.Before(until); next = next.Add(plan.every()) {
 			select {
@@ -189,7 +240,7 @@ func (h *replicaSet) killServing(ctx context.Context, res *FaultResult, logf fun
 	go func() { restarted <- h.restart(ctx, i) }()
 	gone := make(chan struct{})
 	close(gone) // (the killed process is gone: slot i shows only its successor)
-	res.add(h.awaitTakeover(ctx, start, baselines, i, gone), "kill of "+h.slots[i].name, logf)
+	res.add(h.awaitTakeover(ctx, start, baselines, i, gone), h.config, "kill of "+h.slots[i].name, logf)
 	if err := <-restarted; err != nil {
 		res.Errors = append(res.Errors, "restart after kill: "+err.Error())
 		return
@@ -206,7 +257,7 @@ func (h *replicaSet) killServing(ctx context.Context, res *FaultResult, logf fun
 // Asterisk's outbound WebSocket, which Asterisk 22.11.0-rc2 does not
 // always survive under load: ha.md).
 func (h *replicaSet) rollingUpgrade(ctx context.Context, res *FaultResult, logf func(string, ...any)) {
-	serving, _ := ServingReplica(h.scrapeAll(ctx))
+	serving, _ := ServingReplica(h.scrapeAll(ctx), h.serves[0])
 	order := make([]int, 0, len(h.slots))
 	for i := range h.slots {
 		if i != serving {
@@ -219,7 +270,7 @@ func (h *replicaSet) rollingUpgrade(ctx context.Context, res *FaultResult, logf 
 	for _, i := range order {
 		s := h.slots[i]
 		pages := h.scrapeAll(ctx)
-		wasServing := pages[i] != nil && pages[i].Sum(connectedMetric) == 1
+		wasServing := h.serves[0].on(pages[i])
 		baselines := eventsRead(pages, i)
 		start := time.Now()
 		// Until the old process has exited, slot i's metrics are its.
@@ -233,11 +284,11 @@ func (h *replicaSet) rollingUpgrade(ctx context.Context, res *FaultResult, logf 
 		close(gone)
 		if !graceful {
 			res.Forced++
-			logf("%s: replica %s still running %s after SIGTERM: killed", configTransferdHA, s.name, drainTimeout)
+			logf("%s: replica %s still running %s after SIGTERM: killed", h.config, s.name, drainTimeout)
 		}
 		err := h.restart(ctx, i)
 		if wasServing {
-			res.add(<-took, "upgrade of "+s.name, logf)
+			res.add(<-took, h.config, "upgrade of "+s.name, logf)
 		}
 		if err != nil {
 			res.Errors = append(res.Errors, "restart during upgrade: "+err.Error())
@@ -268,15 +319,15 @@ type takeover struct {
 	seen      bool // false: no successor within takeoverTimeout
 }
 
-// add records a handover.
-func (res *FaultResult) add(tk takeover, what string, logf func(string, ...any)) {
+// add records a handover in config.
+func (res *FaultResult) add(tk takeover, config, what string, logf func(string, ...any)) {
 	if !tk.seen {
 		res.Unobserved++
-		logf("%s: %s: no successor connected and reading events within %s", configTransferdHA, what, takeoverTimeout)
+		logf("%s: %s: no successor connected and reading events within %s", config, what, takeoverTimeout)
 		return
 	}
 	res.Takeovers = append(res.Takeovers, tk.after)
-	logf("%s: %s: %s took over in %s", configTransferdHA, what, tk.successor, tk.after.Round(time.Millisecond))
+	logf("%s: %s: %s took over in %s", config, what, tk.successor, tk.after.Round(time.Millisecond))
 }
 
 // awaitTakeover polls the replicas every takeoverPoll until one has taken
@@ -290,7 +341,7 @@ func (h *replicaSet) awaitTakeover(ctx context.Context, start time.Time, baselin
 				continue
 			}
 			m, err := scrape(ctx, h.poll, "http://"+s.ops+"/metrics")
-			if err == nil && TookOver(m, baselines[j]) {
+			if err == nil && TookOver(m, h.serves[0], baselines[j]) {
 				return takeover{after: time.Since(start), successor: s.name, seen: true}
 			}
 		}

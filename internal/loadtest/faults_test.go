@@ -47,7 +47,7 @@ func TestServingReplicaIsTheOneConnected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			i, n := ServingReplica(tt.pages)
+			i, n := ServingReplica(tt.pages, haServing)
 			if i != tt.index || n != tt.nConns {
 				t.Errorf("ServingReplica = %d, %d connected; want %d, %d", i, n, tt.index, tt.nConns)
 			}
@@ -73,7 +73,7 @@ func TestTookOverNeedsTheConnectionAndANewEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := TookOver(tt.m, tt.baseline); got != tt.want {
+			if got := TookOver(tt.m, haServing, tt.baseline); got != tt.want {
 				t.Errorf("TookOver = %v, want %v", got, tt.want)
 			}
 		})
@@ -101,7 +101,7 @@ func TestFaultFlags(t *testing.T) {
 		{"kills", []string{"-configs", "transferd-ha", "-repeat-for", "5m", "-kill-every", "30s"}, faultPlan{killEvery: 30 * time.Second}, ""},
 		{"rolling upgrades", []string{"-configs", "transferd,transferd-ha", "-repeat-for", "5m", "-rolling-every", "1m"}, faultPlan{rollingEvery: time.Minute}, ""},
 		{"both", []string{"-configs", "transferd-ha", "-repeat-for", "5m", "-kill-every", "30s", "-rolling-every", "30s"}, faultPlan{}, "choose one"},
-		{"no replicas to kill", []string{"-configs", "transferd", "-repeat-for", "5m", "-kill-every", "30s"}, faultPlan{}, "add it to -configs"},
+		{"no replicas to kill", []string{"-configs", "transferd", "-repeat-for", "5m", "-kill-every", "30s"}, faultPlan{}, "add one to -configs"},
 		{"no soak", []string{"-configs", "transferd-ha", "-kill-every", "30s"}, faultPlan{}, "must last longer"},
 		{"soak shorter than the interval", []string{"-configs", "transferd-ha", "-repeat-for", "20s", "-rolling-every", "30s"}, faultPlan{}, "-rolling-every 30s"},
 		{"negative", []string{"-configs", "transferd-ha", "-repeat-for", "5m", "-kill-every", "-1s"}, faultPlan{}, "negative"},

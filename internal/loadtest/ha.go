@@ -14,17 +14,34 @@ import (
 	"github.com/transferd/transferd/internal/sandbox"
 )
 
-// haReplicas is how many transferd replicas transferd-ha runs: issue 20's
-// load run asks for two (one serving Asterisk, one ready to).
+// haReplicas is how many transferd replicas transferd-ha and
+// transferd-nodes run: issue 20's load run asks for two (one serving
+// Asterisk, one ready to), and so does issue 24's (two nodes, two
+// replicas).
 const haReplicas = 2
 
-// replicaSet is transferd-ha's transferd replicas behind HAProxy (the
-// README's "High availability" topology, internal/haproxy, balance first),
-// in outbound mode: Asterisk's persistent websocket_client connects to
-// HAProxy's front and lands on one replica. Each slot keeps its addresses,
-// which HAProxy's configuration names, while the process in it is
-// replaced (killed or upgraded) during a level.
+// replicaSetup is what differs between the configurations with replicas.
+type replicaSetup struct {
+	config string // the configuration's name, for logs
+	// balance is HAProxy's ("" is first: one Asterisk, a standby).
+	balance string
+	// serves: the series that name the replica each Asterisk (node) is
+	// connected to. Every one must be served before a level starts; the
+	// faults follow the first.
+	serves []servingSeries
+	// perReplica: scrape the replicas every second during a level and
+	// report each one's CPU per transfer it ended.
+	perReplica bool
+}
+
+// replicaSet is the transferd replicas behind HAProxy (the README's "High
+// availability" topology, internal/haproxy), in outbound mode: each
+// Asterisk's persistent websocket_client connects to HAProxy's front and
+// lands on one replica. Each slot keeps its addresses, which HAProxy's
+// configuration names, while the process in it is replaced (killed or
+// upgraded) during a level.
 type replicaSet struct {
+	replicaSetup
 	sb   *sandbox.Sandbox
 	spec daemonSpec // settings common to every replica
 	dir  string     // replicas' logs, HAProxy's configuration and log
@@ -36,8 +53,7 @@ type replicaSet struct {
 	logf  func(string, ...any)
 	slots []*slot // fixed after startReplicas
 
-	mu      sync.Mutex
-	retired []*daemon // replaced processes, for the CPU they used
+	mu sync.Mutex // guards the slots' processes
 }
 
 // slot is one place behind HAProxy: a name and two addresses, and the
@@ -46,15 +62,17 @@ type slot struct {
 	name, listen, ops string
 	generation        int
 	d                 *daemon
+	retired           []*daemon // replaced processes, for the CPU they used
 }
 
 // startReplicas starts the replicas on loopback ports of their own, then
-// HAProxy on front (where sb's Asterisk connects), and waits until
-// Asterisk is connected to one of them.
-func startReplicas(ctx context.Context, sb *sandbox.Sandbox, spec daemonSpec, front, dir string, logf func(string, ...any)) (*replicaSet, error) {
-	h := &replicaSet{sb: sb, spec: spec, dir: dir, logf: logf,
+// HAProxy on front (where the Asterisks connect; sb's settings are the
+// replicas' ari.url and credentials), and waits until every Asterisk is
+// connected to one of them.
+func startReplicas(ctx context.Context, sb *sandbox.Sandbox, spec daemonSpec, setup replicaSetup, front, dir string, logf func(string, ...any)) (*replicaSet, error) {
+	h := &replicaSet{replicaSetup: setup, sb: sb, spec: spec, dir: dir, logf: logf,
 		poll: &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableCompression: true}}}
-	opts := haproxy.Options{Front: front, Dir: dir, Logf: logf}
+	opts := haproxy.Options{Front: front, Balance: setup.balance, Dir: dir, Logf: logf}
 	for i := range haReplicas {
 		s := &slot{name: fmt.Sprintf("r%d", i+1)}
 		var err error
@@ -91,7 +109,7 @@ func (h *replicaSet) restart(ctx context.Context, i int) error {
 	s := h.slots[i]
 	s.generation++
 	spec := h.spec
-	spec.logPath = filepath.Join(h.dir, fmt.Sprintf("%s-%s-%d.log", configTransferdHA, s.name, s.generation))
+	spec.logPath = filepath.Join(h.dir, fmt.Sprintf("%s-%s-%d.log", h.config, s.name, s.generation))
 	h.mu.Unlock()
 	spec.httpListen = s.ops
 	spec.env = append(spec.env, "TRANSFERD_ARI_MODE=outbound", "TRANSFERD_ARI_LISTEN="+s.listen)
@@ -122,40 +140,68 @@ func (h *replicaSet) terminate(i int) (graceful bool) {
 func (h *replicaSet) retire(i int) *daemon {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	d := h.slots[i].d
-	h.slots[i].d = nil
-	h.retired = append(h.retired, d)
+	s := h.slots[i]
+	d := s.d
+	s.d = nil
+	s.retired = append(s.retired, d)
 	return d
 }
 
 // scrapeAll reads every slot's /metrics; a slot whose process is down
-// (killed, starting) has nil.
+// (killed, starting) has nil. Each page's count of ended transfers is
+// kept with its process (perReplica).
 func (h *replicaSet) scrapeAll(ctx context.Context) []Samples {
 	pages := make([]Samples, len(h.slots))
 	for i, s := range h.slots {
+		h.mu.Lock()
+		d := s.d
+		h.mu.Unlock()
 		pages[i], _ = scrape(ctx, h.poll, "http://"+s.ops+"/metrics")
+		if d != nil && pages[i] != nil && h.perReplica {
+			h.mu.Lock()
+			// A counter only grows: a lower value is a successor's
+			// first page on the same address.
+			d.transfers = max(d.transfers, pages[i].Sum(transfersMetric))
+			h.mu.Unlock()
+		}
 	}
 	return pages
 }
 
-// serving finds the replica Asterisk is connected to.
+// transfersMetric counts the transfers a transferd process ended (every
+// node, kind and outcome).
+const transfersMetric = "transferd_transfers_total"
+
+// serving finds the replica the first Asterisk (serves[0]) is connected to.
 func (h *replicaSet) serving(ctx context.Context) (int, []Samples, error) {
 	pages := h.scrapeAll(ctx)
-	i, n := ServingReplica(pages)
-	switch {
-	case n == 0:
-		return -1, pages, fmt.Errorf("no replica reports %s 1", connectedMetric)
-	case n > 1:
-		return -1, pages, fmt.Errorf("%d replicas report %s 1 (Asterisk allows one connection per application)", n, connectedMetric)
-	}
-	return i, pages, nil
+	i, err := servedBy(pages, h.serves[0])
+	return i, pages, err
 }
 
-// waitServed waits until Asterisk is connected to a replica.
+// servedBy finds the replica whose page says s.
+func servedBy(pages []Samples, s servingSeries) (int, error) {
+	i, n := ServingReplica(pages, s)
+	switch {
+	case n == 0:
+		return -1, fmt.Errorf("no replica reports %s 1", s)
+	case n > 1:
+		return -1, fmt.Errorf("%d replicas report %s 1 (Asterisk allows one connection per application)", n, s)
+	}
+	return i, nil
+}
+
+// waitServed waits until every Asterisk is connected to a replica.
 func (h *replicaSet) waitServed(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
-		_, _, err := h.serving(ctx)
+		pages := h.scrapeAll(ctx)
+		var err error
+		for _, s := range h.serves {
+			if _, err = servedBy(pages, s); err != nil {
+				break
+			}
+		}
 		if err == nil {
 			return nil
 		}
@@ -173,23 +219,58 @@ func (h *replicaSet) waitServed(ctx context.Context, within time.Duration) error
 // cpu is the CPU time every replica process has used, the replaced ones
 // included.
 func (h *replicaSet) cpu() (time.Duration, error) {
-	h.mu.Lock()
-	ds := append([]*daemon(nil), h.retired...)
-	for _, s := range h.slots {
-		if s.d != nil {
-			ds = append(ds, s.d)
-		}
-	}
-	h.mu.Unlock()
 	var total time.Duration
-	for _, d := range ds {
-		cpu, err := d.cpu()
+	for i := range h.slots {
+		use, err := h.slotUse(i)
 		if err != nil {
 			return 0, err
 		}
-		total += cpu
+		total += use.cpu
 	}
 	return total, nil
+}
+
+// replicaUse is what the processes of one slot have used so far.
+type replicaUse struct {
+	cpu       time.Duration
+	transfers float64 // ended, as last scraped (perReplica)
+}
+
+// slotUse adds up slot i's processes, the replaced ones included.
+func (h *replicaSet) slotUse(i int) (replicaUse, error) {
+	h.mu.Lock()
+	s := h.slots[i]
+	ds := append([]*daemon(nil), s.retired...)
+	if s.d != nil {
+		ds = append(ds, s.d)
+	}
+	var use replicaUse
+	for _, d := range ds {
+		use.transfers += d.transfers
+	}
+	h.mu.Unlock()
+	for _, d := range ds {
+		cpu, err := d.cpu()
+		if err != nil {
+			return use, err
+		}
+		use.cpu += cpu
+	}
+	return use, nil
+}
+
+// uses scrapes the replicas (for their transfer counts) and returns every
+// slot's use.
+func (h *replicaSet) uses(ctx context.Context) ([]replicaUse, error) {
+	h.scrapeAll(ctx)
+	uses := make([]replicaUse, len(h.slots))
+	for i := range h.slots {
+		var err error
+		if uses[i], err = h.slotUse(i); err != nil {
+			return nil, err
+		}
+	}
+	return uses, nil
 }
 
 // stop stops HAProxy, then the replicas (SIGTERM), and keeps HAProxy's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,9 +82,15 @@ type LevelResult struct {
 	// FailedAt: when each failed scenario's failing step began.
 	FailedAt []time.Time
 
-	// Faults: transferd-ha's replicas killed or upgraded during the level
-	// (nil for other configurations and for transferd-ha without faults).
+	// Faults: the replicas killed or upgraded during the level (nil for
+	// configurations without replicas and for runs without faults).
 	Faults *FaultResult
+
+	// Split: transferd-nodes' scenarios that stay on their node and those
+	// whose transfers cross to the other node (nil otherwise).
+	Split *NodeSplit
+	// Replicas: each replica's use during the level (transferd-nodes).
+	Replicas []ReplicaResult
 }
 
 // Transfers returns transfers attempted and succeeded.
@@ -109,7 +116,7 @@ type levelOptions struct {
 	// the load stays at the level through every kill and every failure
 	// is counted.
 	renew  func(context.Context, quartet) (quartet, error)
-	faults faultPlan // transferd-ha only
+	faults faultPlan // the configurations with replicas only
 	logf   func(string, ...any)
 }
 
@@ -118,7 +125,7 @@ type levelOptions struct {
 // scenarios at once.
 func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelResult, error) {
 	res := LevelResult{Config: t.name, Level: n, Scenarios: n, FailedSteps: map[string]int{}}
-	quartets, phones, err := registerPhones(ctx, t.sb, n)
+	quartets, phones, err := registerPhones(ctx, t.quartets(n))
 	defer func() { closePhones(phones) }() // after an early return
 	if err != nil {
 		return res, err
@@ -137,7 +144,7 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	kernelBefore := readKernelLog(ctx)
 	sampler := t.sampleDaemon(ctx)
 	if t.ha != nil && opts.faults.every() > 0 {
-		opts.renew = func(ctx context.Context, q quartet) (quartet, error) { return renewQuartet(ctx, t.sb, q) }
+		opts.renew = renewQuartet
 	}
 	start := time.Now()
 	faults := t.startFaults(ctx, opts.faults, start.Add(opts.repeatFor), opts.logf)
@@ -147,6 +154,9 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	phones = phonesOf(quartets) // (renewed ones included)
 	res.Scenarios = len(outcomes)
 	tally(&res, outcomes)
+	if t.nodes != nil {
+		res.Split = splitByPlace(outcomes)
+	}
 	res.QueueWarnings = t.queueWarnings() - warningsBefore
 	after, err := t.usage(ctx)
 	peak := sampler.stop()
@@ -165,6 +175,9 @@ func runLevel(ctx context.Context, t *target, n int, opts levelOptions) (LevelRe
 	res.HarnessCPU = after.harnessCPU - before.harnessCPU
 	res.PeakActiveCalls, res.RSSDelta = peak.active, peak.rss-idle.RSS
 	res.HeapActiveCalls, res.HeapDelta = peak.heapActive, peak.heap-idle.HeapAlloc
+	if t.ha != nil && t.ha.perReplica {
+		res.Replicas = t.ha.results(ctx, before.replicas, after.replicas)
+	}
 
 	closePhones(phones)
 	phones = nil
@@ -253,19 +266,36 @@ func runScenarios(ctx context.Context, quartets []quartet, opts levelOptions) []
 	return outcomes
 }
 
-// registerPhones creates and registers 4n phones, a few at a time.
-func registerPhones(ctx context.Context, sb *sandbox.Sandbox, n int) ([]quartet, []*sipphone.Phone, error) {
+// quartets lays out n scenarios (phones not registered yet): four
+// consecutive extensions each on the one Asterisk, or, for
+// transferd-nodes, n on each node (nodeQuartets).
+func (t *target) quartets(n int) []quartet {
+	if t.nodes != nil {
+		return nodeQuartets(t.nodes, n)
+	}
 	exts := extensions(n)
+	quartets := make([]quartet, n)
+	for i := range quartets {
+		quartets[i] = quartet{extA: exts[4*i], extB: exts[4*i+1], extC: exts[4*i+2], extD: exts[4*i+3],
+			on: [4]*sandbox.Sandbox{t.sb, t.sb, t.sb, t.sb}}
+	}
+	return quartets
+}
+
+// registerPhones creates and registers the phones of the quartets laid
+// out (4 each), a few at a time.
+func registerPhones(ctx context.Context, layout []quartet) ([]quartet, []*sipphone.Phone, error) {
 	tones := []float64{toneA, toneB, toneC, toneD}
-	phones := make([]*sipphone.Phone, len(exts))
-	errs := make([]error, len(exts))
+	phones := make([]*sipphone.Phone, 4*len(layout))
+	errs := make([]error, len(phones))
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
-	for i, ext := range exts {
+	for i := range phones {
+		q := layout[i/4]
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			phones[i], errs[i] = newPhone(ctx, sb, ext, tones[i%4])
+			phones[i], errs[i] = newPhone(ctx, q.on[i%4], q.exts()[i%4], tones[i%4])
 		})
 	}
 	wg.Wait()
@@ -278,10 +308,9 @@ func registerPhones(ctx context.Context, sb *sandbox.Sandbox, n int) ([]quartet,
 	if err := errors.Join(errs...); err != nil {
 		return nil, live, fmt.Errorf("register phones: %w", err)
 	}
-	quartets := make([]quartet, n)
+	quartets := slices.Clone(layout)
 	for i := range quartets {
-		quartets[i] = quartet{a: phones[4*i], b: phones[4*i+1], c: phones[4*i+2], d: phones[4*i+3],
-			extA: exts[4*i], extB: exts[4*i+1], extC: exts[4*i+2], extD: exts[4*i+3]}
+		quartets[i].a, quartets[i].b, quartets[i].c, quartets[i].d = phones[4*i], phones[4*i+1], phones[4*i+2], phones[4*i+3]
 	}
 	return quartets, live, nil
 }
@@ -293,17 +322,17 @@ const renewPause = 2 * time.Second
 // renewQuartet closes q's phones (hanging up whatever a failed scenario
 // left) and registers four fresh ones on the same extensions. On error
 // the returned quartet has no phones (those made are closed).
-func renewQuartet(ctx context.Context, sb *sandbox.Sandbox, q quartet) (quartet, error) {
+func renewQuartet(ctx context.Context, q quartet) (quartet, error) {
 	closePhones(phonesOf([]quartet{q}))
-	fresh := quartet{extA: q.extA, extB: q.extB, extC: q.extC, extD: q.extD}
+	fresh := quartet{extA: q.extA, extB: q.extB, extC: q.extC, extD: q.extD, on: q.on, cross: q.cross}
 	select {
 	case <-time.After(renewPause):
 	case <-ctx.Done():
 		return fresh, ctx.Err()
 	}
 	phones := make([]*sipphone.Phone, 4)
-	for i, ext := range []string{q.extA, q.extB, q.extC, q.extD} {
-		p, err := newPhone(ctx, sb, ext, []float64{toneA, toneB, toneC, toneD}[i])
+	for i, ext := range q.exts() {
+		p, err := newPhone(ctx, q.on[i], ext, []float64{toneA, toneB, toneC, toneD}[i])
 		if err != nil {
 			closePhones(phones[:i])
 			return fresh, fmt.Errorf("renew phone %s: %w", ext, err)
@@ -354,22 +383,31 @@ func closePhones(phones []*sipphone.Phone) {
 // usage is the CPU time the processes have used so far.
 type usage struct {
 	asteriskCPU, transferdCPU, harnessCPU time.Duration
+	replicas                              []replicaUse // perReplica only
 }
 
 func (t *target) usage(ctx context.Context) (usage, error) {
 	var u usage
 	var err error
-	pid := t.sb.PID()
-	if pid == 0 {
-		return u, fmt.Errorf("asterisk is not running any more (it exited or crashed; see %s/log and the kernel log)", t.sb.Dir)
-	}
-	if u.asteriskCPU, err = ProcessCPU(pid); err != nil {
-		return u, err
+	for _, sb := range t.asterisks() {
+		pid := sb.PID()
+		if pid == 0 {
+			return u, fmt.Errorf("asterisk is not running any more (it exited or crashed; see %s/log and the kernel log)", sb.Dir)
+		}
+		cpu, err := ProcessCPU(pid)
+		if err != nil {
+			return u, err
+		}
+		u.asteriskCPU += cpu
 	}
 	if u.harnessCPU, err = ProcessCPU(os.Getpid()); err != nil {
 		return u, err
 	}
 	switch {
+	case t.ha != nil && t.ha.perReplica:
+		if u.replicas, err = t.ha.uses(ctx); err == nil {
+			u.transferdCPU, err = t.ha.cpu()
+		}
 	case t.ha != nil:
 		u.transferdCPU, err = t.ha.cpu()
 	case t.td != nil:
@@ -403,7 +441,8 @@ func (t *target) sampleDaemon(ctx context.Context) *sampler {
 	go func() {
 		var peak peakSample
 		defer func() { s.done <- peak }()
-		if t.td == nil {
+		perReplica := t.ha != nil && t.ha.perReplica
+		if t.td == nil && !perReplica {
 			return
 		}
 		tick := time.NewTicker(time.Second)
@@ -414,6 +453,12 @@ func (t *target) sampleDaemon(ctx context.Context) *sampler {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+			}
+			if perReplica {
+				// Each replica's ended transfers, as late as possible
+				// before a kill ends its count.
+				t.ha.scrapeAll(ctx)
+				continue
 			}
 			m, err := scrape(ctx, t.http, t.td.metricsURL)
 			if err != nil {

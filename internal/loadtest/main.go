@@ -61,8 +61,8 @@ func parseFlags(args []string) (flags, error) {
 	fs.BoolVar(&f.sipTrace, "sip-trace", false, "log every SIP message in Asterisk's messages.log (pjsip set logger on), for diagnosis")
 	fs.StringVar(&f.logLevel, "transferd-log-level", "info", "transferd's log.level")
 	fs.StringVar(&f.haREST, "ha-rest", "websocket", configTransferdHA+": where the replicas send REST requests (ari.rest): websocket (over Asterisk's connection) or http (to Asterisk's HTTP server)")
-	killEvery := fs.Duration("kill-every", 0, configTransferdHA+": SIGKILL the replica Asterisk is connected to this often during a level, and start a fresh one in its place (needs -repeat-for)")
-	rollingEvery := fs.Duration("rolling-every", 0, configTransferdHA+": replace every replica in turn (SIGTERM, fresh process, its /readyz) this often during a level (needs -repeat-for)")
+	killEvery := fs.Duration("kill-every", 0, configTransferdHA+", "+configTransferdNodes+": SIGKILL the replica Asterisk (node1) is connected to this often during a level, and start a fresh one in its place (needs -repeat-for)")
+	rollingEvery := fs.Duration("rolling-every", 0, configTransferdHA+", "+configTransferdNodes+": replace every replica in turn (SIGTERM, fresh process, its /readyz) this often during a level (needs -repeat-for)")
 	fs.StringVar(&f.mix, "mix", mixRamp, "workload: "+mixRamp+" (call scenarios that each go through a blind and an attended transfer) or "+mixOffice+" (calls of -call-duration at a steady level, -transfer-share of them transferred)")
 	callDuration := fs.Duration("call-duration", time.Minute, mixOffice+": how long each call lasts, from its answer")
 	window := fs.Duration("window", 0, mixOffice+": the measured steady window of each level (default and minimum: -call-duration)")
@@ -95,8 +95,8 @@ func parseFlags(args []string) (flags, error) {
 	}
 	for _, c := range strings.Split(*configs, ",") {
 		if !knownConfig(c) {
-			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s, %s, %s, %s or %s)", c,
-				configTransferd, configTransferdCore, configTransferdNative, configTransferdInfo, configTransferdHA, configNative, configNativeFeatures)
+			return f, fmt.Errorf("-configs: unknown configuration %q (want %s, %s, %s, %s, %s, %s, %s or %s)", c,
+				configTransferd, configTransferdCore, configTransferdNative, configTransferdInfo, configTransferdHA, configTransferdNodes, configNative, configNativeFeatures)
 		}
 		f.configs = append(f.configs, c)
 	}
@@ -125,7 +125,7 @@ func officeFlags(f *flags, set map[string]bool, levels, configs *string, callDur
 		f.out = officeOut
 	}
 	for _, c := range strings.Split(*configs, ",") {
-		if c == configTransferdHA {
+		if withReplicas(c) {
 			return officeSettings{}, fmt.Errorf("-configs: %s is not measured with -mix %s", c, mixOffice)
 		}
 	}
@@ -196,6 +196,9 @@ func run(ctx context.Context, args []string) error {
 	if slices.Contains(f.configs, configTransferdHA) {
 		rep.Settings += ", " + configTransferdHA + " faults: " + f.faults.String() + ", REST over " + f.haREST
 	}
+	if slices.Contains(f.configs, configTransferdNodes) {
+		rep.Settings += ", " + configTransferdNodes + " faults: " + f.faults.describe(nodeServing(nodeName(0)))
+	}
 	opts := levelOptions{stepTimeout: f.stepTimeout, hear: f.hear, rampUp: f.rampUp, repeatFor: f.repeatFor, faults: f.faults, logf: logf}
 	for _, name := range f.configs {
 		c := runConfig(ctx, name, f, opts, filepath.Join(workDir, name), &rep.Machine)
@@ -252,8 +255,10 @@ func runConfig(ctx context.Context, name string, f flags, opts levelOptions, dir
 		return c
 	}
 	if f.sipTrace {
-		if out, err := t.sb.CLI(ctx, "pjsip set logger on"); err != nil {
-			opts.logf("%s: sip trace: %v: %s", name, err, out)
+		for _, sb := range t.asterisks() {
+			if out, err := sb.CLI(ctx, "pjsip set logger on"); err != nil {
+				opts.logf("%s: sip trace: %v: %s", name, err, out)
+			}
 		}
 	}
 	ramp(ctx, t, &c, f.levels, f.keepGoing, opts)
@@ -262,9 +267,14 @@ func runConfig(ctx context.Context, name string, f flags, opts levelOptions, dir
 		m.Asterisk = c.asterisk
 	}
 	if c.FirstFailing > 0 || c.Err != "" {
-		c.AsteriskDir = t.sb.Dir // evidence: Asterisk's log is in log/
+		// Evidence: each Asterisk's log is in log/.
+		var dirs []string
+		for _, sb := range t.asterisks() {
+			dirs = append(dirs, sb.Dir)
+		}
+		c.AsteriskDir = strings.Join(dirs, ", ")
 	} else {
-		os.RemoveAll(t.sb.Dir)
+		t.removeDirs()
 	}
 	return c
 }

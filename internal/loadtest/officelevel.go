@@ -70,7 +70,7 @@ func (l OfficeLevel) Failed() bool {
 // nothing.
 func runOfficeLevel(ctx context.Context, t *target, n int, o officeOptions) (OfficeLevel, error) {
 	res := OfficeLevel{Config: t.name, Level: n, Window: o.window, FailedSteps: map[string]int{}}
-	quartets, phones, err := registerPhones(ctx, t.sb, n)
+	quartets, phones, err := registerPhones(ctx, t.quartets(n))
 	defer func() { closePhones(phones) }() // after an early return
 	if err != nil {
 		return res, err
@@ -136,7 +136,7 @@ func (o officeOptions) keepCalling(ctx context.Context, sb *sandbox.Sandbox, q q
 			continue
 		}
 		var err error
-		if q, err = renewQuartet(ctx, sb, q); err != nil {
+		if q, err = renewQuartet(ctx, q); err != nil {
 			if ctx.Err() == nil {
 				o.logf("slot %s-%s stops: %v", q.extA, q.extD, err)
 			}

@@ -60,6 +60,7 @@ func (r Report) Render() string {
 		}
 	}
 	b.WriteString(replicaText(r.Configs))
+	b.WriteString(nodesText(r.Configs))
 	b.WriteString(glareText(r.Configs))
 	b.WriteString(queueText(r.Configs))
 	b.WriteString("\n## Where each configuration starts failing\n\n")
@@ -132,7 +133,7 @@ func replicaText(configs []ConfigResult) string {
 	if rows.Len() == 0 {
 		return ""
 	}
-	return "\n## Replicas (" + configTransferdHA + ")\n\n" + replicaIntro + "\n" + replicaHeader + rows.String() + faultTimes(configs)
+	return "\n## Replicas (" + configTransferdHA + ")\n\n" + replicaIntro + "\n" + replicaHeader + rows.String() + faultTimes(configsNamed(configs, configTransferdHA))
 }
 
 // faultTimes lists when the serving replicas were killed or SIGTERMed, to

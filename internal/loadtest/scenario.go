@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/transferd/transferd/internal/sandbox"
 	"github.com/transferd/transferd/internal/sipphone"
 )
 
@@ -25,7 +26,15 @@ type quartet struct {
 	a, b, c, d *sipphone.Phone
 	// ext of each phone, to dial (and A's, to renew the phones).
 	extA, extB, extC, extD string
+	// on: the Asterisk each phone (A, B, C, D) registers with.
+	on [4]*sandbox.Sandbox
+	// cross: transferd-nodes' scenario whose transfers cross to the
+	// other node (C is there); false when all four share a node.
+	cross bool
 }
+
+// exts lists A's, B's, C's and D's extensions.
+func (q quartet) exts() [4]string { return [4]string{q.extA, q.extB, q.extC, q.extD} }
 
 // outcome is what one scenario measured. A zero latency means the
 // transfer was not completed.
@@ -39,6 +48,8 @@ type outcome struct {
 	step string
 	err  error
 	at   time.Time
+	// cross: the quartet's transfers crossed nodes (transferd-nodes).
+	cross bool
 }
 
 // scenario walks one call through a blind and an attended transfer, the
@@ -61,6 +72,7 @@ func (f *failAt) Error() string { return f.step + ": " + f.err.Error() }
 
 // run executes the scenario; every step must finish within stepTimeout.
 func (s *scenario) run(ctx context.Context) (out outcome) {
+	out.cross = s.q.cross
 	err := s.steps(ctx, &out)
 	var fa *failAt
 	if errors.As(err, &fa) {

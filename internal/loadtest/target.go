@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/transferd/transferd/internal/freeport"
 	"github.com/transferd/transferd/internal/sandbox"
 )
@@ -42,13 +44,24 @@ const (
 	// configTransferdHA: as "transferd", but Asterisk connects out (outbound
 	// ARI WebSocket) through HAProxy to two transferd replicas (issue 20).
 	configTransferdHA = "transferd-ha"
+	// configTransferdNodes: two Asterisk nodes joined by SIP trunks, each
+	// connecting out through HAProxy (balance leastconn) to two transferd
+	// replicas joined over NATS; half the scenarios transfer across the
+	// trunk (issue 24; nodes.go).
+	configTransferdNodes = "transferd-nodes"
 )
 
 // throughTransferd reports whether a configuration's calls go through
 // the transferd daemon.
 func throughTransferd(config string) bool {
-	return config == configTransferd || config == configTransferdCore || config == configTransferdHA || config == configTransferdNative ||
+	return config == configTransferd || config == configTransferdCore || withReplicas(config) || config == configTransferdNative ||
 		config == configTransferdInfo
+}
+
+// withReplicas reports whether a configuration runs transferd replicas
+// behind HAProxy.
+func withReplicas(config string) bool {
+	return config == configTransferdHA || config == configTransferdNodes
 }
 
 // knownConfig reports whether the harness knows how to start config.
@@ -68,43 +81,66 @@ func phoneContext(config string) string {
 	return "sandbox-direct"
 }
 
-// target is one configuration under test: a private Asterisk and, for
-// "transferd", the transferd daemon as a separate process, so its CPU and
-// memory are its own.
+// target is one configuration under test: a private Asterisk (two for
+// transferd-nodes) and, for "transferd", the transferd daemon as a
+// separate process, so its CPU and memory are its own.
 type target struct {
 	name string
-	sb   *sandbox.Sandbox
-	td   *daemon     // nil for native and transferd-ha
-	ha   *replicaSet // transferd-ha only
-	http *http.Client
+	sb   *sandbox.Sandbox // the Asterisk; transferd-nodes: node1's
+	// nodes: transferd-nodes' Asterisks, node1's first (nil otherwise).
+	nodes []*sandbox.Sandbox
+	nats  *natsserver.Server // transferd-nodes' NATS, in this process
+	td    *daemon            // nil for native and the configurations with replicas
+	ha    *replicaSet        // transferd-ha and transferd-nodes only
+	http  *http.Client
 }
 
-// startTarget starts Asterisk with extensions for the largest level and,
-// for the transferd configuration, the daemon built at bin.
-func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, haREST, workDir string, logf func(string, ...any)) (*target, error) {
-	sbOpts := sandbox.Options{PhoneContext: phoneContext(name), Phones: exts, Logf: logf}
-	if name == configTransferdInfo {
-		sbOpts.InfoDTMF = exts
+// asterisks lists every Asterisk of the target.
+func (t *target) asterisks() []*sandbox.Sandbox {
+	if t.nodes != nil {
+		return t.nodes
 	}
+	return []*sandbox.Sandbox{t.sb}
+}
+
+// startTarget starts Asterisk with extensions for the largest level (for
+// transferd-nodes, as many on each node) and, for the transferd
+// configurations, the daemon built at bin (or its replicas).
+func startTarget(ctx context.Context, name string, exts []string, bin, logLevel, haREST, workDir string, logf func(string, ...any)) (*target, error) {
+	// Metrics uncompressed: gzip would be transferd CPU counted against it.
+	scraper := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+	t := &target{name: name, http: scraper}
 	front := ""
-	if name == configTransferdHA {
+	if withReplicas(name) {
 		// Asterisk connects out to HAProxy's front, started below.
 		var err error
 		if front, err = freeport.TCPAddr(); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		sbOpts.Outbound = "ws://" + front + "/ari"
 	}
-	sb, err := sandbox.New(ctx, sbOpts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: start asterisk: %w", name, err)
+	if name == configTransferdNodes {
+		if err := t.startNodes(ctx, len(exts)/4, front, logf); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	} else {
+		sbOpts := sandbox.Options{PhoneContext: phoneContext(name), Phones: exts, Logf: logf}
+		if name == configTransferdInfo {
+			sbOpts.InfoDTMF = exts
+		}
+		if front != "" {
+			sbOpts.Outbound = "ws://" + front + "/ari"
+		}
+		sb, err := sandbox.New(ctx, sbOpts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: start asterisk: %w", name, err)
+		}
+		t.sb = sb
 	}
-	// Metrics uncompressed: gzip would be transferd CPU counted against it.
-	scraper := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableCompression: true}}
-	t := &target{name: name, sb: sb, http: scraper}
-	if err := checkProcess(sb.PID(), "asterisk"); err != nil {
-		t.stop()
-		return nil, fmt.Errorf("%s: %w", name, err)
+	for _, sb := range t.asterisks() {
+		if err := checkProcess(sb.PID(), "asterisk"); err != nil {
+			t.stop()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	if !throughTransferd(name) {
 		return t, nil
@@ -121,15 +157,24 @@ func startTarget(ctx context.Context, name string, exts []string, bin, logLevel,
 	if name == configTransferdInfo {
 		spec.env = append(spec.env, "TRANSFERD_VOICEMAIL_INFO_DTMF_EXTENSIONS=.")
 	}
-	if name == configTransferdHA {
-		spec.env = append(spec.env, "TRANSFERD_ARI_REST="+haREST)
-		if t.ha, err = startReplicas(ctx, sb, spec, front, workDir, logf); err != nil {
+	if withReplicas(name) {
+		setup := replicaSetup{config: name, serves: []servingSeries{haServing}}
+		var err error
+		if name == configTransferdNodes {
+			setup, err = t.nodesSetup(&spec, workDir)
+		} else {
+			spec.env = append(spec.env, "TRANSFERD_ARI_REST="+haREST)
+		}
+		if err == nil {
+			t.ha, err = startReplicas(ctx, t.sb, spec, setup, front, workDir, logf)
+		}
+		if err != nil {
 			t.stop()
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		return t, nil
 	}
-	td, err := startDaemon(ctx, sb, spec)
+	td, err := startDaemon(ctx, t.sb, spec)
 	if err != nil {
 		t.stop()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -151,8 +196,9 @@ func checkProcess(pid int, want string) error {
 	return nil
 }
 
-// stop stops transferd, then Asterisk. It keeps the sandbox directory (the
-// Asterisk log is evidence when a level failed); the caller removes it.
+// stop stops transferd, then Asterisk (and NATS). It keeps the sandbox
+// directories (the Asterisk log is evidence when a level failed); the
+// caller removes them.
 func (t *target) stop() {
 	if t.td != nil {
 		t.td.stop()
@@ -162,19 +208,37 @@ func (t *target) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	t.sb.Stop(ctx)
+	for _, sb := range t.asterisks() {
+		if sb != nil {
+			sb.Stop(ctx)
+		}
+	}
+	if t.nats != nil {
+		t.nats.Shutdown()
+		t.nats.WaitForShutdown()
+	}
 }
 
-// leftovers counts the channels and bridges Asterisk still holds.
+// removeDirs removes the Asterisks' directories.
+func (t *target) removeDirs() {
+	for _, sb := range t.asterisks() {
+		os.RemoveAll(sb.Dir)
+	}
+}
+
+// leftovers counts the channels and bridges the Asterisks still hold.
 func (t *target) leftovers(ctx context.Context) (channels, bridges int, err error) {
-	var ch, br []json.RawMessage
-	if err := t.ariGet(ctx, "/ari/channels", &ch); err != nil {
-		return 0, 0, err
+	for _, sb := range t.asterisks() {
+		var ch, br []json.RawMessage
+		if err := t.ariGet(ctx, sb, "/ari/channels", &ch); err != nil {
+			return 0, 0, err
+		}
+		if err := t.ariGet(ctx, sb, "/ari/bridges", &br); err != nil {
+			return 0, 0, err
+		}
+		channels, bridges = channels+len(ch), bridges+len(br)
 	}
-	if err := t.ariGet(ctx, "/ari/bridges", &br); err != nil {
-		return 0, 0, err
-	}
-	return len(ch), len(br), nil
+	return channels, bridges, nil
 }
 
 // waitEmpty waits up to grace for Asterisk to hold nothing (hangups
@@ -194,12 +258,12 @@ func (t *target) waitEmpty(ctx context.Context, grace time.Duration) (channels, 
 	}
 }
 
-func (t *target) ariGet(ctx context.Context, path string, into any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.sb.ARIURL+path, nil)
+func (t *target) ariGet(ctx context.Context, sb *sandbox.Sandbox, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sb.ARIURL+path, nil)
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth(t.sb.ARIUser, t.sb.ARIPassword)
+	req.SetBasicAuth(sb.ARIUser, sb.ARIPassword)
 	resp, err := t.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("ARI GET %s: %w", path, err)
@@ -223,14 +287,16 @@ func (t *target) asteriskVersion(ctx context.Context) string {
 	return strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
 }
 
-// queueWarnings counts the lines of Asterisk's log saying the ARI
+// queueWarnings counts the lines of the Asterisks' logs saying the ARI
 // application's event queue passed its high-water mark.
 func (t *target) queueWarnings() int {
-	data, err := os.ReadFile(filepath.Join(t.sb.Dir, "log", "messages.log"))
-	if err != nil {
-		return 0
+	n := 0
+	for _, sb := range t.asterisks() {
+		if data, err := os.ReadFile(filepath.Join(sb.Dir, "log", "messages.log")); err == nil {
+			n += CountLines(string(data), ariQueueWarning)
+		}
 	}
-	return CountLines(string(data), ariQueueWarning)
+	return n
 }
 
 // consoleTail returns the last n non-empty lines of Asterisk's console
@@ -264,6 +330,9 @@ type daemon struct {
 	readyURL   string
 	logPath    string
 	exited     chan struct{}
+	// transfers: a replica's transferd_transfers_total as last scraped
+	// (guarded by its replicaSet's mu).
+	transfers float64
 }
 
 // buildTransferd compiles the work tree's transferd into dir.
@@ -284,6 +353,9 @@ type daemonSpec struct {
 	httpListen string
 	// env adds TRANSFERD_* settings (a replica's outbound mode).
 	env []string
+	// args: command-line arguments (--config FILE for what the
+	// environment cannot say, such as routes).
+	args []string
 }
 
 // startDaemon runs transferd against sb, configured through its
@@ -302,7 +374,7 @@ func startDaemon(ctx context.Context, sb *sandbox.Sandbox, spec daemonSpec) (*da
 	if err != nil {
 		return nil, fmt.Errorf("transferd log: %w", err)
 	}
-	cmd := exec.Command(spec.bin)
+	cmd := exec.Command(spec.bin, spec.args...)
 	cmd.Env = append(os.Environ(),
 		"TRANSFERD_ARI_URL="+sb.ARIURL, "TRANSFERD_ARI_USERNAME="+sb.ARIUser, "TRANSFERD_ARI_PASSWORD="+sb.ARIPassword,
 		"TRANSFERD_HTTP_LISTEN="+listen, "TRANSFERD_LOG_FORMAT=json", "TRANSFERD_LOG_LEVEL="+spec.logLevel,
