@@ -1006,6 +1006,20 @@ func (b *bed) voicemailMessages(ext string) []int {
 	return out
 }
 
+// keysDuringCall: 101 calls 102, they hear each other, and 102 keys code
+// (the voicemail code and a mailbox, or its start) during the call; 101
+// is held, hearing music.
+func (b *bed) keysDuringCall(code string) (a, c *sipphone.Call) {
+	b.t.Helper()
+	a, c = b.call("101", "102")
+	b.hears("101", a, "102")
+	if err := c.SendDTMF(b.ctx, code); err != nil {
+		b.t.Fatal(err)
+	}
+	b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+	return a, c
+}
+
 // leavesMessage: a caller in ext's voicemail hears the greeting, speaks for
 // about speak after the beep and hangs up; one message of about that
 // length appears.
@@ -1032,12 +1046,7 @@ func TestVoicemailTransferByDTMF(t *testing.T) { inEachMode(t, testVoicemailTran
 
 func testVoicemailTransferByDTMF(t *testing.T, mode string) {
 	b := newBed(t, inMode(mode, nil), "101", "102", "103")
-	a, c := b.call("101", "102")
-	b.hears("101", a, "102")
-	if err := c.SendDTMF(b.ctx, "*8103"); err != nil {
-		t.Fatal(err)
-	}
-	b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+	a, c := b.keysDuringCall("*8103")
 	c.Hangup(b.ctx)
 	b.leavesMessage(a, "103", 4*time.Second)
 	if msgs := b.voicemailMessages("102"); len(msgs) != 0 {

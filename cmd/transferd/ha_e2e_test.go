@@ -289,12 +289,7 @@ func TestReplicaKilledDuringAnAttendedConsultation(t *testing.T) {
 func TestReplicaKilledWhileAVoicemailTransferIsKeyed(t *testing.T) {
 	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
 	serving, standby := b.replicas()
-	a, c := b.call("101", "102")
-	b.hears("101", a, "102")
-	if err := c.SendDTMF(b.ctx, "*81"); err != nil {
-		t.Fatal(err)
-	}
-	b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+	a, c := b.keysDuringCall("*81")
 	b.failOver(serving, standby, 1)
 	if err := c.SendDTMF(b.ctx, "03"); err != nil {
 		t.Fatal(err)

@@ -336,12 +336,7 @@ func (b *bed) apiBlindTransfer(on *bed, callID string, transferer *sipphone.Call
 func TestVoicemailTransferToAnotherNode(t *testing.T) {
 	t.Run("*8 and the number keyed during the call, then hanging up", func(t *testing.T) {
 		b, two := twoNodes(t)
-		a, c := b.call("101", "102")
-		b.hears("101", a, "102")
-		if err := c.SendDTMF(b.ctx, "*8201"); err != nil {
-			t.Fatal(err)
-		}
-		b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+		a, c := b.keysDuringCall("*8201")
 		c.Hangup(b.ctx)
 		two.leavesMessage(a, "201", 4*time.Second)
 		if msgs := b.voicemailMessages("102"); len(msgs) != 0 {
@@ -350,12 +345,7 @@ func TestVoicemailTransferToAnotherNode(t *testing.T) {
 	})
 	t.Run("*8299 keyed, no such mailbox on node2: 102 is rung back", func(t *testing.T) {
 		b, _ := twoNodes(t)
-		a, c := b.call("101", "102")
-		b.hears("101", a, "102")
-		if err := c.SendDTMF(b.ctx, "*8299"); err != nil {
-			t.Fatal(err)
-		}
-		b.hearsMusic("101 (held while 102 keys the mailbox)", a)
+		a, c := b.keysDuringCall("*8299")
 		c.Hangup(b.ctx)
 		back := b.rings("102")
 		if err := back.Answer(b.ctx); err != nil {
