@@ -258,6 +258,15 @@ func (c *Client) Application(ctx context.Context, name string) (*Application, er
 	return &app, nil
 }
 
+// Applications returns every Stasis application Asterisk serves.
+func (c *Client) Applications(ctx context.Context) ([]Application, error) {
+	var apps []Application
+	if err := c.do(ctx, "list applications", "", http.MethodGet, "/applications", nil, nil, &apps); err != nil {
+		return nil, err
+	}
+	return apps, nil
+}
+
 // FilterEvents sets the event types Asterisk sends the application: only
 // those in allowed (every type when allowed is empty). The filter lives in
 // Asterisk as long as the application does.

@@ -135,14 +135,15 @@ func (c *Client) pump(ctx context.Context, conn *websocket.Conn, out chan<- Even
 		if !send(&Disconnected{Err: err}) {
 			return
 		}
+		// (A password or URL changed meanwhile is told, once.)
+		retries := NewRetryLog(c.log, c.cfg.URL)
 		conn, err = backoff.Retry(ctx, func() (*websocket.Conn, error) { return c.dialEvents(ctx) },
 			backoff.WithBackOff(NewBackOff(minBackoff, maxBackoff)), backoff.WithMaxElapsedTime(0),
-			backoff.WithNotify(func(err error, next time.Duration) {
-				c.log.Debug("ari reconnect failed", zap.Error(err), zap.Duration("next_in", next))
-			}))
+			backoff.WithNotify(retries.Failed))
 		if err != nil {
 			return // (ctx ended)
 		}
+		retries.Connected()
 		c.log.Info("ari event stream reconnected")
 		if !send(&Reconnected{}) {
 			conn.Close(websocket.StatusNormalClosure, "")

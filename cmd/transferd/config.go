@@ -64,6 +64,9 @@ type Config struct {
 		Nodes []string `mapstructure:"nodes"`
 
 		tls *tls.Config
+		// appCheckEvery: how often a connected node looks for calls the
+		// dialplan sent past transferd (appCheck; tests shorten it).
+		appCheckEvery time.Duration
 	} `mapstructure:"ari"`
 	Calls struct {
 		DialTemplate     string        `mapstructure:"dial_template"`
@@ -292,6 +295,9 @@ func checkNodeName(name string) error {
 func (c *Config) Validate() error {
 	if err := c.validateMode(); err != nil {
 		return err
+	}
+	if c.ARI.appCheckEvery == 0 {
+		c.ARI.appCheckEvery = defaultAppCheckEvery
 	}
 	if c.ARI.Node == "" {
 		c.ARI.Node = "pbx"

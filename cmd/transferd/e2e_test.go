@@ -21,7 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/transferd/transferd/internal/freeport"
 	"github.com/transferd/transferd/internal/sandbox"
@@ -37,6 +40,9 @@ type bed struct {
 
 	cfg        Config
 	stopDaemon func()
+	// logged holds what the in-process transferd logged at warn level
+	// and above.
+	logged *observer.ObservedLogs
 	// emptyChecked: replicas' tests checked that Asterisk holds nothing
 	// (nothingLeft), before the first replica stops.
 	emptyChecked sync.Once
@@ -119,7 +125,10 @@ func (b *bed) startDaemon() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := b.cfg
-	go func() { done <- serve(ctx, &cfg, zaptest.NewLogger(b.t)) }()
+	observed, logged := observer.New(zapcore.WarnLevel)
+	b.logged = logged
+	log := zaptest.NewLogger(b.t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, observed) })))
+	go func() { done <- serve(ctx, &cfg, log) }()
 	var once sync.Once
 	return func() {
 		once.Do(func() {

@@ -268,7 +268,8 @@ func serveOutbound(ctx context.Context, cfg *Config, nodes *nodeSet, o *ops, log
 
 // subscribe connects the event stream, retrying while Asterisk is down
 // (every 0.5 s at first, doubling up to 10 s, each wait randomized by
-// ±50 %). A wrong password is not retried: it will not fix itself.
+// ±50 %; each kind of failure logged once: ari.RetryLog). A wrong password
+// is not retried: it will not fix itself.
 func subscribe(ctx, streamCtx context.Context, client *ari.Client, cfg *Config, log *zap.Logger) (<-chan ari.Event, error) {
 	connect := func() (<-chan ari.Event, error) {
 		events, err := client.Subscribe(streamCtx)
@@ -277,17 +278,13 @@ func subscribe(ctx, streamCtx context.Context, client *ari.Client, cfg *Config, 
 		}
 		return events, err
 	}
-	retrying := func(err error, next time.Duration) {
-		if errors.Is(err, ari.ErrNotFound) {
-			// Most likely a wrong URL; or Asterisk is starting and has
-			// not loaded res_ari yet: said loudly, and retried.
-			log.Error("Asterisk has no ARI event WebSocket at this URL; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", next))
-			return
-		}
-		log.Warn("Asterisk not reachable; retrying", zap.String("ari", cfg.ARI.URL), zap.Error(err), zap.Duration("retry_in", next))
+	retries := ari.NewRetryLog(log, cfg.ARI.URL)
+	events, err := backoff.Retry(ctx, connect, backoff.WithBackOff(ari.NewBackOff(500*time.Millisecond, 10*time.Second)),
+		backoff.WithMaxElapsedTime(0), backoff.WithNotify(retries.Failed))
+	if err == nil {
+		retries.Connected()
 	}
-	return backoff.Retry(ctx, connect, backoff.WithBackOff(ari.NewBackOff(500*time.Millisecond, 10*time.Second)),
-		backoff.WithMaxElapsedTime(0), backoff.WithNotify(retrying))
+	return events, err
 }
 
 // logFlushInterval bounds how long a log line may wait in transferd's log

@@ -30,8 +30,10 @@ type node struct {
 	// were adopted); streamDown: the event stream broke and is not back
 	// yet.
 	running, streamDown atomic.Bool
-	done                chan struct{} // closed when run has returned
-	err                 error         // run's result, once done
+	// connections counts the event stream's connections (appCheck).
+	connections atomic.Uint64
+	done        chan struct{} // closed when run has returned
+	err         error         // run's result, once done
 	// changed is told when the node starts running, and when its stream
 	// breaks or comes back (nodeSet.onChange).
 	changed func()
@@ -92,6 +94,9 @@ func (n *node) run(ctx, engineCtx context.Context, cfg *Config) (err error) {
 	// Which transfer handling this Asterisk gets (logged), before any
 	// call is adopted or arrives.
 	n.engine.CheckAsterisk(ctx)
+	check := &appCheck{asterisk: n.client, app: cfg.ARI.App, log: n.log, every: cfg.ARI.appCheckEvery,
+		connection: n.connections.Load, connected: n.connected}
+	check.served(ctx)
 	// Calls a previous transferd left (restart, crash) are taken over
 	// before new events are handled.
 	if adopted, err := n.engine.Adopt(ctx); err != nil {
@@ -99,8 +104,10 @@ func (n *node) run(ctx, engineCtx context.Context, cfg *Config) (err error) {
 	} else if adopted > 0 {
 		n.log.Info("adopted calls in progress", zap.Int("calls", adopted))
 	}
+	n.connections.Add(1)
 	n.running.Store(true)
 	n.changed()
+	go check.watch(engineCtx)
 	n.log.Info("transferd running", zap.String("ari", cfg.ARI.URL), zap.String("mode", cfg.ARI.Mode), zap.String("app", cfg.ARI.App))
 	err = n.engine.Run(engineCtx, stream)
 	if errors.Is(err, context.Canceled) {
@@ -129,6 +136,9 @@ type nodeSet struct {
 	// first node starts.
 	onChange func()
 
+	// refusals: the outbound connections refused, each kind told once.
+	refusals *refusals
+
 	mu    sync.Mutex
 	nodes map[string]*node
 	wg    sync.WaitGroup
@@ -138,7 +148,7 @@ func newNodeSet(ctx context.Context, cfg *Config, log *zap.Logger, o *ops, event
 	engineCtx, stopEngines := context.WithCancel(context.WithoutCancel(ctx))
 	ctx, cancelCtx := context.WithCancel(ctx)
 	s := &nodeSet{cfg: cfg, log: log, ops: o, events: events, ctx: ctx, engineCtx: engineCtx,
-		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}, onChange: func() {}}
+		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}, onChange: func() {}, refusals: newRefusals(log.Named("ari"))}
 	o.nodes = s.all
 	return s
 }
@@ -201,25 +211,26 @@ func (s *nodeSet) serveAsterisk(w http.ResponseWriter, r *http.Request) {
 		name = s.cfg.ARI.Node
 	}
 	if err := s.admits(name); err != nil {
-		s.log.Warn("refused an Asterisk's outbound websocket: fix the path of websocket_client.conf's uri or ari.nodes",
+		s.refusals.refused(name, "refused an Asterisk's outbound websocket: fix the path of websocket_client.conf's uri or ari.nodes",
 			zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr), zap.Error(err))
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
 	if !ari.Authorized(r, s.cfg.ARI.Username, s.cfg.ARI.Password) {
 		user, _, _ := r.BasicAuth()
-		s.log.Warn("refused an Asterisk's outbound websocket: wrong or missing credentials (websocket_client.conf username/password must match ari.username/ari.password)",
-			zap.String("node", name), zap.String("remote", r.RemoteAddr), zap.String("user", user))
+		s.refusals.refused(name, "refused an Asterisk's outbound websocket: wrong or missing credentials (websocket_client.conf username/password must match ari.username/ari.password)",
+			zap.String("remote", r.RemoteAddr), zap.String("user", user))
 		w.Header().Set("WWW-Authenticate", `Basic realm="transferd"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	n, err := s.start(name)
 	if err != nil {
-		s.log.Error("cannot serve node", zap.String("node", name), zap.Error(err))
+		s.refusals.refused(name, "cannot serve node", zap.Error(err))
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	s.refusals.accepted(name)
 	n.client.OutboundHandler().ServeHTTP(w, r)
 }
 

@@ -4,15 +4,20 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // An Asterisk's outbound websocket names its node by its path; a name the
 // configuration does not admit, or wrong credentials, are refused before
-// any node starts, and say what to fix.
+// any node starts, and say what to fix: once for each node and reason
+// (Asterisk retries every 200 ms), again after its connection was taken.
 func TestAsteriskConnectionsNameTheirNode(t *testing.T) {
 	cfg := exampleConfig(t)
 	cfg.ARI.App, cfg.ARI.Mode, cfg.ARI.Listen, cfg.ARI.Username, cfg.ARI.Password = "transferd", "outbound", "127.0.0.1:0", "transferd", "s3cret"
@@ -22,7 +27,8 @@ func TestAsteriskConnectionsNameTheirNode(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := zaptest.NewLogger(t)
+	observed, logs := observer.New(zapcore.InfoLevel)
+	log := zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, observed) })))
 	o := newOps(log)
 	nodes := newNodeSet(ctx, cfg, log, o, newBroadcaster(log))
 	defer nodes.stop()
@@ -45,12 +51,26 @@ func TestAsteriskConnectionsNameTheirNode(t *testing.T) {
 		{"/ari/node.1", "s3cret", http.StatusNotFound},   // not a node name
 		{"/ari/node1", "wrong", http.StatusUnauthorized}, // wrong password
 	} {
-		if got := connect(tt.path, tt.password); got != tt.want {
-			t.Errorf("%s with password %q: %d, want %d", tt.path, tt.password, got, tt.want)
+		for range 3 {
+			if got := connect(tt.path, tt.password); got != tt.want {
+				t.Errorf("%s with password %q: %d, want %d", tt.path, tt.password, got, tt.want)
+			}
 		}
 	}
 	if n := len(nodes.all()); n != 0 {
 		t.Fatalf("refused connections started %d nodes", n)
+	}
+	refusalsTold := func() []string {
+		var told []string
+		for _, e := range logs.TakeAll() {
+			if strings.HasPrefix(e.Message, "refused an Asterisk's outbound websocket") {
+				told = append(told, e.ContextMap()["node"].(string)+": "+e.Message)
+			}
+		}
+		return told
+	}
+	if told := refusalsTold(); len(told) != 3 {
+		t.Errorf("3 refusals, each 3 times: told %q, want each once", told)
 	}
 	// Admitted (not a websocket upgrade here, so the handshake itself
 	// fails): node1 and, at /ari, the node of ari.node.
@@ -62,6 +82,10 @@ func TestAsteriskConnectionsNameTheirNode(t *testing.T) {
 	}
 	if len(names) != 2 || names[0] != "node1" || names[1] != "pbx" {
 		t.Fatalf("nodes started: %v, want [node1 pbx]", names)
+	}
+	connect("/ari/node1", "wrong")
+	if told := refusalsTold(); len(told) != 1 || !strings.Contains(told[0], "credentials") {
+		t.Errorf("node1's wrong password after its connection was taken: told %q, want it once", told)
 	}
 }
 

@@ -91,6 +91,7 @@ func (o *ops) observe(n *node, ev ari.Event) {
 		n.changed()
 	case *ari.Reconnected:
 		o.reconnects.WithLabelValues(n.name).Inc()
+		n.connections.Add(1)
 		n.streamDown.Store(false)
 		n.changed()
 	default:
