@@ -140,10 +140,10 @@ func crossNodeRoutes(c *Config) {
 }
 
 // twoNodes starts node1 (phones 101-102) and node2 (201-202) joined by a
-// trunk, served by one transferd with crossNodeRoutes; the returned bed
-// dials and hears every phone of both nodes.
+// trunk, served by one transferd with crossNodeRoutes and its REST API;
+// the returned bed dials and hears every phone of both nodes.
 func twoNodes(t *testing.T) (cluster, two *bed) {
-	one := newBed(t, inMode("ari-only", crossNodeRoutes), "101", "102")
+	one := newBed(t, inMode("ari-only", func(c *Config) { crossNodeRoutes(c); withAPI(c) }), "101", "102")
 	two = one.addNode("node2", "201", "202")
 	if err := one.sb.AddTrunk(one.ctx, "node2", two.sb.SIPAddr); err != nil {
 		t.Fatal(err)
@@ -363,6 +363,35 @@ func TestVoicemailTransferToAnotherNode(t *testing.T) {
 		b, _ := twoNodes(t)
 		a, c, tr := b.blindTransfer("*8299")
 		b.rungBack(a, c, tr)
+	})
+	t.Run("REST API: voicemail of 201", func(t *testing.T) {
+		b, two := twoNodes(t)
+		a, c := b.call("101", "102")
+		if code := b.rest("POST", "/v1/calls/"+b.callID()+"/transfers", `{"kind":"voicemail","destination":"201"}`, nil); code != 202 {
+			t.Fatalf("voicemail of 201: %d, want 202", code)
+		}
+		if err := c.WaitEnded(b.ctx); err != nil {
+			t.Fatalf("102 is not released: %v", err)
+		}
+		two.leavesMessage(a, "201", 3*time.Second)
+	})
+	// Another node's mailboxes cannot be looked up from here (the same
+	// node's are: 422), so the request is taken and ends as *8299 keyed
+	// by 102 would: 102 is rung back.
+	t.Run("REST API: voicemail of 299, no such mailbox on node2: 102 is rung back", func(t *testing.T) {
+		b, _ := twoNodes(t)
+		a, c := b.call("101", "102")
+		if code := b.rest("POST", "/v1/calls/"+b.callID()+"/transfers", `{"kind":"voicemail","destination":"299"}`, nil); code != 202 {
+			t.Fatalf("voicemail of 299 on node2: %d, want 202", code)
+		}
+		if err := c.WaitEnded(b.ctx); err != nil {
+			t.Fatalf("102 is not released: %v", err)
+		}
+		back := b.rings("102")
+		if err := back.Answer(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.talkThenHangUp("101", a, "102", back)
 	})
 }
 
