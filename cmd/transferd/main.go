@@ -255,6 +255,7 @@ func serveOutbound(ctx context.Context, cfg *Config, nodes *nodeSet, o *ops, log
 		return err
 	}
 	o.listening.Store(true)
+	go nodes.retireStaleNodes(ctx, 5*time.Second)
 	<-ctx.Done()
 	// Unready, then closed: each Asterisk's next connection goes to
 	// another replica.

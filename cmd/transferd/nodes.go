@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,8 +33,12 @@ type node struct {
 	running, streamDown atomic.Bool
 	// connections counts the event stream's connections (appCheck).
 	connections atomic.Uint64
-	done        chan struct{} // closed when run has returned
-	err         error         // run's result, once done
+	// wentDown: when the stream broke (unix ns; 0 while it is up).
+	wentDown atomic.Int64
+	// retire ends the node's engine (retireStaleNodes).
+	retire context.CancelFunc
+	done   chan struct{} // closed when run has returned
+	err    error         // run's result, once done
 	// changed is told when the node starts running, and when its stream
 	// breaks or comes back (nodeSet.onChange).
 	changed func()
@@ -138,6 +143,9 @@ type nodeSet struct {
 
 	// refusals: the outbound connections refused, each kind told once.
 	refusals *refusals
+	// staleAfter: how long a node's Asterisk may be away before its
+	// engine is retired (staleNodeAfter; tests shorten it).
+	staleAfter time.Duration
 
 	mu    sync.Mutex
 	nodes map[string]*node
@@ -148,7 +156,7 @@ func newNodeSet(ctx context.Context, cfg *Config, log *zap.Logger, o *ops, event
 	engineCtx, stopEngines := context.WithCancel(context.WithoutCancel(ctx))
 	ctx, cancelCtx := context.WithCancel(ctx)
 	s := &nodeSet{cfg: cfg, log: log, ops: o, events: events, ctx: ctx, engineCtx: engineCtx,
-		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}, onChange: func() {}, refusals: newRefusals(log.Named("ari"))}
+		cancelCtx: cancelCtx, stopEngines: stopEngines, nodes: map[string]*node{}, onChange: func() {}, refusals: newRefusals(log.Named("ari")), staleAfter: staleNodeAfter}
 	o.nodes = s.all
 	return s
 }
@@ -166,10 +174,14 @@ func (s *nodeSet) start(name string) (*node, error) {
 	}
 	n.changed = s.onChange
 	s.nodes[name] = n
+	ctx, stopWaiting := context.WithCancel(s.ctx)
+	engineCtx, stopEngine := context.WithCancel(s.engineCtx)
+	n.retire = func() { stopWaiting(); stopEngine() }
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := n.run(s.ctx, s.engineCtx, s.cfg); err != nil {
+		defer n.retire()
+		if err := n.run(ctx, engineCtx, s.cfg); err != nil {
 			n.log.Error("node stopped", zap.Error(err))
 		}
 	}()

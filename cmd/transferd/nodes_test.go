@@ -6,8 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/transferd/transferd/ari"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -104,4 +106,52 @@ func exampleConfig(t *testing.T) *Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// A node whose Asterisk stays away (outbound mode: it reconnected to
+// another replica, or is down) is retired after staleAfter: its engine
+// stops, it is no longer listed or counted, and its next connection
+// starts a new one. A node whose Asterisk is back in time is kept.
+func TestANodeAwayTooLongIsRetired(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.ARI.App, cfg.ARI.Mode, cfg.ARI.Listen, cfg.ARI.Username, cfg.ARI.Password = "transferd", "outbound", "127.0.0.1:0", "transferd", "s3cret"
+	cfg.ARI.REST = ""
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := zaptest.NewLogger(t)
+	o := newOps(log)
+	nodes := newNodeSet(ctx, cfg, log, o, newBroadcaster(log))
+	defer nodes.stop()
+	nodes.staleAfter = 300 * time.Millisecond
+	away, back := mustStart(t, nodes, "node1"), mustStart(t, nodes, "node2")
+	o.observe(away, &ari.Disconnected{})
+	o.observe(back, &ari.Disconnected{})
+	go nodes.retireStaleNodes(ctx, 50*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	o.observe(back, &ari.Reconnected{})
+
+	select {
+	case <-away.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("node1, away, is not retired")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if all := nodes.all(); len(all) != 1 || all[0] != back {
+		t.Fatalf("nodes after node1 was retired: %d, want node2 only", len(all))
+	}
+	if again := mustStart(t, nodes, "node1"); again == away {
+		t.Error("node1's next connection got the retired node")
+	}
+}
+
+func mustStart(t *testing.T, nodes *nodeSet, name string) *node {
+	t.Helper()
+	n, err := nodes.start(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

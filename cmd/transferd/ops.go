@@ -87,16 +87,26 @@ func (o *ops) TransferEvent(ev transfer.TransferEvent) {
 func (o *ops) observe(n *node, ev ari.Event) {
 	switch ev.(type) {
 	case *ari.Disconnected:
+		n.wentDown.Store(time.Now().UnixNano())
 		n.streamDown.Store(true)
 		n.changed()
 	case *ari.Reconnected:
 		o.reconnects.WithLabelValues(n.name).Inc()
 		n.connections.Add(1)
+		n.wentDown.Store(0)
 		n.streamDown.Store(false)
 		n.changed()
 	default:
 		o.observeLag(ev)
 	}
+}
+
+// downSince returns when the node's stream broke (zero: it is up).
+func (n *node) downSince() time.Time {
+	if ns := n.wentDown.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // connected: the node's event stream is up and its engine handles it.
