@@ -163,7 +163,9 @@ func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChan
 		e.claim(ch.ID, c)
 		// Indexed before any owner runs: a call adopted first must find
 		// this one (a transferer hanging up during its consultation).
-		e.noteExten(c.adoptedExten(ch), c)
+		// (Before the owner runs, so by name: phones' legs are what
+		// is looked up, and those are named right.)
+		e.noteExten(c.namedExten(ch), c)
 	}
 	c.box.put(adoption{bridge: bridge, members: members, others: others})
 	return c

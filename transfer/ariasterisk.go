@@ -137,6 +137,10 @@ func (a *ARIAsterisk) MailboxExists(ctx context.Context, channelID, mailbox stri
 	return v == "1", nil
 }
 
+func (a *ARIAsterisk) Variable(ctx context.Context, id, name string) (string, error) {
+	return a.c.Variable(ctx, id, name)
+}
+
 func (a *ARIAsterisk) SetVariable(ctx context.Context, id, name, value string) error {
 	return a.c.SetVariable(ctx, id, name, value)
 }

@@ -64,6 +64,8 @@ type Asterisk interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 	// SetVariable sets a channel variable.
 	SetVariable(ctx context.Context, channelID, name, value string) error
+	// Variable reads a channel variable ("" when unset).
+	Variable(ctx context.Context, channelID, name string) (string, error)
 	// SetConnectedLine updates what a phone displays as the party it talks
 	// to (Asterisk sends the phone a connected-line update).
 	SetConnectedLine(ctx context.Context, channelID, name, number string) error

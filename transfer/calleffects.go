@@ -42,6 +42,12 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 		"TRANSFERD_CALL": c.id,
 		"TRANSFERD_ROLE": role,
 	}
+	if _, elsewhere := c.e.cfg.routeElsewhere(exten); elsewhere {
+		// The channel is named after the trunk (PJSIP/node2-...), not
+		// the extension: a successor adopting it reads the extension
+		// here (adoptedExten).
+		vars[extenVariable] = exten
+	}
 	// REFERs from this phone come to transferd too (see dialplan), or
 	// Asterisk performs them itself, per phone.
 	for k, v := range c.transferHandlingVars(exten) {

@@ -30,7 +30,7 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 		}
 		number := strings.TrimPrefix(ch.endpoint, "PJSIP/")
 		snap.Channels = append(snap.Channels, SnapshotChannel{
-			ID: id, Name: ch.endpoint + "-00000001", State: state, CallerNumber: number, Exten: ch.dialled,
+			ID: id, Name: channelName(ch.endpoint), State: state, CallerNumber: number, Exten: ch.dialled,
 			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1", VoicemailEntry: f.vars[id][voicemailVariable],
 			Refer: f.vars[id][referVariable],
 		})

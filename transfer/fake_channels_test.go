@@ -31,8 +31,19 @@ func (f *fakeAsterisk) CreateChannel(_ context.Context, spec ChannelSpec) error 
 		f.vars[spec.ID][k] = v
 	}
 	// The channel enters Stasis after the request returns.
-	f.events <- &ari.StasisStart{Channel: ari.Channel{ID: spec.ID, Name: spec.Endpoint + "-0001", State: "Down"}}
+	f.events <- &ari.StasisStart{Channel: ari.Channel{ID: spec.ID, Name: channelName(spec.Endpoint), State: "Down"}}
 	return nil
+}
+
+// channelName names a channel to endpoint as Asterisk does: after the
+// endpoint, which for PJSIP/201@node2 (a trunk) is node2, not 201.
+func channelName(endpoint string) string {
+	if tech, rest, ok := strings.Cut(endpoint, "/"); ok {
+		if _, trunk, ok := strings.Cut(rest, "@"); ok {
+			endpoint = tech + "/" + trunk
+		}
+	}
+	return endpoint + "-00000001"
 }
 
 func (f *fakeAsterisk) EndpointExists(_ context.Context, dialString string) (bool, error) {
@@ -182,6 +193,15 @@ func (f *fakeAsterisk) MailboxExists(_ context.Context, id, mailbox string) (boo
 		return false, notFound("get variable", id, "Channel")
 	}
 	return f.mailboxes[mailbox], nil
+}
+
+func (f *fakeAsterisk) Variable(_ context.Context, id, name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.channels[id] == nil {
+		return "", notFound("get variable", id, "Channel")
+	}
+	return f.vars[id][name], nil
 }
 
 func (f *fakeAsterisk) SetVariable(_ context.Context, id, name, value string) error {

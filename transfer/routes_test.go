@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,46 @@ func TestOtherNodesExtensionsRingLongerHere(t *testing.T) {
 	}
 	if got := cfg.dialTimeout("201"); got != 20*time.Second+remoteAnswerMargin {
 		t.Errorf("201 (node2): %s, want the answer timeout and %s", got, remoteAnswerMargin)
+	}
+}
+
+// A call ringing an extension on another node is adopted by a successor
+// (transferd killed meanwhile) with that extension, not the trunk's name
+// Asterisk names its channel after: the load harness saw a successor take
+// a cross-node consultation for a call to "node2" and refuse its
+// hand-over by the transfer policy (603 to the phone).
+func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
+	cfg := Config{Node: "node1", Routes: []Route{
+		{Extensions: `^1\d\d$`, Node: "node1", Dial: "PJSIP/{exten}@node1"},
+		{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/{exten}@node2"},
+	}}
+	f := newFakeAsterisk(t)
+	f.mu.Lock()
+	f.endpoints["PJSIP/201@node2"] = true
+	f.mu.Unlock()
+	stop, _ := runEngine(t, f, cfg, nil, false)
+	f.phoneCalls("A", "101", "201")
+	f.eventually("201 dialled across the trunk", func() bool {
+		id := f.createdChannelLocked("PJSIP/201@node2")
+		return f.channels[id] != nil && f.channels[id].state == "Ringing"
+	})
+	callee := f.createdChannel("PJSIP/201@node2")
+	stop()
+	drain(f)
+
+	stop2, e := runEngine(t, f, cfg, nil, true)
+	defer stop2()
+	f.answers(callee)
+	f.eventually("A and 201 talk", func() bool { return bridgedLocked(f, "A", callee) })
+	calls, err := e.Calls(context.Background())
+	if err != nil || len(calls) != 1 {
+		t.Fatalf("calls: %+v %v", calls, err)
+	}
+	var extens []string
+	for _, p := range calls[0].Legs {
+		extens = append(extens, p.Extension)
+	}
+	if !slices.Equal(extens, []string{"101", "201"}) {
+		t.Errorf("adopted call's parties: %q, want [101 201]", extens)
 	}
 }
