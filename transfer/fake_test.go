@@ -57,6 +57,11 @@ type fakeAsterisk struct {
 	// and the engine cannot know before the new ChannelTransfer arrives.
 	referPending         map[string]bool
 	awaitedSinceProgress map[string]bool
+	// pendingRefers: the REFER pending on each phone's channel (Asterisk
+	// keeps it in a framehook until a final state is posted): a progress
+	// report on it raises ChannelTransfer again, with the REFER's details
+	// and the posted state; on a channel with none it does nothing.
+	pendingRefers map[string]*ari.ChannelTransfer
 	// bridgesNewestFirst: Snapshot lists bridges in reverse id order
 	// (Asterisk promises no order; adoption must not depend on it).
 	bridgesNewestFirst bool
@@ -101,8 +106,9 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		deaf:         map[string]bool{},
 		failOp:       map[string]error{},
 		referPending: map[string]bool{}, awaitedSinceProgress: map[string]bool{},
-		referBusy: map[string]chan struct{}{},
-		version:   "22.11.0",
+		pendingRefers: map[string]*ari.ChannelTransfer{},
+		referBusy:     map[string]chan struct{}{},
+		version:       "22.11.0",
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},

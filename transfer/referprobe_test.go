@@ -1,0 +1,173 @@
+package transfer
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// killedAfterReadingARefer runs a first transferd until a call talks (set
+// up by setUp), stops it, and has a phone send a REFER (refer) whose
+// ChannelTransfer the stopped transferd read and never recorded: Asterisk
+// keeps the REFER pending, and the event is gone. Then a successor adopts
+// the calls.
+func killedAfterReadingARefer(t *testing.T, f *fakeAsterisk, setUp func(), refer func()) {
+	t.Helper()
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	setUp()
+	stop()
+	refer()
+	drain(f) // (read by the dead transferd: lost)
+	stop2, _ := runEngine(t, f, Config{}, nil, true)
+	t.Cleanup(stop2)
+}
+
+// transferProgressPosts lists the states posted to channel id, in order.
+func (f *fakeAsterisk) transferProgressPosts(id string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var states []string
+	for _, c := range f.calls {
+		if s, ok := strings.CutPrefix(c, "transfer-progress "+id+" "); ok {
+			states = append(states, s)
+		}
+	}
+	return states
+}
+
+// Given a blind REFER the previous transferd read and never recorded (it
+// was killed in between), when the successor adopts the call, then its
+// probe finds the REFER and carries it out: the transferer's phone is told
+// 200 (after a 100 Trying), the caller hears ringback while 103 rings, and
+// 103's answer connects them.
+func TestGivenALostBlindReferWhenTheSuccessorAdoptsThenItIsCarriedOut(t *testing.T) {
+	f := newFakeAsterisk(t)
+	var caller, x1 string
+	killedAfterReadingARefer(t, f, func() { caller, x1 = talking(t, f) }, func() { f.refers(x1, caller, "103") })
+	f.eventually("103 rings, the caller hears ringback, the transferer is told and leaves", func() bool {
+		return f.ringingLocked("PJSIP/103") && f.ringing[caller] &&
+			slices.Equal(f.progress[x1], []string{progressTrying, progressAnswered}) && f.hungUp[x1] != ""
+	})
+	k := f.createdChannel("PJSIP/103")
+	f.answers(k)
+	f.eventually("caller and 103 talk", func() bool { return bridgedLocked(f, caller, k) && !f.ringing[caller] })
+	f.hangsUp(k)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+	if got := f.transferProgressPosts(caller); !slices.Equal(got, []string{progressTrying}) {
+		t.Errorf("reports posted to the caller's channel: %v, want one probe", got)
+	}
+}
+
+// The same for an attended transfer: the REFER with Replaces sent on the
+// transferer's held call, lost, is found and completed once both calls
+// are adopted.
+func TestGivenALostAttendedReferWhenTheSuccessorAdoptsThenItIsCarriedOut(t *testing.T) {
+	f := newFakeAsterisk(t)
+	var x1, b2, k string
+	killedAfterReadingARefer(t, f, func() { x1, b2, k = consulting(t, f, true) }, func() { f.attendedRefers(x1, "A", b2, k) })
+	f.eventually("A and 103 talk, the transferer's legs are gone, it is told 200", func() bool {
+		return bridgedLocked(f, "A", k) && f.channels[x1] == nil && f.channels[b2] == nil &&
+			slices.Equal(f.progress[x1], []string{progressTrying, progressAnswered})
+	})
+	f.hangsUp(k)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}
+
+// Given no REFER pending, the probes change nothing: each party of the
+// adopted call is probed once (Asterisk does nothing then), the call
+// talks on, nothing is dialled.
+func TestGivenNoLostReferWhenTheSuccessorAdoptsThenTheProbesChangeNothing(t *testing.T) {
+	f := newFakeAsterisk(t)
+	var caller, x1 string
+	killedAfterReadingARefer(t, f, func() { caller, x1 = talking(t, f) }, func() {})
+	f.eventually("both parties probed", func() bool {
+		return len(f.progress[caller]) == 1 && len(f.progress[x1]) == 1
+	})
+	f.mu.Lock()
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "create ") && !strings.HasSuffix(c, " PJSIP/102") {
+			f.mu.Unlock()
+			t.Fatalf("a channel was created: %s", c)
+		}
+	}
+	talks := bridgedLocked(f, caller, x1)
+	f.mu.Unlock()
+	if !talks {
+		t.Fatalf("the call does not talk after the probes\n%s", f.snapshot())
+	}
+	// A blind transfer afterwards is a fresh REFER as ever.
+	f.refers(x1, caller, "103")
+	f.eventually("103 rings", func() bool { return f.ringingLocked("PJSIP/103") })
+	f.hangsUp(caller)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}
+
+// Given a REFER on record on the callee's channel (the successor resumes
+// it) and a lost REFER of the caller's phone, when the probe's echo
+// arrives while the recorded transfer is under way, then the lost REFER
+// is refused (603): the caller's phone is told it failed rather than left
+// waiting, and the recorded transfer goes on.
+func TestGivenALostReferWhileARecordedOneIsResumedThenTheLostOneIsRefused(t *testing.T) {
+	f := newFakeAsterisk(t)
+	var caller, x1 string
+	killedAfterReadingARefer(t, f, func() { caller, x1 = talking(t, f) }, func() {
+		f.refers(caller, x1, "104") // lost
+		f.mu.Lock()
+		f.referPending[x1] = true
+		f.vars[x1][referVariable] = encodeRefer(transferRequested{transfererID: x1, transfereeID: caller, destination: "103"})
+		f.mu.Unlock()
+	})
+	f.eventually("103 rings for the caller; the caller's REFER refused", func() bool {
+		return f.ringingLocked("PJSIP/103") && slices.Equal(f.progress[caller], []string{progressTrying, progressDeclined})
+	})
+	k := f.createdChannel("PJSIP/103")
+	f.answers(k)
+	f.eventually("caller and 103 talk", func() bool { return bridgedLocked(f, caller, k) })
+	f.mu.Lock()
+	dialled104 := f.createdChannelLocked("PJSIP/104") != ""
+	f.mu.Unlock()
+	if dialled104 {
+		t.Error("the refused REFER's target 104 was dialled")
+	}
+	f.hangsUp(k)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}
+
+// Given a fresh REFER that crosses the probe (the phone sends it as the
+// successor adopts; Asterisk still takes it in when the probe comes), the
+// probe's echo is of that REFER, already handled: 103 is dialled once and
+// the phone told once.
+func TestGivenAFreshReferCrossingTheProbeThenItIsCarriedOutOnce(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	caller, x1 := talking(t, f)
+	stop()
+	drain(f)
+	done := f.takesReferIn(x1) // the probe waits for the REFER to be taken in
+	stop2, _ := runEngine(t, f, Config{}, nil, true)
+	t.Cleanup(stop2)
+	f.eventually("the probe of 102 waits for Asterisk", func() bool { return len(f.progress[caller]) == 1 })
+	f.refers(x1, caller, "103")
+	f.eventually("the REFER's target is dialled", func() bool { return f.createdChannelLocked("PJSIP/103") != "" })
+	done()
+	f.eventually("103 rings, 102 told 200 and gone", func() bool {
+		return f.ringingLocked("PJSIP/103") && slices.Contains(f.progress[x1], progressAnswered) && f.channels[x1] == nil
+	})
+	k := f.createdChannel("PJSIP/103")
+	f.answers(k)
+	f.eventually("caller and 103 talk", func() bool { return bridgedLocked(f, caller, k) })
+	f.mu.Lock()
+	creates := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "create ") && strings.HasSuffix(c, " PJSIP/103") {
+			creates++
+		}
+	}
+	progress := slices.Clone(f.progress[x1])
+	f.mu.Unlock()
+	if creates != 1 || slices.Index(progress, progressAnswered) != len(progress)-1 || len(progress) > 2 {
+		t.Errorf("103 created %d times, 102 told %v; want once, and 200 once (after the probe's 100, if any)", creates, progress)
+	}
+	f.hangsUp(k)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}
