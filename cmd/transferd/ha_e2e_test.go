@@ -305,6 +305,38 @@ func TestReplicaKilledBetweenReadingAReferAndRecordingIt(t *testing.T) {
 	b.talkThenHangUp("101", a, "103", in)
 }
 
+// The same for an attended transfer: the replica dies on reading 102's
+// REFER with Replaces (the Tran key after consulting 103); the
+// successor adopts both calls, its probe finds the REFER pending on 102's
+// held call, and it completes the transfer: 102 told 200, 101 and 103
+// talk, 102's consultation call ends.
+func TestReplicaKilledBetweenReadingAnAttendedReferAndRecordingIt(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	serving, standby := b.replicasWith("TRANSFERD_E2E_DIE_AT=refer")
+	a, first, second, colleague := b.consult(true)
+	tr, err := first.AttendedTransfer(b.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	serving.died(5 * time.Second)
+	b.waitMetricAt(standby, "transferd_active_calls", 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	code, err := tr.WaitFinal(ctx)
+	if err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v) about the REFER the killed replica read, want 200", code, err)
+	}
+	t.Logf("102's phone told 200 %s after its REFER's 202 (the replica died on reading it)", time.Since(sent).Round(time.Millisecond))
+	if err := first.Hangup(b.ctx); err != nil {
+		t.Errorf("102's BYE after the transfer: %v", err)
+	}
+	if err := second.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("102's consultation call is not hung up after the transfer: %v", err)
+	}
+	b.talkThenHangUp("101", a, "103", colleague.incoming)
+}
+
 // The serving replica is SIGKILLed during an attended transfer's
 // consultation: the caller stays held with music, the consultation goes
 // on, and the Tran key (REFER with Replaces) hands the caller over.
