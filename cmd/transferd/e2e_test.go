@@ -1263,6 +1263,40 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	b.talkThenHangUp("101", a, "103", in)
 }
 
+// transferd (inbound mode) is SIGKILLed while a call talks, and 102
+// presses Tran and dials 103 before a new transferd is up: Asterisk
+// answers the REFER 202 and keeps it pending, but its ChannelTransfer goes
+// to nobody and is never sent again. The successor adopts the call, its
+// probe finds the REFER, and carries it out: 102 told 200, 103 rings and
+// talks to 101.
+func TestReferSentWhileNoTransferdRunsIsCarriedOutByItsSuccessor(t *testing.T) {
+	b := newBed(t, inMode("ari-only", nil), "101", "102", "103")
+	kill := b.startProcess()
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	kill()
+	// (Asterisk keeps the application while its channels are in Stasis,
+	// inactive: the REFER's event is written to the dead connection or to
+	// nobody, lost either way.)
+	tr := b.blindTransferOn(a, c, "103")
+	b.stopDaemon = b.startDaemon()
+	b.waitReady()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if code, err := tr.WaitFinal(ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v) about the REFER it sent while no transferd ran, want 200", code, err)
+	}
+	if err := c.Hangup(b.ctx); err != nil {
+		t.Errorf("102's BYE after the transfer: %v", err)
+	}
+	in := b.rings("103")
+	b.hearsRingback("101 (while 103 rings)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.talkThenHangUp("101", a, "103", in)
+}
+
 func TestKilledDuringAnAttendedConsultationTheTransferStillCompletes(t *testing.T) {
 	inEachMode(t, testKilledDuringAnAttendedConsultationTheTransferStillCompletes)
 }
