@@ -96,7 +96,8 @@ func (e *Engine) probe(channelID string, log *zap.Logger) {
 // the call's channels (decideReferEcho): the answer to a probe is a REFER
 // the previous transferd lost, carried out as a fresh REFER would be.
 func (c *call) onReferEcho(ctx context.Context, in transferRequested) {
-	seen := referEcho{state: c.state, probed: c.probed[in.transfererID], party: c.partyLive(in.transfererID)}
+	seen := referEcho{state: c.state, probed: c.probed[in.transfererID], party: c.partyLive(in.transfererID),
+		transferring: c.attended.engaged() || c.blind.active()}
 	verdict, reason := decideReferEcho(seen)
 	if verdict == echoIgnore {
 		c.log.Debug("REFER echo ignored", zap.String("transferer", in.transfererID), zap.Stringer("seen", seen), zap.String("reason", reason))

@@ -18,6 +18,10 @@ type referEcho struct {
 	probed bool
 	// party: the channel is a live party of the call.
 	party bool
+	// transferring: a transfer is under way in the call though it still
+	// talks (an attended transfer awaiting its consultation call, a
+	// blind transfer's target being dialled).
+	transferring bool
 }
 
 // echoVerdict is what the call does with an echo.
@@ -52,10 +56,13 @@ func decideReferEcho(e referEcho) (echoVerdict, string) {
 		return echoIgnore, "the channel is no longer a party of the call"
 	case e.state != stateTalking:
 		return echoRefuse, "the call is " + e.state.String()
+	case e.transferring:
+		return echoRefuse, "another transfer is under way"
 	}
 	return echoCarryOut, ""
 }
 
 func (e referEcho) String() string {
-	return words("echo", []string{"state", e.state.String()}, flag(e.probed, "probed"), flag(e.party, "party"))
+	return words("echo", []string{"state", e.state.String()}, flag(e.probed, "probed"), flag(e.party, "party"),
+		flag(e.transferring, "transferring"))
 }

@@ -27,9 +27,9 @@ func TestReferEchoTranscripts(t *testing.T) {
 			name, kv, flags, err := readWords(line)
 			state, known := states[kv["state"]]
 			if err != nil || name != "echo" || !known {
-				d.Fatalf(t, "%q: want echo state=STATE [probed] [party] (%v)", line, err)
+				d.Fatalf(t, "%q: want echo state=STATE [probed] [party] [transferring] (%v)", line, err)
 			}
-			e := referEcho{state: state, probed: flags["probed"], party: flags["party"]}
+			e := referEcho{state: state, probed: flags["probed"], party: flags["party"], transferring: flags["transferring"]}
 			if e.String() != line {
 				d.Fatalf(t, "%q prints itself as %q", line, e)
 			}
