@@ -165,8 +165,20 @@ func TestGivenAFreshReferCrossingTheProbeThenItIsCarriedOutOnce(t *testing.T) {
 	}
 	progress := slices.Clone(f.progress[x1])
 	f.mu.Unlock()
-	if creates != 1 || slices.Index(progress, progressAnswered) != len(progress)-1 || len(progress) > 2 {
-		t.Errorf("103 created %d times, 102 told %v; want once, and 200 once (after the probe's 100, if any)", creates, progress)
+	// (The probe's channel_progress goes before or after the 200: both
+	// waited for Asterisk to take the REFER in; after, it finds no REFER
+	// pending and does nothing.)
+	answered, probes := 0, 0
+	for _, s := range progress {
+		switch s {
+		case progressAnswered:
+			answered++
+		case progressTrying:
+			probes++
+		}
+	}
+	if creates != 1 || answered != 1 || probes != 1 || len(progress) != 2 {
+		t.Errorf("103 created %d times, 102's channel told %v; want once, and one 200 and the probe's 100", creates, progress)
 	}
 	f.hangsUp(k)
 	f.eventually("everything gone", func() bool { return noneLeft(f) })
