@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/transferd/transferd/ari"
 )
@@ -77,6 +78,9 @@ type fakeAsterisk struct {
 	// call hears depends on both (the fuzz's invariants).
 	holding    map[string]bool
 	swappedOut map[string]bool
+	// latency: how long each command takes, one at a time (Asterisk
+	// serves REST over its WebSocket on one thread); 0: none.
+	latency time.Duration
 }
 
 type fakeChannel struct {
@@ -128,5 +132,8 @@ func (f *fakeAsterisk) record(op string, args ...any) error {
 		parts = append(parts, fmt.Sprint(a))
 	}
 	f.calls = append(f.calls, strings.Join(parts, " "))
+	if f.latency > 0 {
+		time.Sleep(f.latency) // (under f.mu: one command at a time)
+	}
 	return f.failOp[op]
 }

@@ -1,9 +1,11 @@
 package transfer
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // killedAfterReadingARefer runs a first transferd until a call talks (set
@@ -182,4 +184,92 @@ func TestGivenAFreshReferCrossingTheProbeThenItIsCarriedOutOnce(t *testing.T) {
 	}
 	f.hangsUp(k)
 	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}
+
+// TestTakeoverProbeCost measures what the probes cost a successor that
+// adopts 100 talking calls, on a fake that serves one command at a time,
+// 300 µs each (Asterisk serving REST over its WebSocket on one thread):
+// how long the 200 probes take, and how long a REFER that arrives as the
+// adoption ends waits for its target to be created, against one that
+// arrives once the probes are done. It logs the numbers; it fails only if
+// the REFER waits for the probes to finish.
+func TestTakeoverProbeCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a measurement")
+	}
+	const calls = 100
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	for i := range calls {
+		f.phoneCalls(fmt.Sprintf("A%d", i), "101", "102")
+	}
+	var callees []string
+	f.eventually("every callee dialled", func() bool {
+		callees = callees[:0]
+		for _, c := range f.calls {
+			if fields := strings.Fields(c); fields[0] == "dial" {
+				callees = append(callees, fields[1])
+			}
+		}
+		return len(callees) == calls
+	})
+	for _, id := range callees {
+		f.answers(id)
+	}
+	f.eventually("every call talks", func() bool {
+		talking := 0
+		for _, members := range f.bridges {
+			if len(members) == 2 {
+				talking++
+			}
+		}
+		return talking == calls
+	})
+	stop()
+	drain(f)
+	owner := map[string]string{} // callee → caller
+	f.mu.Lock()
+	for _, members := range f.bridges {
+		ids := keys(members)
+		if strings.HasPrefix(ids[0], "A") {
+			owner[ids[1]] = ids[0]
+		} else {
+			owner[ids[0]] = ids[1]
+		}
+	}
+	f.latency = 300 * time.Microsecond
+	f.mu.Unlock()
+	probes := func() int {
+		n := 0
+		for _, c := range f.calls {
+			if strings.HasPrefix(c, "transfer-progress ") && strings.HasSuffix(c, " "+progressTrying) {
+				n++
+			}
+		}
+		return n
+	}
+	dialledWithin := func(callee, dest string) time.Duration {
+		start := time.Now()
+		f.refers(callee, owner[callee], dest)
+		f.eventually(dest+" created", func() bool { return f.createdChannelLocked("PJSIP/"+dest) != "" })
+		return time.Since(start)
+	}
+	begin := time.Now()
+	stop2, _ := runEngine(t, f, Config{}, nil, true)
+	defer stop2()
+	adopted := time.Since(begin)
+	during := dialledWithin(callees[0], "103")
+	f.mu.Lock()
+	probesBefore := probes()
+	f.mu.Unlock()
+	f.eventually("every party probed", func() bool { return probes() >= 2*calls-1 }) // (callees[0] may have left first)
+	probed := time.Since(begin)
+	after := dialledWithin(callees[1], "104")
+	t.Logf("%d calls adopted in %s; their %d probes (and as many waits) done %s after the adoption began; "+
+		"a REFER arriving as the adoption ended had its target created in %s (%d probes done by then), one after the probes in %s",
+		calls, adopted.Round(time.Millisecond), 2*calls, probed.Round(time.Millisecond), during.Round(time.Millisecond), probesBefore,
+		after.Round(time.Millisecond))
+	if probesBefore >= 2*calls-1 && probed > 2*during {
+		t.Errorf("the REFER waited for every probe")
+	}
 }
