@@ -232,6 +232,8 @@ func (c *call) step(ctx context.Context, in input) {
 		}
 	case deferredProgressDue:
 		c.onTellDue(ctx, in)
+	case streamResumed:
+		c.onStreamResumed(in)
 	case transferRequested:
 		if in.echo {
 			c.onReferEcho(ctx, in)

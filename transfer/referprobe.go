@@ -106,14 +106,14 @@ func (c *call) onReferEcho(ctx context.Context, in transferRequested) {
 	delete(c.probed, in.transfererID)
 	in.echo = false
 	if verdict == echoRefuse {
-		c.log.Warn("a REFER lost with the previous transferd was found, but the call cannot transfer now; refusing it",
+		c.log.Warn("a REFER lost with the previous transferd (or the connection) was found, but the call cannot transfer now; refusing it",
 			zap.String("transferer", in.transfererID), zap.String("destination", in.destination), zap.String("replaces", in.replaces),
 			zap.String("reason", reason))
 		c.awaitReferHandled(ctx, in.transfererID)
 		c.progress(ctx, in.transfererID, progressDeclined)
 		return
 	}
-	c.log.Info("a REFER lost with the previous transferd was found; carrying it out",
+	c.log.Info("a REFER lost with the previous transferd (or the connection) was found; carrying it out",
 		zap.String("transferer", in.transfererID), zap.String("destination", in.destination), zap.String("replaces", in.replaces))
 	c.onTransfer(ctx, in)
 }
@@ -127,4 +127,30 @@ func (c *call) partyLive(channelID string) bool {
 		}
 	}
 	return false
+}
+
+// streamResumed: the event stream came back after a break (Reconcile);
+// sip holds the ids of the SIP channels Asterisk holds. REFERs raised
+// meanwhile are pending in Asterisk, their events lost.
+type streamResumed struct{ sip map[string]bool }
+
+func (streamResumed) inputName() string { return "stream-resumed" }
+
+// onStreamResumed probes the call's phones for a REFER whose event was
+// lost while the stream was broken (probeAfterReconnect).
+func (c *call) onStreamResumed(in streamResumed) {
+	var parties []resumedParty
+	for _, l := range []*leg{c.caller, c.callee} {
+		if l == nil {
+			continue
+		}
+		parties = append(parties, resumedParty{id: l.id, live: l.live() && l.inBridge,
+			phone:     in.sip[l.id] && !l.local && c.e.handlingOf(l.exten) == HandlingARIOnly,
+			referOpen: c.referRecorded[l.id] || c.referHandled[l.id] != nil})
+	}
+	ids := probeAfterReconnect(c.state, c.attended.engaged() || c.blind.active(), parties)
+	if len(ids) > 0 {
+		c.log.Debug("probing the call's phones for a REFER lost with the connection", zap.Strings("channels", ids))
+	}
+	c.probeForLostRefers(ids)
 }

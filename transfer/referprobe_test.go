@@ -1,11 +1,14 @@
 package transfer
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transferd/transferd/ari"
 )
 
 // killedAfterReadingARefer runs a first transferd until a call talks (set
@@ -272,4 +275,62 @@ func TestTakeoverProbeCost(t *testing.T) {
 	if probesBefore >= 2*calls-1 && probed > 2*during {
 		t.Errorf("the REFER waited for every probe")
 	}
+}
+
+// Given a phone's REFER raised while the event stream was broken (its
+// ChannelTransfer lost), when the stream comes back, then the call probes
+// its phones and carries the REFER out: 103 rings, the transferer is told
+// 200.
+func TestGivenAReferLostWithTheConnectionWhenTheStreamIsBackThenItIsCarriedOut(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, _ := runEngine(t, f, Config{}, nil, false)
+	defer stop()
+	caller, x1 := talking(t, f)
+	f.events <- &ari.Disconnected{}
+	f.mu.Lock() // the REFER, its event lost
+	f.referPending[x1] = true
+	f.pendingRefers[x1] = &ari.ChannelTransfer{
+		ReferTo:    ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: "103"}},
+		ReferredBy: ari.ReferredBy{SourceChannel: ari.Channel{ID: x1}, ConnectedChannel: &ari.Channel{ID: caller}},
+	}
+	f.mu.Unlock()
+	f.events <- &ari.Reconnected{}
+	f.eventually("103 rings, the caller hears ringback, the transferer is told and leaves", func() bool {
+		return f.ringingLocked("PJSIP/103") && f.ringing[caller] &&
+			slices.Equal(f.progress[x1], []string{progressTrying, progressAnswered}) && f.hungUp[x1] != ""
+	})
+	k := f.createdChannel("PJSIP/103")
+	f.answers(k)
+	f.eventually("caller and 103 talk", func() bool { return bridgedLocked(f, caller, k) })
+	f.hangsUp(k)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
+}
+
+// Given a blind transfer under way when the stream breaks and comes back,
+// nobody is probed: the call is in its transfer, and the transferer's
+// REFER is its own.
+func TestGivenATransferUnderWayWhenTheStreamIsBackThenNobodyIsProbed(t *testing.T) {
+	f := newFakeAsterisk(t)
+	stop, e := runEngine(t, f, Config{}, nil, false)
+	defer stop()
+	caller, x1 := talking(t, f)
+	f.refers(x1, caller, "103")
+	f.eventually("103 rings", func() bool { return f.ringingLocked("PJSIP/103") && f.ringing[caller] })
+	f.events <- &ari.Disconnected{}
+	f.events <- &ari.Reconnected{}
+	f.eventually("reconciled", func() bool { return slices.Contains(f.calls, "snapshot") })
+	// (The owner has handled what the reconcile gave it once it answers;
+	// the answer below makes the call talk again, and then its parties
+	// may be probed.)
+	if _, err := e.Calls(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	k := f.createdChannel("PJSIP/103")
+	if got, x := f.transferProgressPosts(caller), f.transferProgressPosts(x1); len(got) != 0 || slices.Contains(x, progressTrying) {
+		t.Errorf("probed during the transfer: the transferee's channel was sent %v, the transferer's %v", got, x)
+	}
+	f.answers(k)
+	f.eventually("caller and 103 talk", func() bool { return bridgedLocked(f, caller, k) })
+	f.hangsUp(k)
+	f.eventually("everything gone", func() bool { return noneLeft(f) })
 }

@@ -1,9 +1,12 @@
 package transfer
 
-// What a call does with a REFER Asterisk announces again (the echo of a
-// probe, referprobe.go), decided purely from what the call knows of the
-// channel (decideReferEcho); the owner carries the verdict out
-// (onReferEcho). The transcripts in testdata/refer_echo tell each case.
+// Which of a call's phones to probe for a REFER whose event was lost
+// after a reconnect (probeAfterReconnect; after an adoption the adoption
+// plan says), and what a call does with a REFER Asterisk announces again
+// (the echo of a probe, referprobe.go), decided purely from what the call
+// knows of the channel (decideReferEcho); the owner carries the verdict
+// out (onReferEcho). The transcripts in testdata/refer_probe and
+// testdata/refer_echo tell each case.
 
 // referEcho is a ChannelTransfer with state channel_progress, as the call
 // sees it: Asterisk re-announcing a REFER still pending on one of its
@@ -65,4 +68,41 @@ func decideReferEcho(e referEcho) (echoVerdict, string) {
 func (e referEcho) String() string {
 	return words("echo", []string{"state", e.state.String()}, flag(e.probed, "probed"), flag(e.party, "party"),
 		flag(e.transferring, "transferring"))
+}
+
+// resumedParty is one of a call's two parties as the call sees it when
+// the event stream comes back after a break (onStreamResumed gathers it).
+type resumedParty struct {
+	id string
+	// live: the party is still in the call's bridge.
+	live bool
+	// phone: a SIP channel with ari-only transfer handling (a REFER of
+	// its phone would reach transferd).
+	phone bool
+	// referOpen: a REFER of its phone reached the call and is not settled
+	// (recorded, or awaiting its first report).
+	referOpen bool
+}
+
+// probeAfterReconnect returns the parties to probe for a REFER whose
+// ChannelTransfer was lost with the connection (written into the broken
+// one, or raised while no connection served the application): those of
+// a talking call with no transfer under way, live phones with no REFER
+// open. A call in a transfer would refuse a REFER anyway, and a party's
+// REFER it knows of is no lost one.
+func probeAfterReconnect(state callState, transferring bool, parties []resumedParty) []string {
+	if state != stateTalking || transferring {
+		return nil
+	}
+	var ids []string
+	for _, p := range parties {
+		if p.live && p.phone && !p.referOpen {
+			ids = append(ids, p.id)
+		}
+	}
+	return ids
+}
+
+func (p resumedParty) String() string {
+	return words("party "+p.id, nil, flag(p.live, "live"), flag(p.phone, "phone"), flag(p.referOpen, "refer-open"))
 }
