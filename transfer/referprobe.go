@@ -37,12 +37,14 @@ import (
 
 // probeConcurrency bounds the probes in flight per engine: few enough that
 // a call's own request waits behind at most a few of them in Asterisk's
-// queue, enough that 100 calls' probes take a fraction of a second.
+// queue, enough that 100 calls' probes take a fraction of a second
+// (TestTakeoverProbeCost: 16 at a time doubled a REFER's wait).
 const probeConcurrency = 4
 
 // probeForLostRefers probes the call's parties ids (the adoption plan's
-// probe list) for a REFER the previous transferd lost. It does not wait:
-// the answer, if there is one, arrives as an input (onReferEcho).
+// probe list, or probeAfterReconnect's) for a REFER whose event was lost.
+// It does not wait: the answer, if there is one, arrives as an input
+// (onReferEcho).
 func (c *call) probeForLostRefers(ids []string) {
 	for _, id := range ids {
 		if !c.legByID(id).live() {
@@ -84,10 +86,10 @@ func (e *Engine) probe(channelID string, log *zap.Logger) {
 		}
 		switch {
 		case err == nil:
-			log.Debug("probed a phone for a REFER the previous transferd lost", zap.String("channel", channelID))
+			log.Debug("probed a phone for a lost REFER", zap.String("channel", channelID))
 		case isGone(err) || errors.Is(err, context.Canceled):
 		default:
-			log.Warn("could not probe a phone for a REFER the previous transferd lost", zap.String("channel", channelID), zap.Error(err))
+			log.Warn("could not probe a phone for a lost REFER", zap.String("channel", channelID), zap.Error(err))
 		}
 	}()
 }
