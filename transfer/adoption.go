@@ -81,6 +81,8 @@ func (adoption) inputName() string { return "adoption" }
 //     owed its final NOTIFY; it is told;
 //   - a party of a talking call whose REFER was recorded and not settled
 //     (referVariable): the REFER is carried out again;
+//   - the other parties of a call that goes on talking are probed for a
+//     REFER the predecessor read and never recorded (referprobe.go);
 //   - anything else: what is left of the call ends.
 func (c *call) onAdoption(ctx context.Context, a adoption) {
 	c.bridge = a.bridge
@@ -95,7 +97,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 			inBridge: inBridge, answered: ch.State == "Up", holding: ch.Holding}
 		legs[l.id], snapshot[l.id] = l, ch
 		f := foundLeg{id: l.id, exten: l.exten, created: l.created, inBridge: inBridge, answered: l.answered,
-			down: l.created && ch.State == "Down", refer: ch.Refer != ""}
+			down: l.created && ch.State == "Down", refer: ch.Refer != "", phone: strings.HasPrefix(ch.Name, "PJSIP/") && c.e.handlingOf(l.exten) == HandlingARIOnly}
 		if !l.created {
 			f.keyed = ch.VoicemailEntry
 		}
@@ -173,6 +175,9 @@ func (c *call) carryOut(ctx context.Context, p adoptionPlan, legs map[string]*le
 	}
 	if p.resumeRefers {
 		c.resumeRecordedRefers(snapshot)
+	}
+	if c.state == stateTalking {
+		c.probeForLostRefers(p.probe)
 	}
 }
 

@@ -19,6 +19,9 @@ type foundLeg struct {
 	keyed string
 	// refer: a REFER of this leg's phone is on record, not settled.
 	refer bool
+	// phone: a SIP channel (PJSIP/…, not Local) with ari-only transfer
+	// handling: a REFER of its phone (or trunk) would reach transferd.
+	phone bool
 }
 
 // adoptionCase is what the call was doing, as its people experienced it.
@@ -60,7 +63,8 @@ func (k adoptionCase) String() string { return adoptionCaseNames[k] }
 
 // adoptionPlan is how an adopted call carries on: its case, the parties'
 // channels, what to hang up, the transferers owed their final NOTIFY, a
-// leg to dial if it never was, and whether REFERs on record are resumed.
+// leg to dial if it never was, whether REFERs on record are resumed, and
+// the parties to probe for a REFER the predecessor lost.
 type adoptionPlan struct {
 	kind                   adoptionCase
 	caller, callee, target string
@@ -69,6 +73,13 @@ type adoptionPlan struct {
 	tell                   []string
 	dial                   string
 	resumeRefers           bool
+	// probe: the parties whose phone may have sent a REFER the
+	// predecessor read and never recorded (killed in between): Asterisk
+	// is asked whether one is pending (referprobe.go). Only the two
+	// parties of a call that goes on talking (a REFER is only carried out
+	// from there), SIP channels with no REFER on record (those are
+	// resumed).
+	probe []string
 }
 
 // planAdoption decides how a call found in Asterisk carries on.
@@ -119,10 +130,11 @@ func planAdoption(found []foundLeg) adoptionPlan {
 			}
 			p.hangUp = append(p.hangUp, l.id)
 		}
+		p.probe = probeable(found, p.caller, p.callee)
 		return p
 	case len(members) == 1 && len(outside) == 1 && outside[0].keyed != "":
 		return adoptionPlan{kind: adoptKeying, caller: outside[0].id, callee: members[0].id, keyed: outside[0].keyed,
-			hangUp: others(outside[0].id, members[0].id)}
+			hangUp: others(outside[0].id, members[0].id), probe: probeable(found, outside[0].id, members[0].id)}
 	case len(members) == 0 && len(outside) == 1 && outside[0].keyed != "":
 		return adoptionPlan{kind: adoptKeyedAlone, caller: outside[0].id, keyed: outside[0].keyed, hangUp: others(outside[0].id)}
 	case len(members) == 1 && len(outside) == 1 && !outside[0].answered && members[0].created:
@@ -130,7 +142,7 @@ func planAdoption(found []foundLeg) adoptionPlan {
 			hangUp: others(outside[0].id, members[0].id)}
 	case len(members) == 1 && len(outside) == 1:
 		return adoptionPlan{kind: adoptUnheld, caller: outside[0].id, callee: members[0].id,
-			hangUp: others(outside[0].id, members[0].id), resumeRefers: true}
+			hangUp: others(outside[0].id, members[0].id), resumeRefers: true, probe: probeable(found, outside[0].id, members[0].id)}
 	case len(members) == 1 && len(up) == 1:
 		return adoptionPlan{kind: adoptTargetAnswered, caller: members[0].id, target: up[0].id,
 			hangUp: others(members[0].id, up[0].id)}
@@ -153,6 +165,22 @@ func planAdoption(found []foundLeg) adoptionPlan {
 	return adoptionPlan{kind: adoptCannotContinue, hangUp: others()}
 }
 
+// probeable returns those of the parties ids that may have a REFER
+// pending that nobody recorded: answered SIP channels with no REFER on
+// record. (A phone whose REFER was read and lost is still in its call:
+// Asterisk answered it 202 and waits for transferd's report.)
+func probeable(found []foundLeg, ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		for _, l := range found {
+			if l.id == id && l.phone && l.answered && !l.refer {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
 func (p adoptionPlan) String() string {
 	kv := []string{}
 	for _, f := range [][2]string{{"caller", p.caller}, {"callee", p.callee}, {"target", p.target}, {"keyed", p.keyed},
@@ -168,6 +196,9 @@ func (p adoptionPlan) String() string {
 	if len(p.tell) > 0 {
 		s += " tell=" + strings.Join(p.tell, ",")
 	}
+	if len(p.probe) > 0 {
+		s += " probe=" + strings.Join(p.probe, ",")
+	}
 	return s
 }
 
@@ -178,5 +209,5 @@ func (l foundLeg) String() string {
 	}
 	return words("found "+l.id, kv,
 		flag(l.created, "created"), flag(l.inBridge, "in-bridge"), flag(l.answered, "answered"), flag(l.down, "down"),
-		flag(l.refer, "refer"))
+		flag(l.refer, "refer"), flag(l.phone, "phone"))
 }

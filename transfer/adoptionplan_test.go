@@ -26,7 +26,7 @@ func TestAdoptionTranscripts(t *testing.T) {
 				d.Fatalf(t, "%q: want found CHANNEL exten=... [flags] (%v)", line, err)
 			}
 			l := foundLeg{id: kv[""], exten: kv["exten"], keyed: kv["keyed"], created: flags["created"],
-				inBridge: flags["in-bridge"], answered: flags["answered"], down: flags["down"], refer: flags["refer"]}
+				inBridge: flags["in-bridge"], answered: flags["answered"], down: flags["down"], refer: flags["refer"], phone: flags["phone"]}
 			if l.String() != line {
 				d.Fatalf(t, "%q prints itself as %q", line, l)
 			}

@@ -33,6 +33,8 @@ func (c *call) onTransfer(ctx context.Context, in transferRequested) {
 			zap.String("transferer", in.transfererID))
 		return
 	}
+	// (A REFER of this phone: the answer to a probe of it is no other.)
+	delete(c.probed, in.transfererID)
 	c.awaitReferHandled(ctx, in.transfererID)
 	if c.state != stateTalking {
 		c.log.Info("transfer refused: call is not in a state to transfer",

@@ -139,6 +139,11 @@ type call struct {
 	// referRecorded: the call's phones whose REFER is recorded in
 	// Asterisk (recordRefer) and not settled yet.
 	referRecorded map[string]bool
+	// probed: the call's phones probed for a REFER the previous
+	// transferd lost (probeForLostRefers) whose phone has sent the owner
+	// no REFER since: the answer to the probe, if one is pending, is that
+	// REFER (decideReferEcho).
+	probed map[string]bool
 	// xfer is the transfer the call reports to the Observer.
 	xfer    *transferRecord
 	xferSeq int
@@ -227,8 +232,14 @@ func (c *call) step(ctx context.Context, in input) {
 		}
 	case deferredProgressDue:
 		c.onTellDue(ctx, in)
+	case streamResumed:
+		c.onStreamResumed(in)
 	case transferRequested:
-		c.onTransfer(ctx, in)
+		if in.echo {
+			c.onReferEcho(ctx, in)
+		} else {
+			c.onTransfer(ctx, in)
+		}
 	case legReplaced:
 		c.onLegReplaced(ctx, in)
 	case nativeAttended:

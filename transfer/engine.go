@@ -68,6 +68,9 @@ type Engine struct {
 	// byExten lists the calls that have a leg of an extension, oldest
 	// first (owners add, retire and merge remove).
 	byExten map[string][]*call
+	// probeSlots bounds the probes for lost REFERs in flight
+	// (referprobe.go).
+	probeSlots chan struct{}
 }
 
 // Options are the engine's optional collaborators.
@@ -92,6 +95,7 @@ func New(cfg Config, ast Asterisk, opts Options) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, ast: ast, router: opts.Router, policy: opts.Policy, observer: opts.Observer, log: opts.Logger,
 		owners: make(map[string]*call), routed: make(map[*call][]string), owedHangups: make(map[string]bool), calls: make(map[*call]struct{}), byExten: make(map[string][]*call),
+		probeSlots: make(chan struct{}, probeConcurrency),
 	}
 	// The start time, and a random part: replicas started in the same
 	// second (systemd, compose, a load test) would otherwise number their

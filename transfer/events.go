@@ -63,14 +63,20 @@ func translate(app string, ev ari.Event) (ids []string, in input) {
 	case *ari.ChannelDestroyed:
 		return []string{ev.Channel.ID}, legGone{channelID: ev.Channel.ID, cause: ev.Cause, destroyed: true}
 	case *ari.ChannelTransfer:
-		if ev.State != "" {
-			// The echo of a transfer_progress transferd posted itself.
+		// Asterisk raises ChannelTransfer again for every transfer_progress
+		// posted while a REFER is pending (res_pjsip_refer), with the
+		// posted state. A final state's echo says nothing new; a
+		// channel_progress echo carries the pending REFER whole: transferd
+		// posts that state only to probe for a REFER its predecessor lost
+		// (referprobe.go), and the owner tells the two apart.
+		if ev.State != "" && ev.State != progressTrying {
 			return nil, nil
 		}
 		req := transferRequested{
 			transfererID: ev.ReferredBy.SourceChannel.ID,
 			destination:  ev.ReferTo.RequestedDestination.Destination,
 			replaces:     ev.ReferTo.RequestedDestination.ProtocolID,
+			echo:         ev.State != "",
 		}
 		if ev.ReferredBy.ConnectedChannel != nil {
 			req.transfereeID = ev.ReferredBy.ConnectedChannel.ID

@@ -54,14 +54,24 @@ func (f *fakeAsterisk) hangsUp(id string) {
 
 // refers: the phone of channel transferer sends a blind REFER.
 func (f *fakeAsterisk) refers(transferer, transferee, destination string) {
-	f.referSent(transferer)
-	f.events <- &ari.ChannelTransfer{
+	f.sendRefer(&ari.ChannelTransfer{
 		ReferTo: ari.ReferTo{RequestedDestination: ari.RequiredDestination{Destination: destination}},
 		ReferredBy: ari.ReferredBy{
 			SourceChannel:    ari.Channel{ID: transferer},
 			ConnectedChannel: &ari.Channel{ID: transferee},
 		},
-	}
+	})
+}
+
+// sendRefer: Asterisk answers a phone's REFER 202, keeps it pending on the
+// transferer's channel and raises its ChannelTransfer.
+func (f *fakeAsterisk) sendRefer(ev *ari.ChannelTransfer) {
+	id := ev.ReferredBy.SourceChannel.ID
+	f.mu.Lock()
+	f.referPending[id] = true
+	f.pendingRefers[id] = ev
+	f.mu.Unlock()
+	f.events <- ev
 }
 
 // holds: the phone of a channel puts its call on hold.
@@ -80,19 +90,10 @@ func (f *fakeAsterisk) unholds(id string) {
 	f.events <- &ari.ChannelUnhold{Channel: ari.Channel{ID: id, State: "Up"}}
 }
 
-// referSent notes that the phone of channel transferer sent a REFER
-// (referPending).
-func (f *fakeAsterisk) referSent(transferer string) {
-	f.mu.Lock()
-	f.referPending[transferer] = true
-	f.mu.Unlock()
-}
-
 // attendedRefers: the phone of channel transferer sends REFER with
 // Replaces naming its consultation channel consult, whose other party is
 // target. consult "" is a Replaces Asterisk found no dialog for.
 func (f *fakeAsterisk) attendedRefers(transferer, transferee, consult, target string) {
-	f.referSent(transferer)
 	ev := &ari.ChannelTransfer{
 		ReferTo: ari.ReferTo{RequestedDestination: ari.RequiredDestination{ProtocolID: "consult-call-id@phone"}},
 		ReferredBy: ari.ReferredBy{
@@ -104,7 +105,7 @@ func (f *fakeAsterisk) attendedRefers(transferer, transferee, consult, target st
 		ev.ReferTo.DestinationChannel = &ari.Channel{ID: consult}
 		ev.ReferTo.ConnectedChannel = &ari.Channel{ID: target}
 	}
-	f.events <- ev
+	f.sendRefer(ev)
 }
 
 // localPair creates the two halves of a Local channel dialling exten

@@ -2,8 +2,6 @@ package transfer
 
 import (
 	"context"
-
-	"github.com/transferd/transferd/ari"
 )
 
 // The fake's side of a REFER: the progress reports the engine posts and
@@ -22,9 +20,23 @@ func (f *fakeAsterisk) TransferProgress(_ context.Context, id, state string) err
 		f.t.Errorf("progress %s reported to %s before waiting for Asterisk to finish taking its REFER (AwaitReferHandled)", state, id)
 	}
 	f.awaitedSinceProgress[id] = false
+	// (Every state posted, for the tests; the phone sees only those
+	// posted while its REFER is pending.)
 	f.progress[id] = append(f.progress[id], state)
-	// Asterisk echoes every posted state as a ChannelTransfer with state.
-	f.events <- &ari.ChannelTransfer{State: state, ReferredBy: ari.ReferredBy{SourceChannel: ari.Channel{ID: id}}}
+	pending := f.pendingRefers[id]
+	if pending == nil {
+		// No REFER pending: Asterisk answers 204 and does nothing (no
+		// NOTIFY, no event).
+		return nil
+	}
+	// Asterisk echoes every posted state as a ChannelTransfer carrying
+	// the pending REFER and the state; a final state ends the REFER.
+	echo := *pending
+	echo.State = state
+	f.events <- &echo
+	if state != progressTrying {
+		delete(f.pendingRefers, id)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/transferd/transferd/ari"
 )
@@ -57,6 +58,11 @@ type fakeAsterisk struct {
 	// and the engine cannot know before the new ChannelTransfer arrives.
 	referPending         map[string]bool
 	awaitedSinceProgress map[string]bool
+	// pendingRefers: the REFER pending on each phone's channel (Asterisk
+	// keeps it in a framehook until a final state is posted): a progress
+	// report on it raises ChannelTransfer again, with the REFER's details
+	// and the posted state; on a channel with none it does nothing.
+	pendingRefers map[string]*ari.ChannelTransfer
 	// bridgesNewestFirst: Snapshot lists bridges in reverse id order
 	// (Asterisk promises no order; adoption must not depend on it).
 	bridgesNewestFirst bool
@@ -72,6 +78,9 @@ type fakeAsterisk struct {
 	// call hears depends on both (the fuzz's invariants).
 	holding    map[string]bool
 	swappedOut map[string]bool
+	// latency: how long each command takes, one at a time (Asterisk
+	// serves REST over its WebSocket on one thread); 0: none.
+	latency time.Duration
 }
 
 type fakeChannel struct {
@@ -101,8 +110,9 @@ func newFakeAsterisk(t *testing.T) *fakeAsterisk {
 		deaf:         map[string]bool{},
 		failOp:       map[string]error{},
 		referPending: map[string]bool{}, awaitedSinceProgress: map[string]bool{},
-		referBusy: map[string]chan struct{}{},
-		version:   "22.11.0",
+		pendingRefers: map[string]*ari.ChannelTransfer{},
+		referBusy:     map[string]chan struct{}{},
+		version:       "22.11.0",
 
 		localPartner: map[string]string{},
 		slowDestroy:  map[string]bool{},
@@ -122,5 +132,8 @@ func (f *fakeAsterisk) record(op string, args ...any) error {
 		parts = append(parts, fmt.Sprint(a))
 	}
 	f.calls = append(f.calls, strings.Join(parts, " "))
+	if f.latency > 0 {
+		time.Sleep(f.latency) // (under f.mu: one command at a time)
+	}
 	return f.failOp[op]
 }

@@ -46,6 +46,10 @@ type transferRequested struct {
 	replaces     string // attended: Call-ID of the replaced dialog ("" for blind)
 	targetID     string // attended: the transfer target's channel, when Asterisk knows it
 	consultID    string // attended: the transferer's consultation channel
+	// echo: not a new REFER but Asterisk announcing again one still
+	// pending on the channel, because channel_progress was posted on it
+	// (a probe for a REFER the previous transferd lost: referprobe.go).
+	echo bool
 }
 
 // legReplaced: Asterisk swapped a channel of its own (a Local channel) in

@@ -25,6 +25,7 @@ var transferMachineFiles = []string{
 	"basicwords.go",
 	"handoverdecision.go",
 	"adoptionplan.go",
+	"referprobedecision.go",
 	"talking.go",
 	"vmfinish.go",
 	"consultmachine.go",

@@ -35,6 +35,10 @@ func handledWhileQuiesced(in input) bool {
 		return in.ownLeg
 	case legAnswered, dialEnded, legGone, playbackFinished, digitTimerFired, departureDue:
 		return false
+	case transferRequested:
+		// (A REFER found by a probe is still pending in Asterisk: the
+		// successor's own probe finds it again.)
+		return !in.echo
 	}
 	return true
 }
@@ -106,7 +110,10 @@ func (e *Engine) RefuseQueuedTransfers(ctx context.Context) int {
 	return len(refers)
 }
 
-func isREFER(in input) bool { _, ok := in.(transferRequested); return ok }
+// isREFER: a REFER's ChannelTransfer (not the echo of a probe: refusing
+// it could refuse a REFER under way; the successor's probe finds a lost
+// one again).
+func isREFER(in input) bool { r, ok := in.(transferRequested); return ok && !r.echo }
 
 // quiescedPart returns the part of batch an owner may handle while the
 // engine is quiesced: up to and including the last input it still handles

@@ -76,6 +76,20 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	for _, id := range up {
 		e.deliver([]string{id}, legAnswered{channelID: id})
 	}
+	// A phone's REFER raised while the stream was broken is pending in
+	// Asterisk, its event lost: each call probes its phones
+	// (referprobe.go), after the inputs above.
+	sip := map[string]bool{}
+	for _, ch := range snap.Channels {
+		if strings.HasPrefix(ch.Name, "PJSIP/") {
+			sip[ch.ID] = true
+		}
+	}
+	e.mu.Lock()
+	for c := range e.calls {
+		c.box.put(streamResumed{sip: sip})
+	}
+	e.mu.Unlock()
 	for _, id := range leftChannels {
 		e.hangUpLeftover(ctx, id)
 	}

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/transferd/transferd/ari"
 	"github.com/transferd/transferd/internal/freeport"
 	"github.com/transferd/transferd/internal/sandbox"
 	"github.com/transferd/transferd/internal/sipphone"
@@ -49,13 +50,37 @@ type bed struct {
 }
 
 // TestMain lets a test run transferd as a real process: the test binary
-// re-executed with TRANSFERD_E2E_RUN_MAIN=1 is transferd's main.
+// re-executed with TRANSFERD_E2E_RUN_MAIN=1 is transferd's main, with the
+// hooks TRANSFERD_E2E_DIE_AT asks for (e2eHooks).
 func TestMain(m *testing.M) {
 	if os.Getenv("TRANSFERD_E2E_RUN_MAIN") == "1" {
-		main()
+		mainWith(e2eHooks(os.Getenv("TRANSFERD_E2E_DIE_AT")))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// e2eHooks are the hooks of a transferd process a test runs: with dieAt
+// "refer", the process SIGKILLs itself as soon as its stream reads a
+// phone's REFER (a ChannelTransfer that is no echo of a progress report),
+// before the engine sees it: the window where a REFER is read and not yet
+// recorded on the transferer's channel, hit every time.
+func e2eHooks(dieAt string) hooks {
+	switch dieAt {
+	case "":
+		return hooks{}
+	case "refer":
+		return hooks{onEvent: func(ev ari.Event) {
+			if ct, ok := ev.(*ari.ChannelTransfer); ok && ct.State == "" {
+				fmt.Fprintf(os.Stderr, "e2e: SIGKILLing myself after reading the REFER of %s\n", ct.ReferredBy.SourceChannel.ID)
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // (the signal is on its way)
+			}
+		}}
+	}
+	fmt.Fprintf(os.Stderr, "e2e: TRANSFERD_E2E_DIE_AT=%q: want \"refer\"\n", dieAt)
+	os.Exit(2)
+	return hooks{}
 }
 
 // startProcess runs transferd as a separate process against the bed's
@@ -84,6 +109,9 @@ type process struct {
 	logs *strings.Builder
 	once sync.Once
 	t    *testing.T
+	// exited is closed once the process has exited (waitErr its exit).
+	exited  chan struct{}
+	waitErr error
 }
 
 // kill stops it with SIGKILL (a crash).
@@ -96,10 +124,21 @@ func (p *process) stop() (error, string) { return p.end(syscall.SIGTERM), p.logs
 func (p *process) end(sig syscall.Signal) (err error) {
 	p.once.Do(func() {
 		p.cmd.Process.Signal(sig)
-		err = p.cmd.Wait()
+		<-p.exited
+		err = p.waitErr
 		p.t.Logf("%s process (%s):\n%s", p.name, sig, p.logs.String())
 	})
 	return err
+}
+
+// died waits until the process has exited by itself (a hook killed it).
+func (p *process) died(within time.Duration) {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		p.t.Fatalf("%s process still runs %s later", p.name, within)
+	}
 }
 
 func (b *bed) spawnProcess(name string, env ...string) *process {
@@ -110,11 +149,15 @@ func (b *bed) spawnProcess(name string, env ...string) *process {
 		"TRANSFERD_CALLS_ANSWER_TIMEOUT="+b.cfg.Calls.AnswerTimeout.String(),
 		"TRANSFERD_TRANSFER_CORE_EXTENSIONS="+b.cfg.Transfer.CoreExtensions, "TRANSFERD_TRANSFER_HANDLING="+b.cfg.Transfer.Handling)
 	cmd.Env = append(cmd.Env, env...)
-	p := &process{name: name, cmd: cmd, logs: &strings.Builder{}, t: b.t}
+	p := &process{name: name, cmd: cmd, logs: &strings.Builder{}, t: b.t, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
+	go func() {
+		defer close(p.exited)
+		p.waitErr = cmd.Wait()
+	}()
 	b.t.Cleanup(p.kill)
 	return p
 }
@@ -1226,6 +1269,40 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	// A transfer on the adopted call works.
 	in := b.toldThenRings(b.blindTransferOn(a, c, "103"), c, "103")
 	in.Answer(b.ctx)
+	b.talkThenHangUp("101", a, "103", in)
+}
+
+// transferd (inbound mode) is SIGKILLed while a call talks, and 102
+// presses Tran and dials 103 before a new transferd is up: Asterisk
+// answers the REFER 202 and keeps it pending, but its ChannelTransfer goes
+// to nobody and is never sent again. The successor adopts the call, its
+// probe finds the REFER, and carries it out: 102 told 200, 103 rings and
+// talks to 101.
+func TestReferSentWhileNoTransferdRunsIsCarriedOutByItsSuccessor(t *testing.T) {
+	b := newBed(t, inMode("ari-only", nil), "101", "102", "103")
+	kill := b.startProcess()
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	kill()
+	// (Asterisk keeps the application while its channels are in Stasis,
+	// inactive: the REFER's event is written to the dead connection or to
+	// nobody, lost either way.)
+	tr := b.blindTransferOn(a, c, "103")
+	b.stopDaemon = b.startDaemon()
+	b.waitReady()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if code, err := tr.WaitFinal(ctx); err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v) about the REFER it sent while no transferd ran, want 200", code, err)
+	}
+	if err := c.Hangup(b.ctx); err != nil {
+		t.Errorf("102's BYE after the transfer: %v", err)
+	}
+	in := b.rings("103")
+	b.hearsRingback("101 (while 103 rings)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
 	b.talkThenHangUp("101", a, "103", in)
 }
 

@@ -119,6 +119,25 @@ func TestARIConnectionCutInEachTransferPhase(t *testing.T) {
 		a.Hangup(b.ctx)
 		colleague.incoming.WaitEnded(b.ctx)
 	})
+	t.Run("a REFER while disconnected is found after the reconnect", func(t *testing.T) {
+		// Asterisk answers 102's REFER 202 and keeps it pending; its
+		// ChannelTransfer goes to nobody (the application has no
+		// connection). Back, transferd probes the talking call's phones
+		// and carries the REFER out.
+		var p *cutter
+		b := newBed(t, inMode("ari-only", viaCutter(t, &p)), "101", "102", "103")
+		a, c := b.call("101", "102")
+		b.hears("101", a, "102")
+		p.block(true)
+		p.cut()
+		time.Sleep(300 * time.Millisecond) // Asterisk notices
+		tr := b.blindTransferOn(a, c, "103")
+		p.block(false)
+		in := b.toldThenRings(tr, c, "103")
+		b.hearsRingback("101 (while 103 rings)", a)
+		in.Answer(b.ctx)
+		b.talkThenHangUp("101", a, "103", in)
+	})
 	t.Run("a hangup while disconnected is reconciled", func(t *testing.T) {
 		var p *cutter
 		b := newBed(t, viaCutter(t, &p), "101", "102")

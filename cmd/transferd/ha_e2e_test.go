@@ -177,8 +177,15 @@ func (b *bed) metricAt(ops, name string) int {
 // balance first) and the second stands by.
 func (b *bed) replicas() (serving, standby *replica) {
 	b.t.Helper()
+	return b.replicasWith()
+}
+
+// replicasWith is replicas with settings of the serving replica's own
+// (TRANSFERD_*, TRANSFERD_E2E_DIE_AT).
+func (b *bed) replicasWith(servingEnv ...string) (serving, standby *replica) {
+	b.t.Helper()
 	b.stopDaemon()
-	serving, standby = b.startReplica("a"), b.startReplica("b")
+	serving, standby = b.startReplica("a", servingEnv...), b.startReplica("b")
 	b.startHAProxy(b.cfg.ARI.Listen, "first", serving, standby)
 	b.t.Cleanup(b.nothingLeft)
 	b.waitMetricAt(serving, "transferd_ari_connected", 1, 10*time.Second)
@@ -260,6 +267,74 @@ func TestReplicaKilledWhileABlindTransferTargetRings(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.talkThenHangUp("103", in, "101", a)
+}
+
+// The serving replica dies right after reading a phone's REFER, before it
+// has recorded it on the transferer's channel (TRANSFERD_E2E_DIE_AT: the
+// window the load harness's kills hit a few times in a thousand): Asterisk
+// has answered the REFER 202 and never sends its ChannelTransfer again.
+// The successor adopts the call and probes its phones; Asterisk
+// re-announces the pending REFER, and the successor carries it out: 102's
+// phone is told 200 and hangs up, 101 hears ringback while 103 rings, and
+// 103's answer connects them.
+func TestReplicaKilledBetweenReadingAReferAndRecordingIt(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	serving, standby := b.replicasWith("TRANSFERD_E2E_DIE_AT=refer")
+	a, c := b.call("101", "102")
+	b.hears("101", a, "102")
+	b.hears("102", c, "101")
+	tr := b.blindTransferOn(a, c, "103")
+	sent := time.Now() // (202 received)
+	serving.died(5 * time.Second)
+	b.waitMetricAt(standby, "transferd_active_calls", 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	code, err := tr.WaitFinal(ctx)
+	if err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v) about the REFER the killed replica read, want 200", code, err)
+	}
+	t.Logf("102's phone told 200 %s after its REFER's 202 (the replica died on reading it)", time.Since(sent).Round(time.Millisecond))
+	if err := c.Hangup(b.ctx); err != nil {
+		t.Errorf("102's BYE after the transfer: %v", err)
+	}
+	in := b.rings("103")
+	b.hearsRingback("101 (while 103 rings)", a)
+	if err := in.Answer(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.talkThenHangUp("101", a, "103", in)
+}
+
+// The same for an attended transfer: the replica dies on reading 102's
+// REFER with Replaces (the Tran key after consulting 103); the
+// successor adopts both calls, its probe finds the REFER pending on 102's
+// held call, and it completes the transfer: 102 told 200, 101 and 103
+// talk, 102's consultation call ends.
+func TestReplicaKilledBetweenReadingAnAttendedReferAndRecordingIt(t *testing.T) {
+	b := newBed(t, inMode("ari-only", outbound), "101", "102", "103")
+	serving, standby := b.replicasWith("TRANSFERD_E2E_DIE_AT=refer")
+	a, first, second, colleague := b.consult(true)
+	tr, err := first.AttendedTransfer(b.ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	serving.died(5 * time.Second)
+	b.waitMetricAt(standby, "transferd_active_calls", 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	code, err := tr.WaitFinal(ctx)
+	if err != nil || code != 200 {
+		t.Fatalf("102's phone is told %d (%v) about the REFER the killed replica read, want 200", code, err)
+	}
+	t.Logf("102's phone told 200 %s after its REFER's 202 (the replica died on reading it)", time.Since(sent).Round(time.Millisecond))
+	if err := first.Hangup(b.ctx); err != nil {
+		t.Errorf("102's BYE after the transfer: %v", err)
+	}
+	if err := second.WaitEnded(b.ctx); err != nil {
+		t.Fatalf("102's consultation call is not hung up after the transfer: %v", err)
+	}
+	b.talkThenHangUp("101", a, "103", colleague.incoming)
 }
 
 // The serving replica is SIGKILLed during an attended transfer's

@@ -32,11 +32,24 @@ import (
 	"github.com/transferd/transferd/transfer"
 )
 
-func main() {
+func main() { mainWith(hooks{}) }
+
+// hooks are what a test hangs on a transferd process: the end-to-end
+// tests' TestMain runs the test binary as transferd with some set (a
+// replica that dies at a chosen event); transferd itself sets none.
+type hooks struct {
+	// onEvent, when set, sees every ARI event of every node as the
+	// node's stream reads it, before the engine does (ari.Config.OnEvent:
+	// on the stream's goroutine, in order).
+	onEvent func(ari.Event)
+}
+
+// mainWith is main with hooks.
+func mainWith(h hooks) {
 	tuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := runWith(ctx, os.Args[1:], os.Stdout, h); err != nil {
 		fmt.Fprintln(os.Stderr, "transferd:", err)
 		os.Exit(1)
 	}
@@ -61,6 +74,11 @@ func tuneRuntime() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	return runWith(ctx, args, stdout, hooks{})
+}
+
+// runWith is run with hooks (those of the daemon it serves).
+func runWith(ctx context.Context, args []string, stdout io.Writer, h hooks) error {
 	fs := pflag.NewFlagSet("transferd", pflag.ContinueOnError)
 	addConfigFlags(fs)
 	withSandbox := fs.Bool("sandbox", false, "start a local Asterisk 22 sandbox with demo phones 101-103 (with mailboxes) and run against it")
@@ -164,11 +182,11 @@ Flags:
 	}
 	defer flushLog()
 	if !*demo {
-		return serve(ctx, cfg, log)
+		return serveWith(ctx, cfg, log, h)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log) }()
+	go func() { done <- serveWith(ctx, cfg, log, h) }()
 	demoErr := runDemo(ctx, sb, cfg.ARI.App, stdout)
 	cancel()
 	if err := <-done; err != nil {
@@ -183,7 +201,13 @@ Flags:
 // (SIGTERM never drops a call). If Asterisk is not up yet, serve waits for
 // it, unready, rather than exit.
 func serve(ctx context.Context, cfg *Config, log *zap.Logger) error {
+	return serveWith(ctx, cfg, log, hooks{})
+}
+
+// serveWith is serve with hooks.
+func serveWith(ctx context.Context, cfg *Config, log *zap.Logger, h hooks) error {
 	o := newOps(log.Named("ops"))
+	o.onEvent = h.onEvent
 	// Any replica that runs can take an Asterisk's connection: in
 	// outbound mode ready does not wait for one. (Set before the
 	// operator endpoints serve: /readyz reads it.)

@@ -23,6 +23,8 @@ import (
 // liveness and readiness. It observes transfers (transfer.Observer) and the
 // ARI event stream (watch).
 type ops struct {
+	// onEvent: hooks.onEvent (nil: none).
+	onEvent    func(ari.Event)
 	log        *zap.Logger
 	reg        *prometheus.Registry
 	transfers  *prometheus.CounterVec
@@ -98,6 +100,9 @@ func (o *ops) observe(n *node, ev ari.Event) {
 		n.changed()
 	default:
 		o.observeLag(ev)
+	}
+	if o.onEvent != nil {
+		o.onEvent(ev)
 	}
 }
 
