@@ -187,6 +187,14 @@ func (c *call) carryOut(ctx context.Context, p adoptionPlan, legs map[string]*le
 // refused by Asterisk and changes nothing).
 func (c *call) tellAdoptedTransferer(ctx context.Context, l *leg) {
 	c.log.Info("adopted a transferer beside the pair it connected; telling it the transfer worked", zap.String("channel", l.id))
+	if l.inBridge {
+		// (Still in the pair's bridge: it leaves before its phone is
+		// told, not to hear them meanwhile.)
+		cctx, cancel := c.cmdCtx(ctx)
+		c.e.ast.RemoveFromBridge(cctx, c.bridge, l.id) // gone is fine
+		cancel()
+		l.inBridge = false
+	}
 	cctx, cancel := c.cmdCtx(ctx)
 	err := c.e.ast.AwaitReferHandled(cctx, l.id)
 	cancel()

@@ -100,6 +100,16 @@ func planAdoption(found []foundLeg) adoptionPlan {
 			ringing = append(ringing, l)
 		}
 	}
+	if len(members) == 3 {
+		// An attended transfer completed halfway: the colleague joined
+		// the transferee's bridge and the transferer (its REFER on
+		// record) has not left it yet. The two others talk; the
+		// transferer is told, as one found beside them (load harness: a
+		// replica killed there; everyone was hung up, the caller too).
+		if i := onlyReferring(members); i >= 0 {
+			members = append(members[:i:i], members[i+1:]...)
+		}
+	}
 	others := func(keep ...string) []string {
 		var out []string
 		for _, l := range found {
@@ -163,6 +173,21 @@ func planAdoption(found []foundLeg) adoptionPlan {
 		return adoptionPlan{kind: adoptSettingUp, caller: outside[0].id}
 	}
 	return adoptionPlan{kind: adoptCannotContinue, hangUp: others()}
+}
+
+// onlyReferring returns the index of the one leg among legs with a REFER
+// on record, or -1 if none or several have one.
+func onlyReferring(legs []foundLeg) int {
+	found := -1
+	for i, l := range legs {
+		if l.refer {
+			if found >= 0 {
+				return -1
+			}
+			found = i
+		}
+	}
+	return found
 }
 
 // probeable returns those of the parties ids that may have a REFER
