@@ -17,6 +17,9 @@ type refusals struct {
 	told map[string]int // node + "\x00" + reason → refusals since told
 }
 
+// maxRefusalsTold bounds the node and reason pairs remembered.
+const maxRefusalsTold = 1024
+
 func newRefusals(log *zap.Logger) *refusals {
 	return &refusals{log: log, told: map[string]int{}}
 }
@@ -26,8 +29,15 @@ func newRefusals(log *zap.Logger) *refusals {
 func (r *refusals) refused(node, reason string, fields ...zap.Field) {
 	key := node + "\x00" + reason
 	r.mu.Lock()
-	n := r.told[key]
-	r.told[key] = n + 1
+	n, known := r.told[key]
+	if known || len(r.told) < maxRefusalsTold {
+		r.told[key] = n + 1
+	} else {
+		// (Names come from whoever connects: the memory of them is
+		// bounded; past it, refusals are only at debug level, so that
+		// nobody can flood the log either.)
+		n = 1
+	}
 	r.mu.Unlock()
 	fields = append(fields, zap.String("node", node))
 	if n > 0 {
