@@ -20,6 +20,10 @@ import (
 type Snapshot struct {
 	Channels []SnapshotChannel
 	Bridges  []SnapshotBridge
+	// RecordsReadOneByOne counts the channels whose records (records.go)
+	// could not be read in one request, and were read variable by
+	// variable: a slower takeover, told to the operator.
+	RecordsReadOneByOne int
 }
 
 // SnapshotChannel is a channel in the application's Stasis.
@@ -32,12 +36,15 @@ type SnapshotChannel struct {
 	// Holding: the channel's phone has the call on hold (TRANSFERD_HOLD).
 	Holding bool
 	// VoicemailEntry: a *8 transfer was being keyed while this party was
-	// held (TRANSFERD_VM, "<user's extension>:<digits>"); read only for
+	// held (TRANSFERD_VM, "<user's extension>:<digits>"); only for
 	// channels outside a bridge.
 	VoicemailEntry string
 	// Refer: a REFER of this channel's phone being carried out
 	// (TRANSFERD_REFER, encodeRefer).
 	Refer string
+	// RecordedExten: the extension of a leg transferd dialled on another
+	// node, whose name is the trunk's (TRANSFERD_EXTEN).
+	RecordedExten string
 }
 
 // SnapshotBridge is a bridge of the application's.
@@ -53,7 +60,7 @@ type SnapshotBridge struct {
 // reverted. Call Adopt before Run, once the event stream is subscribed (so
 // nothing that happens meanwhile is missed).
 func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
-	snap, err := e.ast.Snapshot(ctx)
+	snap, err := e.snapshot(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("transfer: adopt: list what Asterisk holds: %w", err)
 	}
@@ -141,6 +148,18 @@ func (e *Engine) Adopt(ctx context.Context) (adopted int, err error) {
 	return adopted, nil
 }
 
+// snapshot reads what Asterisk holds, and tells the operator when the
+// channels' records took a request per variable.
+func (e *Engine) snapshot(ctx context.Context) (Snapshot, error) {
+	snap, err := e.ast.Snapshot(ctx)
+	if err == nil && snap.RecordsReadOneByOne > 0 {
+		e.log.Warn("reading transferd's records on channels in one request (the EVAL function) failed; "+
+			"they were read one variable at a time, which slows a takeover: load func_strings.so in Asterisk's modules.conf",
+			zap.Int("channels", snap.RecordsReadOneByOne))
+	}
+	return snap, err
+}
+
 // hangUpLeftover hangs up a channel left by a call that is over (no call
 // owns it; Adopt and Reconcile find them).
 func (e *Engine) hangUpLeftover(ctx context.Context, id string) {
@@ -163,9 +182,7 @@ func (e *Engine) adoptCall(callID, bridge string, members, others []SnapshotChan
 		e.claim(ch.ID, c)
 		// Indexed before any owner runs: a call adopted first must find
 		// this one (a transferer hanging up during its consultation).
-		// (Before the owner runs, so by name: phones' legs are what
-		// is looked up, and those are named right.)
-		e.noteExten(c.namedExten(ch), c)
+		e.noteExten(c.adoptedExten(ch), c)
 	}
 	c.box.put(adoption{bridge: bridge, members: members, others: others})
 	return c

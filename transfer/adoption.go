@@ -25,31 +25,12 @@ const extenVariable = "TRANSFERD_EXTEN"
 // adoptedExten is the extension of an adopted channel's phone: the
 // endpoint transferd dialled (or, across a trunk, the extension it
 // recorded on the leg), or the caller's number.
-func (c *call) adoptedExten(ctx context.Context, ch SnapshotChannel) string {
+func (c *call) adoptedExten(ch SnapshotChannel) string {
 	if !c.createdHere(ch.ID) {
 		return ch.CallerNumber
 	}
-	if c.e.cfg.routesElsewhere() {
-		// (One read per leg transferd created, only where routes lead to
-		// other nodes: a single node's takeover reads nothing more.)
-		cctx, cancel := c.cmdCtx(ctx)
-		exten, err := c.e.ast.Variable(cctx, ch.ID, extenVariable)
-		cancel()
-		if err != nil && !isGone(err) {
-			c.log.Warn("reading an adopted leg's extension failed", zap.String("channel", ch.ID), zap.Error(err))
-		}
-		if exten != "" {
-			return exten
-		}
-	}
-	return extenFromChannelName(ch.Name)
-}
-
-// namedExten is adoptedExten without asking Asterisk: a leg dialled
-// across a trunk has the trunk's name.
-func (c *call) namedExten(ch SnapshotChannel) string {
-	if !c.createdHere(ch.ID) {
-		return ch.CallerNumber
+	if ch.RecordedExten != "" {
+		return ch.RecordedExten
 	}
 	return extenFromChannelName(ch.Name)
 }
@@ -93,7 +74,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 	var found []foundLeg
 	snapshot := map[string]SnapshotChannel{}
 	add := func(ch SnapshotChannel, inBridge bool) {
-		l := &leg{id: ch.ID, role: "caller", exten: c.adoptedExten(ctx, ch), name: ch.CallerName, created: c.createdHere(ch.ID),
+		l := &leg{id: ch.ID, role: "caller", exten: c.adoptedExten(ch), name: ch.CallerName, created: c.createdHere(ch.ID),
 			inBridge: inBridge, answered: ch.State == "Up", holding: ch.Holding}
 		legs[l.id], snapshot[l.id] = l, ch
 		f := foundLeg{id: l.id, exten: l.exten, created: l.created, inBridge: inBridge, answered: l.answered,

@@ -137,10 +137,6 @@ func (a *ARIAsterisk) MailboxExists(ctx context.Context, channelID, mailbox stri
 	return v == "1", nil
 }
 
-func (a *ARIAsterisk) Variable(ctx context.Context, id, name string) (string, error) {
-	return a.c.Variable(ctx, id, name)
-}
-
 func (a *ARIAsterisk) SetVariable(ctx context.Context, id, name, value string) error {
 	return a.c.SetVariable(ctx, id, name, value)
 }
@@ -175,9 +171,8 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return snap, err
 	}
-	// The variables of each channel, read concurrently: a successor
-	// adopting 100 calls reads some 400, and one after the other they made
-	// most of its takeover time (load harness).
+	// Each channel's records, read concurrently (one request each:
+	// records.go).
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -191,20 +186,21 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 		sema <- struct{}{}
 		go func() {
 			defer func() { <-sema; wg.Done() }()
-			call, _ := a.c.Variable(ctx, ch.ID, "TRANSFERD_CALL") // unset: ""
-			hold, _ := a.c.Variable(ctx, ch.ID, holdVariable)
-			refer, _ := a.c.Variable(ctx, ch.ID, referVariable)
-			var vm string
-			if !bridged[ch.ID] {
-				// (Only a party held out of its bridge can carry one: no
-				// extra request per talking channel.)
-				vm, _ = a.c.Variable(ctx, ch.ID, voicemailVariable)
+			r, oneByOne := a.records(ctx, ch.ID)
+			if bridged[ch.ID] {
+				// (Only a party held out of its bridge carries an entry
+				// being keyed.)
+				r.voicemail = ""
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if oneByOne {
+				snap.RecordsReadOneByOne++
+			}
 			snap.Channels = append(snap.Channels, SnapshotChannel{
 				ID: ch.ID, Name: ch.Name, State: ch.State, CallerNumber: ch.Caller.Number, CallerName: ch.Caller.Name,
-				Exten: ch.Dialplan.Exten, Call: call, Holding: hold == "1", VoicemailEntry: vm, Refer: refer,
+				Exten: ch.Dialplan.Exten, Call: r.call, Holding: r.hold == "1", VoicemailEntry: r.voicemail, Refer: r.refer,
+				RecordedExten: r.exten,
 			})
 		}()
 	}
@@ -217,4 +213,26 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	slices.SortFunc(snap.Channels, func(x, y SnapshotChannel) int { return order[x.ID] - order[y.ID] })
 	return snap, nil
+}
+
+// records reads what transferd recorded on a channel in one request. If
+// that read fails other than by the channel being gone (EVAL not loaded),
+// or its value is not one, each variable is read by itself (oneByOne);
+// unset ones, or those of a channel gone meanwhile, are empty.
+func (a *ARIAsterisk) records(ctx context.Context, id string) (r channelRecords, oneByOne bool) {
+	value, err := a.c.Variable(ctx, id, recordsFunction)
+	if errors.Is(err, ari.ErrNotFound) {
+		return r, false
+	}
+	if err == nil {
+		if r, ok := parseRecords(value); ok {
+			return r, false
+		}
+	}
+	read := func(name string) string {
+		v, _ := a.c.Variable(ctx, id, name) // unset: ""
+		return v
+	}
+	return channelRecords{call: read(callVariable), hold: read(holdVariable), refer: read(referVariable),
+		voicemail: read(voicemailVariable), exten: read(extenVariable)}, true
 }

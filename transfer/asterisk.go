@@ -59,13 +59,12 @@ type Asterisk interface {
 	// Version returns Asterisk's version as ARI reports it
 	// (GET /asterisk/info: "22.11.0").
 	Version(ctx context.Context) (string, error)
-	// Snapshot lists the channels in the application's Stasis (with their
-	// TRANSFERD_CALL variable) and the bridges: what Asterisk holds.
+	// Snapshot lists the channels in the application's Stasis (with what
+	// transferd recorded on them: records.go) and the bridges: what
+	// Asterisk holds.
 	Snapshot(ctx context.Context) (Snapshot, error)
 	// SetVariable sets a channel variable.
 	SetVariable(ctx context.Context, channelID, name, value string) error
-	// Variable reads a channel variable ("" when unset).
-	Variable(ctx context.Context, channelID, name string) (string, error)
 	// SetConnectedLine updates what a phone displays as the party it talks
 	// to (Asterisk sends the phone a connected-line update).
 	SetConnectedLine(ctx context.Context, channelID, name, number string) error

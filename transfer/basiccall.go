@@ -28,7 +28,7 @@ func (c *call) execBasic(ctx context.Context, cmd basicCommand) basicInput {
 	case clearWaitTimeout:
 		c.clearWaitTimeout(ctx)
 	case markCaller:
-		c.setVariable(ctx, cmd.channel, "TRANSFERD_CALL", c.id, "mark caller channel failed")
+		c.setVariable(ctx, cmd.channel, callVariable, c.id, "mark caller channel failed")
 	case setCoreHandling:
 		c.setCoreHandling(ctx, cmd.channel)
 	case routeCallee:

@@ -92,7 +92,6 @@ func (*scriptedAsterisk) MailboxExists(context.Context, string, string) (bool, e
 }
 func (*scriptedAsterisk) Snapshot(context.Context) (Snapshot, error)                     { return Snapshot{}, nil }
 func (*scriptedAsterisk) SetVariable(context.Context, string, string, string) error      { return nil }
-func (*scriptedAsterisk) Variable(context.Context, string, string) (string, error)       { return "", nil }
 func (*scriptedAsterisk) SetConnectedLine(context.Context, string, string, string) error { return nil }
 func (*scriptedAsterisk) CreateBridge(context.Context, string, string, bool) error       { return nil }
 func (*scriptedAsterisk) RemoveFromBridge(context.Context, string, string) error         { return nil }

@@ -39,7 +39,7 @@ func (c *call) dialLeg(ctx context.Context, role, exten, dialString, originator 
 	c.e.claim(l.id, c)
 	vars := map[string]string{
 		// Lets a restarted transferd find the call this leg belongs to.
-		"TRANSFERD_CALL": c.id,
+		callVariable:     c.id,
 		"TRANSFERD_ROLE": role,
 	}
 	if _, elsewhere := c.e.cfg.routeElsewhere(exten); elsewhere {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 )
@@ -306,11 +305,6 @@ func (c *Config) mailboxElsewhere(exten string) (dial string, ok bool) {
 		return "", false
 	}
 	return strings.ReplaceAll(r.Dial, "{exten}", c.VoicemailCode+exten), true
-}
-
-// routesElsewhere reports whether some route leads to another node.
-func (c *Config) routesElsewhere() bool {
-	return slices.ContainsFunc(c.Routes, func(r Route) bool { return r.Node != c.Node })
 }
 
 // routeElsewhere is the route that takes exten to another node, if one

@@ -46,7 +46,7 @@ func (c *call) letPhoneHangUp(ctx context.Context, l *leg) {
 		c.leaveBridge(ctx, c.bridge, l)
 	}
 	cctx, cancel := c.cmdCtx(ctx)
-	if err := c.e.ast.SetVariable(cctx, l.id, "TRANSFERD_CALL", departedCall); err != nil && !isGone(err) {
+	if err := c.e.ast.SetVariable(cctx, l.id, callVariable, departedCall); err != nil && !isGone(err) {
 		c.log.Warn("mark departing leg failed", zap.String("channel", l.id), zap.Error(err))
 	}
 	cancel()

@@ -32,7 +32,7 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 		snap.Channels = append(snap.Channels, SnapshotChannel{
 			ID: id, Name: channelName(ch.endpoint), State: state, CallerNumber: number, Exten: ch.dialled,
 			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1", VoicemailEntry: f.vars[id][voicemailVariable],
-			Refer: f.vars[id][referVariable],
+			Refer: f.vars[id][referVariable], RecordedExten: f.vars[id][extenVariable],
 		})
 	}
 	ids := keys(f.bridges)

@@ -195,15 +195,6 @@ func (f *fakeAsterisk) MailboxExists(_ context.Context, id, mailbox string) (boo
 	return f.mailboxes[mailbox], nil
 }
 
-func (f *fakeAsterisk) Variable(_ context.Context, id, name string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.channels[id] == nil {
-		return "", notFound("get variable", id, "Channel")
-	}
-	return f.vars[id][name], nil
-}
-
 func (f *fakeAsterisk) SetVariable(_ context.Context, id, name, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -21,7 +21,7 @@ import (
 // the answer it missed; for the others it changes nothing). After an
 // Asterisk restart every call is gone and is forgotten this way.
 func (e *Engine) Reconcile(ctx context.Context) error {
-	snap, err := e.ast.Snapshot(ctx)
+	snap, err := e.snapshot(ctx)
 	if err != nil {
 		return fmt.Errorf("transfer: reconcile: %w", err)
 	}

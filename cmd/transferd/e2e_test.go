@@ -1266,6 +1266,11 @@ func TestKilledTransferdsCallIsAdoptedByItsSuccessor(t *testing.T) {
 	b.stopDaemon = b.startDaemon() // ...and a new one takes over
 	b.waitReady()
 	b.hears("101 (after adoption)", a, "102")
+	// It read each channel's records in one request (EVAL), not one per
+	// variable (which it would have warned about).
+	if slow := b.logged.FilterMessageSnippet("one variable at a time").All(); len(slow) > 0 {
+		t.Errorf("the successor read the records variable by variable: %s %v", slow[0].Message, slow[0].ContextMap())
+	}
 	// A transfer on the adopted call works.
 	in := b.toldThenRings(b.blindTransferOn(a, c, "103"), c, "103")
 	in.Answer(b.ctx)

@@ -104,10 +104,12 @@ func (n *node) run(ctx, engineCtx context.Context, cfg *Config) (err error) {
 	check.served(ctx)
 	// Calls a previous transferd left (restart, crash) are taken over
 	// before new events are handled.
+	adoptStart := time.Now()
 	if adopted, err := n.engine.Adopt(ctx); err != nil {
 		n.log.Error("adopting calls in progress failed; they are left as they are", zap.Error(err))
 	} else if adopted > 0 {
-		n.log.Info("adopted calls in progress", zap.Int("calls", adopted))
+		// (took: most of a takeover under load; internal/loadtest/ha.md.)
+		n.log.Info("adopted calls in progress", zap.Int("calls", adopted), zap.Duration("took", time.Since(adoptStart)))
 	}
 	n.connections.Add(1)
 	n.running.Store(true)
