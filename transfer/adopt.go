@@ -45,6 +45,10 @@ type SnapshotChannel struct {
 	// RecordedExten: the extension of a leg transferd dialled on another
 	// node, whose name is the trunk's (TRANSFERD_EXTEN).
 	RecordedExten string
+	// Dialled: a leg to another node transferd dialled
+	// (TRANSFERD_DIALLED): Down, it waits for the other node's phone to
+	// ring and is not dialled again.
+	Dialled bool
 }
 
 // SnapshotBridge is a bridge of the application's.

@@ -78,7 +78,7 @@ func (c *call) onAdoption(ctx context.Context, a adoption) {
 			inBridge: inBridge, answered: ch.State == "Up", holding: ch.Holding}
 		legs[l.id], snapshot[l.id] = l, ch
 		f := foundLeg{id: l.id, exten: l.exten, created: l.created, inBridge: inBridge, answered: l.answered,
-			down: l.created && ch.State == "Down", refer: ch.Refer != "", phone: strings.HasPrefix(ch.Name, "PJSIP/") && c.e.handlingOf(l.exten) == HandlingARIOnly}
+			down: l.created && ch.State == "Down" && !ch.Dialled, refer: ch.Refer != "", phone: strings.HasPrefix(ch.Name, "PJSIP/") && c.e.handlingOf(l.exten) == HandlingARIOnly}
 		if !l.created {
 			f.keyed = ch.VoicemailEntry
 		}
@@ -186,9 +186,10 @@ func (c *call) tellAdoptedTransferer(ctx context.Context, l *leg) {
 }
 
 // dialIfUndialled dials a leg found created but perhaps never dialled
-// (state Down: the predecessor died between the two requests). A leg
-// already dialled (its phone not ringing yet) refuses a second dial: that
-// error only says so.
+// (state Down: the predecessor died between the two requests). A phone's
+// leg already dialled, not ringing yet, refuses a second dial: that error
+// only says so. (A trunk leg dialled again ended: those are marked
+// dialled, recordDial, and not found down.)
 func (c *call) dialIfUndialled(ctx context.Context, l *leg, undialled bool) {
 	if !undialled {
 		return
@@ -199,6 +200,7 @@ func (c *call) dialIfUndialled(ctx context.Context, l *leg, undialled bool) {
 		c.log.Debug("adopted leg not dialled again", zap.String("channel", l.id), zap.Error(err))
 		return
 	}
+	c.recordDial(ctx, l)
 	c.log.Info("adopted leg had not been dialled; dialled it", zap.String("channel", l.id))
 }
 

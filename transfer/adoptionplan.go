@@ -14,7 +14,7 @@ type foundLeg struct {
 	created  bool // transferd created it for this call
 	inBridge bool // a member of the call's bridge
 	answered bool // state Up
-	down     bool // created and state Down: perhaps never dialled
+	down     bool // created and state Down, not marked dialled: perhaps never dialled
 	// keyed: the *8 entry recorded on a party held for it ("" none).
 	keyed string
 	// refer: a REFER of this leg's phone is on record, not settled.

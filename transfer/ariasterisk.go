@@ -200,7 +200,7 @@ func (a *ARIAsterisk) Snapshot(ctx context.Context) (Snapshot, error) {
 			snap.Channels = append(snap.Channels, SnapshotChannel{
 				ID: ch.ID, Name: ch.Name, State: ch.State, CallerNumber: ch.Caller.Number, CallerName: ch.Caller.Name,
 				Exten: ch.Dialplan.Exten, Call: r.call, Holding: r.hold == "1", VoicemailEntry: r.voicemail, Refer: r.refer,
-				RecordedExten: r.exten,
+				RecordedExten: r.exten, Dialled: r.dialled == "1",
 			})
 		}()
 	}
@@ -234,5 +234,5 @@ func (a *ARIAsterisk) records(ctx context.Context, id string) (r channelRecords,
 		return v
 	}
 	return channelRecords{call: read(callVariable), hold: read(holdVariable), refer: read(referVariable),
-		voicemail: read(voicemailVariable), exten: read(extenVariable)}, true
+		voicemail: read(voicemailVariable), exten: read(extenVariable), dialled: read(dialledVariable)}, true
 }

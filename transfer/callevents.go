@@ -54,7 +54,23 @@ func (c *call) dial(ctx context.Context, l *leg) bool {
 		c.log.Warn("dial failed", zap.String("channel", l.id), zap.Error(err))
 		return false
 	}
+	c.recordDial(ctx, l)
 	return true
+}
+
+// dialledVariable marks a leg to another node as dialled. Such a leg stays
+// Down until the other node rings its phone, which takes a second when
+// that node's transferd is being taken over too; a successor finding it
+// Down cannot otherwise tell it from a leg never dialled, and a second
+// dial ends it (load harness, nodes-kill.md). For a phone here the Down
+// window is milliseconds, not worth a request per dial.
+const dialledVariable = "TRANSFERD_DIALLED"
+
+// recordDial marks l dialled when it leads to another node.
+func (c *call) recordDial(ctx context.Context, l *leg) {
+	if _, elsewhere := c.e.cfg.routeElsewhere(l.exten); elsewhere {
+		c.setVariable(ctx, l.id, dialledVariable, "1", "marking a leg to another node dialled failed (a successor could dial it again)")
+	}
 }
 
 func (c *call) onAnswered(ctx context.Context, id string) {

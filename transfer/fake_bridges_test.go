@@ -24,15 +24,12 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 			continue
 		}
 		ch := f.channels[id]
-		state := ch.state
-		if state == "Ringing" || state == "Down" {
-			state = "Ringing"
-		}
 		number := strings.TrimPrefix(ch.endpoint, "PJSIP/")
 		snap.Channels = append(snap.Channels, SnapshotChannel{
-			ID: id, Name: channelName(ch.endpoint), State: state, CallerNumber: number, Exten: ch.dialled,
+			ID: id, Name: channelName(ch.endpoint), State: ch.state, CallerNumber: number, Exten: ch.dialled,
 			Call: f.vars[id]["TRANSFERD_CALL"], Holding: f.vars[id][holdVariable] == "1", VoicemailEntry: f.vars[id][voicemailVariable],
 			Refer: f.vars[id][referVariable], RecordedExten: f.vars[id][extenVariable],
+			Dialled: f.vars[id][dialledVariable] == "1",
 		})
 	}
 	ids := keys(f.bridges)

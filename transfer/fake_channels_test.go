@@ -68,6 +68,19 @@ func (f *fakeAsterisk) Dial(_ context.Context, id, caller string, timeout time.D
 	if !ch.created {
 		return &ari.Error{Op: "dial", ID: id, Status: http.StatusConflict, Message: "Channel not in Stasis application"}
 	}
+	if ch.called {
+		if ch.state == "Down" {
+			// A trunk leg dialled again before it rang: Asterisk ended
+			// it at once (load harness, nodes-kill.md).
+			f.gone(id, 16)
+			return nil
+		}
+		return &ari.Error{Op: "dial", ID: id, Status: http.StatusConflict, Message: "Channel already dialled"}
+	}
+	ch.called = true
+	if f.trunksRingLate && strings.Contains(ch.endpoint, "@") {
+		return nil // Down until the other node rings its phone
+	}
 	ch.state = "Ringing"
 	return nil
 }

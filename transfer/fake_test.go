@@ -78,6 +78,10 @@ type fakeAsterisk struct {
 	// call hears depends on both (the fuzz's invariants).
 	holding    map[string]bool
 	swappedOut map[string]bool
+	// trunksRingLate: a leg dialled across a trunk (PJSIP/201@node2)
+	// stays Down, not ringing, as while the other node's transferd is
+	// being taken over.
+	trunksRingLate bool
 	// latency: how long each command takes, one at a time (Asterisk
 	// serves REST over its WebSocket on one thread); 0: none.
 	latency time.Duration
@@ -86,6 +90,7 @@ type fakeAsterisk struct {
 type fakeChannel struct {
 	id, endpoint, state string
 	created             bool   // created by the engine (vs. a phone's call)
+	called              bool   // dialled by the engine
 	dialled             string // a phone's call: the extension it dialled
 }
 

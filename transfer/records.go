@@ -13,7 +13,7 @@ import (
 const callVariable = "TRANSFERD_CALL"
 
 // recordedVariables are read together, in this order.
-var recordedVariables = []string{callVariable, holdVariable, referVariable, voicemailVariable, extenVariable}
+var recordedVariables = []string{callVariable, holdVariable, referVariable, voicemailVariable, extenVariable, dialledVariable}
 
 // recordSeparator joins the values: the ASCII unit separator, which none
 // of them holds (call ids, "1", URL-encoded REFER records, "<ext>:<digits>",
@@ -21,9 +21,12 @@ var recordedVariables = []string{callVariable, holdVariable, referVariable, voic
 const recordSeparator = "\x1f"
 
 // recordsFunction reads every recorded variable at once: EVAL substitutes
-// them, an unset one as empty (a plain read of an unset variable is a 404,
-// and GET /channels/{id}/variables fails whole on one; it also needs
-// 22.10). EVAL is in func_strings, which every Asterisk loads.
+// them, an unset one as empty. Not GET /channels/{id}/variables (22.10+):
+// one unset variable fails it whole (404). Not ari.conf's channelvars in
+// the channel list: through 22.11 setting a variable refreshes the
+// listed values only when manager.conf has channelvars too (stasis_channels.c,
+// ast_channel_publish_varset), so they can be stale. EVAL is in
+// func_strings, which Asterisk loads by default.
 var recordsFunction = func() string {
 	refs := make([]string, len(recordedVariables))
 	for i, name := range recordedVariables {
@@ -34,7 +37,7 @@ var recordsFunction = func() string {
 
 // channelRecords are a channel's recorded variables.
 type channelRecords struct {
-	call, hold, refer, voicemail, exten string
+	call, hold, refer, voicemail, exten, dialled string
 }
 
 // parseRecords splits recordsFunction's value; false when it is not one
@@ -44,5 +47,5 @@ func parseRecords(value string) (channelRecords, bool) {
 	if len(f) != len(recordedVariables) {
 		return channelRecords{}, false
 	}
-	return channelRecords{call: f[0], hold: f[1], refer: f[2], voicemail: f[3], exten: f[4]}, true
+	return channelRecords{call: f[0], hold: f[1], refer: f[2], voicemail: f[3], exten: f[4], dialled: f[5]}, true
 }

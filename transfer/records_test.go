@@ -18,10 +18,10 @@ func evalLike(fn string, vars map[string]string) string {
 func TestRecordsReadInOneFunctionComeBackInTheirFields(t *testing.T) {
 	vars := map[string]string{
 		callVariable: "c42", holdVariable: "1", referVariable: "to=103&transferee=x",
-		voicemailVariable: "102:12", extenVariable: "104",
+		voicemailVariable: "102:12", extenVariable: "104", dialledVariable: "1",
 	}
 	got, ok := parseRecords(evalLike(recordsFunction, vars))
-	want := channelRecords{call: "c42", hold: "1", refer: "to=103&transferee=x", voicemail: "102:12", exten: "104"}
+	want := channelRecords{call: "c42", hold: "1", refer: "to=103&transferee=x", voicemail: "102:12", exten: "104", dialled: "1"}
 	if !ok || got != want {
 		t.Errorf("records = %+v, %v; want %+v", got, ok, want)
 	}

@@ -109,3 +109,44 @@ func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
 		t.Errorf("adopted call's parties: %q, want [101 201]", extens)
 	}
 }
+
+// A successor adopts a call whose leg to another node was dialled but
+// does not ring yet (that node's transferd is being taken over too, so
+// the leg is still Down): it leaves the leg to ring and does not dial it
+// again, which ended it (load harness, nodes-kill.md: the caller went to
+// voicemail instead of the extension).
+func TestAnAdoptedLegToAnotherNodeDialledButNotRingingYetIsNotDialledAgain(t *testing.T) {
+	cfg := Config{Node: "node1", Routes: []Route{
+		{Extensions: `^1\d\d$`, Node: "node1", Dial: "PJSIP/{exten}@node1"},
+		{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/{exten}@node2"},
+	}}
+	f := newFakeAsterisk(t)
+	f.mu.Lock()
+	f.endpoints["PJSIP/201@node2"] = true
+	f.trunksRingLate = true
+	f.mu.Unlock()
+	stop, _ := runEngine(t, f, cfg, nil, false)
+	f.phoneCalls("A", "101", "201")
+	f.eventually("201 dialled across the trunk", func() bool {
+		id := f.createdChannelLocked("PJSIP/201@node2")
+		return f.channels[id] != nil && f.channels[id].called && f.vars[id][dialledVariable] == "1"
+	})
+	callee := f.createdChannel("PJSIP/201@node2")
+	stop()
+	drain(f)
+
+	stop2, e := runEngine(t, f, cfg, nil, true)
+	defer stop2()
+	// (Calls is answered by the owner once it has taken the adoption in.)
+	if calls, err := e.Calls(context.Background()); err != nil || len(calls) != 1 {
+		t.Fatalf("calls after adoption: %+v %v", calls, err)
+	}
+	f.mu.Lock()
+	kept, commands := f.channels[callee] != nil, slices.Clone(f.calls)
+	f.mu.Unlock()
+	if !kept {
+		t.Fatalf("the leg to 201 ended at adoption (dialled again): %q", commands)
+	}
+	f.answers(callee)
+	f.eventually("A and 201 talk", func() bool { return bridgedLocked(f, "A", callee) })
+}
