@@ -132,11 +132,9 @@ func TestARIConnectionCutInEachTransferPhase(t *testing.T) {
 		p.cut()
 		time.Sleep(300 * time.Millisecond) // Asterisk notices
 		tr := b.blindTransferOn(a, c, "103")
+		sent := time.Now()
 		p.block(false)
-		in := b.toldThenRings(tr, c, "103")
-		b.hearsRingback("101 (while 103 rings)", a)
-		in.Answer(b.ctx)
-		b.talkThenHangUp("101", a, "103", in)
+		b.pendingBlindReferCarriedOut(tr, sent, a, c)
 	})
 	t.Run("a hangup while disconnected is reconciled", func(t *testing.T) {
 		var p *cutter
