@@ -69,12 +69,9 @@ func TestOtherNodesExtensionsRingLongerHere(t *testing.T) {
 	}
 }
 
-// A call ringing an extension on another node is adopted by a successor
-// (transferd killed meanwhile) with that extension, not the trunk's name
-// Asterisk names its channel after: the load harness saw a successor take
-// a cross-node consultation for a call to "node2" and refuse its
-// hand-over by the transfer policy (603 to the phone).
-func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
+// node1CallingNode2: the engine serves node1 (1xx); 2xx are on node2,
+// across the trunk, where 201 exists.
+func node1CallingNode2(t *testing.T) (Config, *fakeAsterisk) {
 	cfg := Config{Node: "node1", Routes: []Route{
 		{Extensions: `^1\d\d$`, Node: "node1", Dial: "PJSIP/{exten}@node1"},
 		{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/{exten}@node2"},
@@ -83,6 +80,16 @@ func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
 	f.mu.Lock()
 	f.endpoints["PJSIP/201@node2"] = true
 	f.mu.Unlock()
+	return cfg, f
+}
+
+// A call ringing an extension on another node is adopted by a successor
+// (transferd killed meanwhile) with that extension, not the trunk's name
+// Asterisk names its channel after: the load harness saw a successor take
+// a cross-node consultation for a call to "node2" and refuse its
+// hand-over by the transfer policy (603 to the phone).
+func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
+	cfg, f := node1CallingNode2(t)
 	stop, _ := runEngine(t, f, cfg, nil, false)
 	f.phoneCalls("A", "101", "201")
 	f.eventually("201 dialled across the trunk", func() bool {
@@ -116,13 +123,8 @@ func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
 // again, which ended it (load harness, nodes-kill.md: the caller went to
 // voicemail instead of the extension).
 func TestAnAdoptedLegToAnotherNodeDialledButNotRingingYetIsNotDialledAgain(t *testing.T) {
-	cfg := Config{Node: "node1", Routes: []Route{
-		{Extensions: `^1\d\d$`, Node: "node1", Dial: "PJSIP/{exten}@node1"},
-		{Extensions: `^2\d\d$`, Node: "node2", Dial: "PJSIP/{exten}@node2"},
-	}}
-	f := newFakeAsterisk(t)
+	cfg, f := node1CallingNode2(t)
 	f.mu.Lock()
-	f.endpoints["PJSIP/201@node2"] = true
 	f.trunksRingLate = true
 	f.mu.Unlock()
 	stop, _ := runEngine(t, f, cfg, nil, false)
