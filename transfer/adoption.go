@@ -188,14 +188,25 @@ func (c *call) tellAdoptedTransferer(ctx context.Context, l *leg) {
 // dialIfUndialled dials a leg found created but perhaps never dialled
 // (state Down: the predecessor died between the two requests). A phone's
 // leg already dialled, not ringing yet, refuses a second dial: that error
-// only says so. (A trunk leg dialled again ended: those are marked
-// dialled, recordDial, and not found down.)
+// only says so; a leg across a trunk dialled again ended at once (load
+// harness, nodes-kill.md). So a leg dialled to another node is marked
+// (recordDial) and not found down, and every leg found down is looked at
+// again first: one that rings by now was dialled. (Under load the
+// predecessor's dial can be answered, and its mark written, a second
+// after Asterisk acted on it; the other node rings meanwhile.)
 func (c *call) dialIfUndialled(ctx context.Context, l *leg, undialled bool) {
 	if !undialled {
 		return
 	}
 	cctx, cancel := c.cmdCtx(ctx)
 	defer cancel()
+	switch state, err := c.e.ast.ChannelState(cctx, l.id); {
+	case isGone(err):
+		return // (its hangup is on its way)
+	case err == nil && state != "Down":
+		c.log.Info("adopted leg found Down rings by now: not dialled again", zap.String("channel", l.id), zap.String("state", state))
+		return
+	}
 	if err := c.e.ast.Dial(cctx, l.id, "", c.e.cfg.dialTimeout(l.exten)); err != nil {
 		c.log.Debug("adopted leg not dialled again", zap.String("channel", l.id), zap.Error(err))
 		return

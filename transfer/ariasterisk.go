@@ -137,6 +137,14 @@ func (a *ARIAsterisk) MailboxExists(ctx context.Context, channelID, mailbox stri
 	return v == "1", nil
 }
 
+func (a *ARIAsterisk) ChannelState(ctx context.Context, id string) (string, error) {
+	ch, err := a.c.Channel(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return ch.State, nil
+}
+
 func (a *ARIAsterisk) SetVariable(ctx context.Context, id, name, value string) error {
 	return a.c.SetVariable(ctx, id, name, value)
 }

@@ -63,6 +63,8 @@ type Asterisk interface {
 	// transferd recorded on them: records.go) and the bridges: what
 	// Asterisk holds.
 	Snapshot(ctx context.Context) (Snapshot, error)
+	// ChannelState is a channel's state now ("Down", "Ringing", "Up").
+	ChannelState(ctx context.Context, channelID string) (string, error)
 	// SetVariable sets a channel variable.
 	SetVariable(ctx context.Context, channelID, name, value string) error
 	// SetConnectedLine updates what a phone displays as the party it talks

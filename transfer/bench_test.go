@@ -92,6 +92,7 @@ func (*scriptedAsterisk) MailboxExists(context.Context, string, string) (bool, e
 }
 func (*scriptedAsterisk) Snapshot(context.Context) (Snapshot, error)                     { return Snapshot{}, nil }
 func (*scriptedAsterisk) SetVariable(context.Context, string, string, string) error      { return nil }
+func (*scriptedAsterisk) ChannelState(context.Context, string) (string, error)           { return "Down", nil }
 func (*scriptedAsterisk) SetConnectedLine(context.Context, string, string, string) error { return nil }
 func (*scriptedAsterisk) CreateBridge(context.Context, string, string, bool) error       { return nil }
 func (*scriptedAsterisk) RemoveFromBridge(context.Context, string, string) error         { return nil }

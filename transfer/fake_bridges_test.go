@@ -39,6 +39,9 @@ func (f *fakeAsterisk) Snapshot(_ context.Context) (Snapshot, error) {
 	for _, id := range ids {
 		snap.Bridges = append(snap.Bridges, SnapshotBridge{ID: id, Name: f.names[id], Channels: keys(f.bridges[id])})
 	}
+	if f.afterSnapshot != nil {
+		f.afterSnapshot() // (f.mu held)
+	}
 	return snap, nil
 }
 

@@ -69,9 +69,9 @@ func (f *fakeAsterisk) Dial(_ context.Context, id, caller string, timeout time.D
 		return &ari.Error{Op: "dial", ID: id, Status: http.StatusConflict, Message: "Channel not in Stasis application"}
 	}
 	if ch.called {
-		if ch.state == "Down" {
-			// A trunk leg dialled again before it rang: Asterisk ended
-			// it at once (load harness, nodes-kill.md).
+		if strings.Contains(ch.endpoint, "@") {
+			// A trunk leg dialled again: Asterisk ended it at once
+			// (load harness, twice, nodes-kill.md).
 			f.gone(id, 16)
 			return nil
 		}
@@ -206,6 +206,18 @@ func (f *fakeAsterisk) MailboxExists(_ context.Context, id, mailbox string) (boo
 		return false, notFound("get variable", id, "Channel")
 	}
 	return f.mailboxes[mailbox], nil
+}
+
+func (f *fakeAsterisk) ChannelState(_ context.Context, id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("get-state", id); err != nil {
+		return "", err
+	}
+	if f.channels[id] == nil {
+		return "", notFound("get channel", id, "Channel")
+	}
+	return f.channels[id].state, nil
 }
 
 func (f *fakeAsterisk) SetVariable(_ context.Context, id, name, value string) error {

@@ -82,6 +82,10 @@ type fakeAsterisk struct {
 	// stays Down, not ringing, as while the other node's transferd is
 	// being taken over.
 	trunksRingLate bool
+	// afterSnapshot, when set, runs as Snapshot returns, f.mu held: what
+	// changes in Asterisk between the snapshot and what the successor does
+	// with it.
+	afterSnapshot func()
 	// latency: how long each command takes, one at a time (Asterisk
 	// serves REST over its WebSocket on one thread); 0: none.
 	latency time.Duration

@@ -123,31 +123,86 @@ func TestAnAdoptedLegToAnotherNodeKeepsItsExtension(t *testing.T) {
 // again, which ended it (load harness, nodes-kill.md: the caller went to
 // voicemail instead of the extension).
 func TestAnAdoptedLegToAnotherNodeDialledButNotRingingYetIsNotDialledAgain(t *testing.T) {
+	f, callee, commands := adoptTrunkLegFoundDown(t, func(*fakeAsterisk, string) {}, func(*fakeAsterisk, string) {})
+	leftToRingThenTalks(t, f, callee, commands, "marked dialled")
+}
+
+// leftToRingThenTalks checks that the successor left the leg to 201 as
+// it was (not dialled again: why says why it should not be), and that
+// 201's answer connects A and 201.
+func leftToRingThenTalks(t *testing.T, f *fakeAsterisk, callee string, commands []string, why string) {
+	t.Helper()
+	f.mu.Lock()
+	kept := f.channels[callee] != nil
+	f.mu.Unlock()
+	if slices.Contains(commands, "dial "+callee) || !kept {
+		t.Fatalf("the leg to 201, %s, was dialled again: %q", why, commands)
+	}
+	f.answers(callee)
+	f.eventually("A and 201 talk", func() bool { return bridgedLocked(f, "A", callee) })
+}
+
+// adoptTrunkLegFoundDown: 101 calls 201 across the trunk, whose leg is
+// dialled and stays Down (trunksRingLate); then transferd is killed and
+// a successor adopts the call with the leg as caught (caught, f.mu held:
+// what the predecessor had done), while afterSnapshot says what changes
+// before the successor acts. It returns the leg and the commands the
+// successor sent, once its owner has taken the adoption in (f.mu free).
+func adoptTrunkLegFoundDown(t *testing.T, caught, afterSnapshot func(f *fakeAsterisk, leg string)) (*fakeAsterisk, string, []string) {
 	cfg, f := node1CallingNode2(t)
 	f.mu.Lock()
 	f.trunksRingLate = true
 	f.mu.Unlock()
 	stop, _ := runEngine(t, f, cfg, nil, false)
 	f.phoneCalls("A", "101", "201")
-	f.eventually("201 dialled across the trunk", func() bool {
+	f.eventually("201 dialled across the trunk and marked", func() bool {
 		id := f.createdChannelLocked("PJSIP/201@node2")
-		return f.channels[id] != nil && f.channels[id].called && f.vars[id][dialledVariable] == "1"
+		return f.channels[id] != nil && f.vars[id][dialledVariable] == "1"
 	})
 	callee := f.createdChannel("PJSIP/201@node2")
 	stop()
 	drain(f)
+	f.mu.Lock()
+	caught(f, callee)
+	f.afterSnapshot = func() { afterSnapshot(f, callee) }
+	before := len(f.calls)
+	f.mu.Unlock()
 
 	stop2, e := runEngine(t, f, cfg, nil, true)
-	defer stop2()
-	// (Calls is answered by the owner once it has taken the adoption in.)
+	t.Cleanup(stop2)
 	if calls, err := e.Calls(context.Background()); err != nil || len(calls) != 1 {
 		t.Fatalf("calls after adoption: %+v %v", calls, err)
 	}
 	f.mu.Lock()
-	kept, commands := f.channels[callee] != nil, slices.Clone(f.calls)
+	defer f.mu.Unlock()
+	return f, callee, slices.Clone(f.calls[before:])
+}
+
+// Killed after its dial reached Asterisk but before the mark was written
+// (under load a dial's answer can take a second: nodes-kill.md): the
+// leg, Down in the snapshot, rings by the time the successor acts (the
+// other node rang its phone), so it is not dialled again, which ended it.
+func TestAnAdoptedUnmarkedLegThatRingsByNowIsNotDialledAgain(t *testing.T) {
+	f, callee, commands := adoptTrunkLegFoundDown(t,
+		func(f *fakeAsterisk, leg string) { delete(f.vars[leg], dialledVariable) },
+		func(f *fakeAsterisk, leg string) { f.channels[leg].state = "Ringing" })
+	leftToRingThenTalks(t, f, callee, commands, "dialled and ringing by now")
+}
+
+// A leg the predecessor created and never dialled (unmarked, never
+// called, still Down when the successor acts) is dialled by it.
+func TestAnAdoptedLegNeverDialledIsDialled(t *testing.T) {
+	f, callee, commands := adoptTrunkLegFoundDown(t,
+		func(f *fakeAsterisk, leg string) {
+			delete(f.vars[leg], dialledVariable)
+			f.channels[leg].called = false
+		},
+		func(*fakeAsterisk, string) {})
+	f.mu.Lock()
+	called := f.channels[callee] != nil && f.channels[callee].called
 	f.mu.Unlock()
-	if !kept {
-		t.Fatalf("the leg to 201 ended at adoption (dialled again): %q", commands)
+	if !slices.Contains(commands, "dial "+callee) || !called {
+		t.Fatalf("the leg to 201, never dialled, was not dialled by the successor: %q", commands)
 	}
 	f.answers(callee)
 	f.eventually("A and 201 talk", func() bool { return bridgedLocked(f, "A", callee) })
