@@ -243,6 +243,16 @@ func TestReplicaKilledWhileACallTalks(t *testing.T) {
 	if n := b.metricAt(serving.ops, "transferd_active_calls"); n != 1 {
 		t.Fatalf("replica a handles %d calls, want the one (HAProxy's balance first)", n)
 	}
+	// A silent peer is found by TCP keepalives, Asterisk's to HAProxy and
+	// HAProxy's to the serving replica (not WebSocket PINGs, which crash
+	// 22.11: websocket_client.conf).
+	if b.sb.Installed.KnowsKeepalives() {
+		for _, to := range []string{b.cfg.ARI.Listen, serving.listen} {
+			if !keepaliveTimerTo(t, to) {
+				t.Errorf("no TCP keepalive timer on the established connection to %s", to)
+			}
+		}
+	}
 	b.failOver(serving, standby, 1)
 	b.hears("101 (after the kill)", a, "102")
 	tr := b.blindTransferOn(a, c, "103")
@@ -490,4 +500,32 @@ func selfSignedCertificate(t *testing.T, host string) (certFile, keyFile string)
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// keepaliveTimerTo reports whether an established IPv4 TCP connection to
+// addr ("127.0.0.1:port") has its keepalive timer running (/proc/net/tcp:
+// state 01, timer 02).
+func keepaliveTimerTo(t *testing.T, addr string) bool {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := fmt.Sprintf(":%04X", n)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		// sl local_address rem_address st tx:rx tr:tm->when ...
+		if len(f) > 5 && strings.HasSuffix(f[2], remote) && f[3] == "01" && strings.HasPrefix(f[5], "02:") {
+			return true
+		}
+	}
+	return false
 }

@@ -36,12 +36,12 @@ func haReplicas() []haproxy.Replica {
 
 // haAsteriskSpec turns the single-node stack's Asterisk configuration
 // into the HA stack's: its own ports, and the outbound websocket to
-// HAProxy (with ping/pong where this Asterisk knows it, so a replica that
-// stops answering is given up in about two seconds).
+// HAProxy (with TCP keepalives where this Asterisk knows them, so a silent
+// peer is given up in about three seconds).
 func haAsteriskSpec(spec sandbox.ConfigSpec, installed sandbox.RootFS) sandbox.ConfigSpec {
 	spec.ARIPort, spec.SIPPort = haARIPort, haSIPPort
 	spec.Outbound = "ws://" + haFront + "/ari"
-	spec.PingPong = installed.KnowsPingPong()
+	spec.Keepalives = installed.KnowsKeepalives()
 	return spec
 }
 

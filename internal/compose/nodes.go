@@ -84,7 +84,7 @@ func buildNodes(ctx context.Context, work, baseImage string, spec sandbox.Config
 		s := spec
 		s.ARIPort, s.SIPPort, s.Phones = n.ariPort, n.sipPort, n.phones
 		s.Outbound = "ws://" + nodesFront + "/ari/" + n.name
-		s.PingPong = installed.KnowsPingPong()
+		s.Keepalives = installed.KnowsKeepalives()
 		var trunks string
 		for _, other := range nodes {
 			if other.name != n.name {

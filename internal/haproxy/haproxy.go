@@ -82,6 +82,12 @@ backend transferd
   option httpchk GET /readyz
   http-check expect status 200
   default-server inter 300ms fall 1 rise 1
+  # A replica host that goes silent (no FIN: host or network gone) ends
+  # Asterisk's tunnel within about three seconds, so Asterisk reconnects.
+  option srvtcpka
+  srvtcpka-idle 1s
+  srvtcpka-intvl 1s
+  srvtcpka-cnt 2
 %s`, opts.Front, balance, servers.String())
 }
 

@@ -94,10 +94,10 @@ type RootFS struct {
 // AsteriskVersion is the upstream part of Version: "22.11.0-rc2".
 func (r RootFS) AsteriskVersion() string { return upstreamVersion(r.Version) }
 
-// KnowsPingPong reports whether this Asterisk knows websocket_client's
-// ping/pong options (22.11+): 22.10.1 does not load a connection that
+// KnowsKeepalives reports whether this Asterisk knows websocket_client's
+// keepalive options (22.11+): 22.10.1 does not load a connection that
 // sets them.
-func (r RootFS) KnowsPingPong() bool { return atLeast(r.AsteriskVersion(), 22, 11) }
+func (r RootFS) KnowsKeepalives() bool { return atLeast(r.AsteriskVersion(), 22, 11) }
 
 // upstreamVersion is a Debian version without its epoch and packaging
 // suffix: "1:22.11.0-rc2+dfsg+~cs6.17.60671434-1" → "22.11.0-rc2".

@@ -249,7 +249,7 @@ func (sb *Sandbox) writeConfig(opts Options, ariPort, sipPort int) error {
 	spec := ConfigSpec{
 		Dir: sb.chrootDir, ARIUser: sb.ARIUser, ARIPassword: sb.ARIPassword,
 		PhoneContext: opts.PhoneContext, ARIPort: ariPort, SIPPort: sipPort, Phones: sb.phones, InfoDTMF: opts.InfoDTMF,
-		Outbound: opts.Outbound, PingPong: sb.Installed.KnowsPingPong(), OutboundCA: opts.OutboundCA,
+		Outbound: opts.Outbound, Keepalives: sb.Installed.KnowsKeepalives(), OutboundCA: opts.OutboundCA,
 	}
 	etc := filepath.Join(sb.Dir, "etc")
 	if err := RenderConfig(etc, spec); err != nil {
@@ -276,9 +276,9 @@ type ConfigSpec struct {
 	// Outbound: the uri of transferd's outbound websocket listener; empty
 	// for inbound ARI only.
 	Outbound string
-	// PingPong: the Asterisk knows websocket_client's ping/pong options
+	// Keepalives: the Asterisk knows websocket_client's keepalive options
 	// (22.11+).
-	PingPong bool
+	Keepalives bool
 	// OutboundCA: PEM of the CA Asterisk checks transferd's certificate
 	// against (wss://); written to etc/transferd-ca.pem.
 	OutboundCA string
@@ -290,12 +290,12 @@ func RenderConfig(etc string, spec ConfigSpec) error {
 	data := struct {
 		Dir, ARIUser, ARIPassword, PhoneContext, Outbound string
 		ARIPort, SIPPort                                  int
-		PingPong, OutboundCA                              bool
+		Keepalives, OutboundCA                            bool
 		Phones                                            []phoneConfig
 	}{
 		Dir: spec.Dir, ARIUser: spec.ARIUser, ARIPassword: spec.ARIPassword,
 		PhoneContext: spec.PhoneContext, ARIPort: spec.ARIPort, SIPPort: spec.SIPPort,
-		Outbound: spec.Outbound, PingPong: spec.PingPong, OutboundCA: spec.OutboundCA != "",
+		Outbound: spec.Outbound, Keepalives: spec.Keepalives, OutboundCA: spec.OutboundCA != "",
 	}
 	if spec.OutboundCA != "" {
 		if err := os.WriteFile(filepath.Join(etc, "transferd-ca.pem"), []byte(spec.OutboundCA), 0o644); err != nil {
