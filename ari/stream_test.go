@@ -186,3 +186,57 @@ func TestOnEventSeesEveryEventOfTheStreamInOrder(t *testing.T) {
 		t.Errorf("delivered %v, OnEvent saw %v; want both %v", delivered, seen, want)
 	}
 }
+
+// A broken stream does not reconnect at once: Asterisk must tear the old
+// session down before the new one registers the application, or that
+// teardown deactivates the application under the new session
+// (reconnectSettle).
+func TestABrokenStreamReconnectsOnlyOnceAsteriskCanHaveSeenTheBreak(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		times []time.Time
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /ari/applications/transferd/eventFilter", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("GET /ari/events", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		mu.Lock()
+		times = append(times, time.Now())
+		first := len(times) == 1
+		mu.Unlock()
+		if first {
+			conn.Close(websocket.StatusGoingAway, "cut") // broken at once
+			return
+		}
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client, err := ari.New(ari.Config{URL: srv.URL, Username: "u", Password: "p", App: "transferd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	stream, err := client.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for reconnected := false; !reconnected; {
+		select {
+		case ev := <-stream:
+			_, reconnected = ev.(*ari.Reconnected)
+		case <-timeout:
+			t.Fatal("no reconnect")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := times[1].Sub(times[0]); gap < 200*time.Millisecond {
+		t.Errorf("reconnected %s after the break; want a pause for Asterisk to tear the old session down", gap)
+	}
+}

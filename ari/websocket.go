@@ -24,6 +24,16 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
+// reconnectSettle is how long a broken event stream waits before its first
+// reconnect: Asterisk must have torn the old session down before the new
+// one registers the application. A new session that registers first
+// ("Replacing Stasis app") is deactivated by the old one's teardown a
+// moment later ("Deactivating Stasis app"), and every event after that is
+// "missed" by an inactive application: transferd sees nothing until the
+// next reconnect (CI, 2026-12-02: reconnected 2 ms after a cut, Asterisk
+// noticed the cut 3 ms after, a REFER then went unanswered).
+const reconnectSettle = 250 * time.Millisecond
+
 // Subscribe connects the application's event WebSocket and returns its
 // events in the order Asterisk sent them. The first connection is made
 // before Subscribe returns, so a wrong URL or password is reported at once.
@@ -133,6 +143,11 @@ func (c *Client) pump(ctx context.Context, conn *websocket.Conn, out chan<- Even
 		}
 		c.log.Warn("ari event stream broken; reconnecting", zap.Error(err))
 		if !send(&Disconnected{Err: err}) {
+			return
+		}
+		select {
+		case <-time.After(reconnectSettle):
+		case <-ctx.Done():
 			return
 		}
 		// (A password or URL changed meanwhile is told, once.)
