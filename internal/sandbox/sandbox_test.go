@@ -87,6 +87,12 @@ func TestSandboxReportsBrokenConfigClearly(t *testing.T) {
 	// An asterisk.conf that points modules at a directory that does not
 	// exist: Asterisk starts but cannot load chan_pjsip, res_ari, ...; the
 	// sandbox must fail fast with the lines that say why, not hang.
+	// The root filesystem first, outside the timing: on a cold cache it is
+	// built (or another package's test builds it) for a minute or more (CI,
+	// 2026-12-02: sid's, 1m29s).
+	if _, err := sandbox.EnsureRootFS(context.Background(), sandbox.RootFSOptionsFromEnv()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	started := time.Now()
